@@ -1,0 +1,5 @@
+#include "ops/op.h"
+
+const op_def op_family_detection[] = {
+    {0},
+};
