@@ -82,6 +82,7 @@ typedef struct ir_graph {
     int n_outputs;
     int *outputs;
     struct ir_graph *parent; /* enclosing graph for If/Loop bodies */
+    struct ir_name_index *name_index; /* private to src/onnx: name -> value id (may be NULL) */
 } ir_graph;
 
 typedef struct ir_opset {

@@ -1,5 +1,1164 @@
+/* Matrix products: MatMul, Gemm, Einsum.
+ *
+ * Every product is described as a strided batched matrix multiply
+ * (mm_layout): C(b,m,n) = alpha * sum_k A(b,m,k) B(b,k,n) [+ beta C(b,m,n)],
+ * optionally repeated over an outer index space with its own strides (numpy
+ * batch broadcasting that does not collapse into one batch). float32 runs on
+ * a oneDNN matmul primitive made in prepare (user scratchpad, no allocation
+ * in run); other dtypes, or shapes oneDNN declines, run on a generic loop. */
 #include "ops/op.h"
 
+#include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ oneDNN glue */
+
+static dnnl_engine_t mm_engine;
+static dnnl_status_t mm_engine_status = dnnl_runtime_error;
+static pthread_once_t mm_engine_once = PTHREAD_ONCE_INIT;
+
+static void mm_engine_init(void)
+{
+    mm_engine_status = dnnl_engine_create(&mm_engine, dnnl_cpu, 0);
+}
+
+static dnnl_engine_t mm_get_engine(void)
+{
+    pthread_once(&mm_engine_once, mm_engine_init);
+    return mm_engine_status == dnnl_success ? mm_engine : NULL;
+}
+
+static int mm_threads(const op_call *call)
+{
+    return call->threads > 0 ? call->threads : omp_get_max_threads();
+}
+
+/* oneDNN (OpenMP build) uses omp_get_max_threads() of the calling thread. */
+static int mm_threads_enter(const op_call *call)
+{
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(mm_threads(call));
+    return saved;
+}
+
+static void mm_threads_leave(int saved)
+{
+    omp_set_num_threads(saved);
+}
+
+/* ------------------------------------------------------------ layout */
+
+typedef struct mm_layout {
+    int64_t M, N, K;
+    int64_t batch;            /* inner batch count */
+    int64_t a_bs, a_rs, a_cs; /* A(b,m,k) = a[b*a_bs + m*a_rs + k*a_cs]; a_bs 0: broadcast */
+    int64_t b_bs, b_rs, b_cs; /* B(b,k,n) = b[b*b_bs + k*b_rs + n*b_cs] */
+    int64_t c_bs, c_rs;       /* C(b,m,n) = c[b*c_bs + m*c_rs + n] */
+    int outer_rank;           /* outer loop over broadcast batch dims */
+    int64_t outer_dims[FG_MAX_RANK];
+    int64_t outer_a[FG_MAX_RANK], outer_b[FG_MAX_RANK], outer_c[FG_MAX_RANK];
+    float alpha, beta;        /* beta != 0: C is accumulated into (caller pre-fills C) */
+} mm_layout;
+
+static int64_t mm_outer_count(const mm_layout *l)
+{
+    int64_t n = 1;
+    for (int d = 0; d < l->outer_rank; d++)
+        n *= l->outer_dims[d];
+    return n;
+}
+
+static void mm_outer_offsets(const mm_layout *l, int64_t index, int64_t *oa, int64_t *ob, int64_t *oc)
+{
+    *oa = *ob = *oc = 0;
+    for (int d = l->outer_rank - 1; d >= 0; d--) {
+        int64_t i = index % l->outer_dims[d];
+        index /= l->outer_dims[d];
+        *oa += i * l->outer_a[d];
+        *ob += i * l->outer_b[d];
+        *oc += i * l->outer_c[d];
+    }
+}
+
+/* Generic kernel: any numeric dtype (A, B and C share it). */
+static void mm_generic(const mm_layout *l, fg_dtype dtype, const void *a, const void *b, void *c, int threads)
+{
+    int64_t outer = mm_outer_count(l);
+    int64_t rows = l->batch * l->M;
+    for (int64_t o = 0; o < outer; o++) {
+        int64_t oa, ob, oc;
+        mm_outer_offsets(l, o, &oa, &ob, &oc);
+        if (dtype == FG_FLOAT32) {
+            const float *af = (const float *)a + oa;
+            const float *bf = (const float *)b + ob;
+            float *cf = (float *)c + oc;
+#pragma omp parallel for num_threads(threads) if (rows * l->N * l->K > 32768) schedule(static)
+            for (int64_t r = 0; r < rows; r++) {
+                int64_t bi = r / l->M, m = r % l->M;
+                float *crow = cf + bi * l->c_bs + m * l->c_rs;
+                if (l->beta == 0.0f)
+                    memset(crow, 0, (size_t)l->N * sizeof(float));
+                else
+                    for (int64_t n = 0; n < l->N; n++)
+                        crow[n] *= l->beta;
+                const float *arow = af + bi * l->a_bs + m * l->a_rs;
+                const float *bmat = bf + bi * l->b_bs;
+                for (int64_t k = 0; k < l->K; k++) {
+                    float av = l->alpha * arow[k * l->a_cs];
+                    const float *brow = bmat + k * l->b_rs;
+                    if (l->b_cs == 1)
+                        for (int64_t n = 0; n < l->N; n++)
+                            crow[n] += av * brow[n];
+                    else
+                        for (int64_t n = 0; n < l->N; n++)
+                            crow[n] += av * brow[n * l->b_cs];
+                }
+            }
+        } else {
+            int is_int = !(dtype == FG_FLOAT64 || dtype == FG_FLOAT16);
+#pragma omp parallel for num_threads(threads) if (rows * l->N * l->K > 32768) schedule(static)
+            for (int64_t r = 0; r < rows; r++) {
+                int64_t bi = r / l->M, m = r % l->M;
+                int64_t crow = oc + bi * l->c_bs + m * l->c_rs;
+                int64_t arow = oa + bi * l->a_bs + m * l->a_rs;
+                int64_t bmat = ob + bi * l->b_bs;
+                for (int64_t n = 0; n < l->N; n++) {
+                    double v;
+                    if (is_int && l->alpha == 1.0f && l->beta == 0.0f) {
+                        int64_t acc = 0;
+                        for (int64_t k = 0; k < l->K; k++)
+                            acc += fg_load_i64(dtype, a, arow + k * l->a_cs) *
+                                   fg_load_i64(dtype, b, bmat + k * l->b_rs + n * l->b_cs);
+                        v = 0;
+                        if (dtype == FG_INT64) {
+                            ((int64_t *)c)[crow + n] = acc;
+                            continue;
+                        }
+                        v = (double)acc;
+                    } else {
+                        double acc = 0;
+                        for (int64_t k = 0; k < l->K; k++)
+                            acc += fg_load_f64(dtype, a, arow + k * l->a_cs) *
+                                   fg_load_f64(dtype, b, bmat + k * l->b_rs + n * l->b_cs);
+                        v = l->alpha * acc;
+                        if (l->beta != 0.0f)
+                            v += l->beta * fg_load_f64(dtype, c, crow + n);
+                    }
+                    fg_store_f64(dtype, c, crow + n, v);
+                }
+            }
+        }
+    }
+}
+
+/* A oneDNN matmul primitive for a layout's inner (batched) product. */
+typedef struct mm_prim {
+    dnnl_primitive_t prim;
+    dnnl_stream_t stream;
+    dnnl_memory_t src, wei, dst, pad;
+    size_t scratch_bytes;
+} mm_prim;
+
+static void mm_prim_release(mm_prim *p)
+{
+    if (p->prim)
+        dnnl_primitive_destroy(p->prim);
+    if (p->src)
+        dnnl_memory_destroy(p->src);
+    if (p->wei)
+        dnnl_memory_destroy(p->wei);
+    if (p->dst)
+        dnnl_memory_destroy(p->dst);
+    if (p->pad)
+        dnnl_memory_destroy(p->pad);
+    if (p->stream)
+        dnnl_stream_destroy(p->stream);
+    memset(p, 0, sizeof *p);
+}
+
+static int64_t mm_max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+/* Returns 1 when the primitive was made; 0 when oneDNN declines (the caller
+ * falls back to mm_generic). */
+static int mm_prim_create(const op_call *call, const mm_layout *l, mm_prim *p)
+{
+    memset(p, 0, sizeof *p);
+    dnnl_engine_t eng = mm_get_engine();
+    if (!eng || l->M <= 0 || l->N <= 0 || l->K <= 0 || l->batch <= 0)
+        return 0;
+    int nd = l->batch > 1 ? 3 : 2;
+    dnnl_dims_t sd, ss, wd, ws, dd, ds;
+    int i = 0;
+    if (nd == 3) {
+        sd[0] = l->a_bs ? l->batch : 1;
+        ss[0] = l->a_bs ? l->a_bs : mm_max64(l->M * l->a_rs, l->K * l->a_cs);
+        wd[0] = l->b_bs ? l->batch : 1;
+        ws[0] = l->b_bs ? l->b_bs : mm_max64(l->K * l->b_rs, l->N * l->b_cs);
+        dd[0] = l->batch;
+        ds[0] = l->c_bs;
+        i = 1;
+    }
+    sd[i] = l->M, sd[i + 1] = l->K, ss[i] = l->a_rs, ss[i + 1] = l->a_cs;
+    wd[i] = l->K, wd[i + 1] = l->N, ws[i] = l->b_rs, ws[i + 1] = l->b_cs;
+    dd[i] = l->M, dd[i + 1] = l->N, ds[i] = l->c_rs, ds[i + 1] = 1;
+    /* strides of unit dims do not address anything; keep them plausible */
+    if (l->M == 1)
+        ss[i] = l->K * l->a_cs, ds[i] = l->N;
+    if (l->N == 1)
+        ws[i + 1] = 1;
+
+    dnnl_memory_desc_t smd, wmd, dmd;
+    if (dnnl_memory_desc_init_by_strides(&smd, nd, sd, dnnl_f32, ss) != dnnl_success ||
+        dnnl_memory_desc_init_by_strides(&wmd, nd, wd, dnnl_f32, ws) != dnnl_success ||
+        dnnl_memory_desc_init_by_strides(&dmd, nd, dd, dnnl_f32, ds) != dnnl_success)
+        return 0;
+    dnnl_matmul_desc_t desc;
+    if (dnnl_matmul_desc_init(&desc, &smd, &wmd, NULL, &dmd) != dnnl_success)
+        return 0;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    int ok = 0;
+    int saved = mm_threads_enter(call);
+    if (dnnl_primitive_attr_create(&attr) != dnnl_success)
+        goto done;
+    if (dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) != dnnl_success)
+        goto done;
+    if (l->alpha != 1.0f && dnnl_primitive_attr_set_output_scales(attr, 1, 0, &l->alpha) != dnnl_success)
+        goto done;
+    if (l->beta != 0.0f) {
+        if (dnnl_post_ops_create(&po) != dnnl_success || dnnl_post_ops_append_sum(po, l->beta) != dnnl_success ||
+            dnnl_primitive_attr_set_post_ops(attr, po) != dnnl_success)
+            goto done;
+    }
+    if (dnnl_primitive_desc_create(&pd, &desc, attr, eng, NULL) != dnnl_success)
+        goto done;
+    if (dnnl_primitive_create(&p->prim, pd) != dnnl_success)
+        goto done;
+    const dnnl_memory_desc_t *pad_md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    p->scratch_bytes = pad_md ? dnnl_memory_desc_get_size(pad_md) : 0;
+    if (dnnl_stream_create(&p->stream, eng, dnnl_stream_default_flags) != dnnl_success ||
+        dnnl_memory_create(&p->src, &smd, eng, DNNL_MEMORY_NONE) != dnnl_success ||
+        dnnl_memory_create(&p->wei, &wmd, eng, DNNL_MEMORY_NONE) != dnnl_success ||
+        dnnl_memory_create(&p->dst, &dmd, eng, DNNL_MEMORY_NONE) != dnnl_success)
+        goto done;
+    if (p->scratch_bytes && dnnl_memory_create(&p->pad, pad_md, eng, DNNL_MEMORY_NONE) != dnnl_success)
+        goto done;
+    ok = 1;
+done:
+    mm_threads_leave(saved);
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (po)
+        dnnl_post_ops_destroy(po);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    if (!ok)
+        mm_prim_release(p);
+    return ok;
+}
+
+static fg_status *mm_prim_run(const op_call *call, const mm_prim *p, const mm_layout *l, const float *a,
+                              const float *b, float *c, void *pad)
+{
+    int64_t outer = mm_outer_count(l);
+    int saved = mm_threads_enter(call);
+    dnnl_status_t st = dnnl_success;
+    if (p->pad)
+        st = dnnl_memory_set_data_handle_v2(p->pad, pad, p->stream);
+    for (int64_t o = 0; o < outer && st == dnnl_success; o++) {
+        int64_t oa, ob, oc;
+        mm_outer_offsets(l, o, &oa, &ob, &oc);
+        if ((st = dnnl_memory_set_data_handle_v2(p->src, (void *)(a + oa), p->stream)) != dnnl_success ||
+            (st = dnnl_memory_set_data_handle_v2(p->wei, (void *)(b + ob), p->stream)) != dnnl_success ||
+            (st = dnnl_memory_set_data_handle_v2(p->dst, c + oc, p->stream)) != dnnl_success)
+            break;
+        dnnl_exec_arg_t args[4] = {
+            {DNNL_ARG_SRC, p->src}, {DNNL_ARG_WEIGHTS, p->wei}, {DNNL_ARG_DST, p->dst}, {DNNL_ARG_SCRATCHPAD, p->pad}};
+        st = dnnl_primitive_execute(p->prim, p->stream, p->pad ? 4 : 3, args);
+        if (st == dnnl_success)
+            st = dnnl_stream_wait(p->stream);
+    }
+    mm_threads_leave(saved);
+    if (st != dnnl_success)
+        return op_error(call, FG_ERR_INTERNAL, "oneDNN matmul failed (status %d)", (int)st);
+    return NULL;
+}
+
+static void mm_apply_activation(const op_call *call, float *data, int64_t n)
+{
+    if (call->act.kind == OP_ACT_NONE || n <= 0)
+        return;
+    int threads = mm_threads(call);
+    int64_t chunk = 16384;
+    int64_t chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(threads) if (chunks > 1)
+    for (int64_t i = 0; i < chunks; i++) {
+        int64_t start = i * chunk;
+        op_activation_apply(&call->act, data + start, (n - start) < chunk ? (n - start) : chunk);
+    }
+}
+
+static int mm_dtype_supported(fg_dtype t)
+{
+    switch (t) {
+    case FG_FLOAT32: case FG_FLOAT16: case FG_FLOAT64: case FG_INT32: case FG_INT64: case FG_UINT32:
+    case FG_UINT64:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* ------------------------------------------------------------ MatMul */
+
+typedef struct matmul_state {
+    mm_layout layout;
+    mm_prim prim;
+    int use_prim;
+} matmul_state;
+
+static fg_status *matmul_check_inputs(op_call *call)
+{
+    if (call->n_in < 2)
+        return op_error(call, FG_ERR_INVALID_ARGUMENT, "expects 2 inputs, got %d", call->n_in);
+    const fg_tensor *a = &call->in[0], *b = &call->in[1];
+    if (a->dtype != b->dtype)
+        return op_error(call, FG_ERR_DTYPE, "inputs have different element types (%s and %s)",
+                        fg_dtype_name(a->dtype), fg_dtype_name(b->dtype));
+    if (!mm_dtype_supported(a->dtype))
+        return op_error(call, FG_ERR_UNSUPPORTED, "element type %s is not supported", fg_dtype_name(a->dtype));
+    if (a->rank < 1 || b->rank < 1)
+        return op_error(call, FG_ERR_SHAPE, "inputs must have rank >= 1 (got %d and %d)", a->rank, b->rank);
+    return NULL;
+}
+
+/* Computes the layout (and output shape when out != NULL). */
+static fg_status *matmul_layout(op_call *call, mm_layout *l, fg_tensor *out)
+{
+    const fg_tensor *a = &call->in[0], *b = &call->in[1];
+    int64_t M = a->rank >= 2 ? a->dims[a->rank - 2] : 1;
+    int64_t K = a->dims[a->rank - 1];
+    int64_t Kb = b->rank >= 2 ? b->dims[b->rank - 2] : b->dims[0];
+    int64_t N = b->rank >= 2 ? b->dims[b->rank - 1] : 1;
+    if (K != Kb) {
+        char sa[96], sb[96];
+        fg_shape_format(a->rank, a->dims, sa, sizeof sa);
+        fg_shape_format(b->rank, b->dims, sb, sizeof sb);
+        return op_error(call, FG_ERR_SHAPE, "inner dimensions do not match: %s @ %s", sa, sb);
+    }
+    int ab = a->rank > 2 ? a->rank - 2 : 0, bb = b->rank > 2 ? b->rank - 2 : 0;
+    int nb = ab > bb ? ab : bb;
+    int64_t bdims[FG_MAX_RANK], adims_p[FG_MAX_RANK], bdims_p[FG_MAX_RANK];
+    for (int d = 0; d < nb; d++) {
+        int64_t x = d - (nb - ab) >= 0 ? a->dims[d - (nb - ab)] : 1;
+        int64_t y = d - (nb - bb) >= 0 ? b->dims[d - (nb - bb)] : 1;
+        adims_p[d] = x, bdims_p[d] = y;
+        if (x != y && x != 1 && y != 1) {
+            char sa[96], sb[96];
+            fg_shape_format(a->rank, a->dims, sa, sizeof sa);
+            fg_shape_format(b->rank, b->dims, sb, sizeof sb);
+            return op_error(call, FG_ERR_SHAPE, "batch dimensions of %s and %s cannot be broadcast", sa, sb);
+        }
+        bdims[d] = x == 1 ? y : x;
+    }
+    if (out) {
+        out->dtype = a->dtype;
+        int r = 0;
+        for (int d = 0; d < nb; d++)
+            out->dims[r++] = bdims[d];
+        if (a->rank >= 2)
+            out->dims[r++] = M;
+        if (b->rank >= 2)
+            out->dims[r++] = N;
+        out->rank = r;
+    }
+    memset(l, 0, sizeof *l);
+    l->M = M, l->N = N, l->K = K, l->alpha = 1.0f, l->beta = 0.0f;
+    l->a_rs = K, l->a_cs = 1;
+    l->b_rs = b->rank >= 2 ? N : 1, l->b_cs = 1;
+    l->c_rs = N;
+    int64_t a_batch = 1, b_batch = 1, o_batch = 1;
+    int same = 1;
+    for (int d = 0; d < nb; d++) {
+        a_batch *= adims_p[d], b_batch *= bdims_p[d], o_batch *= bdims[d];
+        same &= adims_p[d] == bdims_p[d];
+    }
+    if (b_batch == 1) { /* weights: fold A's batch into M */
+        l->M = M * a_batch;
+        l->batch = 1;
+    } else if (same || a_batch == 1) {
+        l->batch = o_batch;
+        l->a_bs = a_batch == 1 && !same ? 0 : M * K;
+        l->b_bs = K * N;
+        l->c_bs = M * N;
+    } else { /* general broadcasting: outer loop over batch dims */
+        l->batch = 1;
+        l->outer_rank = nb;
+        int64_t sa = M * K, sb = K * N, sc = M * N;
+        for (int d = nb - 1; d >= 0; d--) {
+            l->outer_dims[d] = bdims[d];
+            l->outer_a[d] = adims_p[d] == 1 ? 0 : sa;
+            l->outer_b[d] = bdims_p[d] == 1 ? 0 : sb;
+            l->outer_c[d] = sc;
+            sa *= adims_p[d], sb *= bdims_p[d], sc *= bdims[d];
+        }
+    }
+    return NULL;
+}
+
+static fg_status *matmul_infer(op_call *call)
+{
+    FG_TRY(matmul_check_inputs(call));
+    mm_layout l;
+    return matmul_layout(call, &l, &call->out[0]);
+}
+
+static void matmul_release(void *state)
+{
+    matmul_state *s = state;
+    if (!s)
+        return;
+    mm_prim_release(&s->prim);
+    free(s);
+}
+
+static fg_status *matmul_prepare(op_call *call)
+{
+    FG_TRY(matmul_check_inputs(call));
+    matmul_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return op_error(call, FG_ERR_OUT_OF_MEMORY, "out of memory preparing the product");
+    fg_status *st = matmul_layout(call, &s->layout, NULL);
+    if (st) {
+        free(s);
+        return st;
+    }
+    if (call->in[0].dtype == FG_FLOAT32)
+        s->use_prim = mm_prim_create(call, &s->layout, &s->prim);
+    call->scratch_bytes = s->use_prim ? s->prim.scratch_bytes : 0;
+    call->state = s;
+    return NULL;
+}
+
+static fg_status *matmul_run(op_call *call)
+{
+    matmul_state *s = call->state;
+    mm_layout local;
+    const mm_layout *l;
+    if (s) {
+        l = &s->layout;
+    } else {
+        FG_TRY(matmul_check_inputs(call));
+        FG_TRY(matmul_layout(call, &local, NULL));
+        l = &local;
+    }
+    fg_tensor *out = &call->out[0];
+    int64_t n_out = fg_tensor_numel(out);
+    if (n_out == 0)
+        return NULL;
+    if (l->K == 0) {
+        memset(out->data, 0, fg_tensor_nbytes(out));
+    } else if (s && s->use_prim) {
+        FG_TRY(mm_prim_run(call, &s->prim, l, call->in[0].data, call->in[1].data, out->data, call->scratch));
+    } else {
+        mm_generic(l, out->dtype, call->in[0].data, call->in[1].data, out->data, mm_threads(call));
+    }
+    if (out->dtype == FG_FLOAT32)
+        mm_apply_activation(call, out->data, n_out);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ Gemm */
+
+typedef struct gemm_state {
+    mm_layout layout;
+    mm_prim prim;
+    int use_prim;
+} gemm_state;
+
+static fg_status *gemm_layout(op_call *call, mm_layout *l, fg_tensor *out)
+{
+    if (call->n_in < 2)
+        return op_error(call, FG_ERR_INVALID_ARGUMENT, "expects at least 2 inputs, got %d", call->n_in);
+    const fg_tensor *a = &call->in[0], *b = &call->in[1];
+    if (a->dtype != b->dtype)
+        return op_error(call, FG_ERR_DTYPE, "A and B have different element types (%s and %s)",
+                        fg_dtype_name(a->dtype), fg_dtype_name(b->dtype));
+    if (!mm_dtype_supported(a->dtype))
+        return op_error(call, FG_ERR_UNSUPPORTED, "element type %s is not supported", fg_dtype_name(a->dtype));
+    if (a->rank != 2 || b->rank != 2)
+        return op_error(call, FG_ERR_SHAPE, "A and B must be 2-D (got rank %d and %d)", a->rank, b->rank);
+    int trans_a = ir_attr_int(call->node, "transA", 0) != 0;
+    int trans_b = ir_attr_int(call->node, "transB", 0) != 0;
+    int64_t M = trans_a ? a->dims[1] : a->dims[0];
+    int64_t K = trans_a ? a->dims[0] : a->dims[1];
+    int64_t Kb = trans_b ? b->dims[1] : b->dims[0];
+    int64_t N = trans_b ? b->dims[0] : b->dims[1];
+    if (K != Kb)
+        return op_error(call, FG_ERR_SHAPE,
+                        "inner dimensions do not match: A is %lldx%lld (transA=%d), B is %lldx%lld (transB=%d)",
+                        (long long)a->dims[0], (long long)a->dims[1], trans_a, (long long)b->dims[0],
+                        (long long)b->dims[1], trans_b);
+    if (op_has_input(call, 2)) {
+        const fg_tensor *c = &call->in[2];
+        if (c->dtype != a->dtype)
+            return op_error(call, FG_ERR_DTYPE, "C has element type %s, A has %s", fg_dtype_name(c->dtype),
+                            fg_dtype_name(a->dtype));
+        int ok = c->rank <= 2;
+        if (ok && c->rank >= 1 && c->dims[c->rank - 1] != 1 && c->dims[c->rank - 1] != N)
+            ok = 0;
+        if (ok && c->rank == 2 && c->dims[0] != 1 && c->dims[0] != M)
+            ok = 0;
+        if (!ok) {
+            char sc[96];
+            fg_shape_format(c->rank, c->dims, sc, sizeof sc);
+            return op_error(call, FG_ERR_SHAPE, "C of shape %s cannot be broadcast to %lldx%lld", sc, (long long)M,
+                            (long long)N);
+        }
+    }
+    if (out) {
+        out->dtype = a->dtype;
+        out->rank = 2;
+        out->dims[0] = M, out->dims[1] = N;
+    }
+    memset(l, 0, sizeof *l);
+    l->M = M, l->N = N, l->K = K, l->batch = 1;
+    l->a_rs = trans_a ? 1 : K, l->a_cs = trans_a ? M : 1;
+    l->b_rs = trans_b ? 1 : N, l->b_cs = trans_b ? K : 1;
+    l->c_rs = N;
+    l->alpha = ir_attr_float(call->node, "alpha", 1.0f);
+    l->beta = op_has_input(call, 2) ? ir_attr_float(call->node, "beta", 1.0f) : 0.0f;
+    return NULL;
+}
+
+static fg_status *gemm_infer(op_call *call)
+{
+    mm_layout l;
+    return gemm_layout(call, &l, &call->out[0]);
+}
+
+static void gemm_release(void *state)
+{
+    gemm_state *s = state;
+    if (!s)
+        return;
+    mm_prim_release(&s->prim);
+    free(s);
+}
+
+static fg_status *gemm_prepare(op_call *call)
+{
+    gemm_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return op_error(call, FG_ERR_OUT_OF_MEMORY, "out of memory preparing the product");
+    fg_status *st = gemm_layout(call, &s->layout, NULL);
+    if (st) {
+        free(s);
+        return st;
+    }
+    if (call->in[0].dtype == FG_FLOAT32)
+        s->use_prim = mm_prim_create(call, &s->layout, &s->prim);
+    call->scratch_bytes = s->use_prim ? s->prim.scratch_bytes : 0;
+    call->state = s;
+    return NULL;
+}
+
+/* Writes C broadcast to MxN into y (the value the product accumulates onto). */
+static void gemm_fill_c(const fg_tensor *c, fg_tensor *y)
+{
+    int64_t M = y->dims[0], N = y->dims[1];
+    size_t es = fg_dtype_size(y->dtype);
+    int64_t cm = c->rank == 2 ? c->dims[0] : 1, cn = c->rank >= 1 ? c->dims[c->rank - 1] : 1;
+    const char *src = c->data;
+    char *dst = y->data;
+    for (int64_t m = 0; m < M; m++) {
+        const char *row = src + (size_t)(cm == 1 ? 0 : m) * cn * es;
+        char *drow = dst + (size_t)m * N * es;
+        if (cn == N) {
+            memcpy(drow, row, (size_t)N * es);
+        } else {
+            for (int64_t n = 0; n < N; n++)
+                memcpy(drow + n * es, row, es);
+        }
+    }
+}
+
+static fg_status *gemm_run(op_call *call)
+{
+    gemm_state *s = call->state;
+    mm_layout local;
+    const mm_layout *l;
+    if (s) {
+        l = &s->layout;
+    } else {
+        FG_TRY(gemm_layout(call, &local, NULL));
+        l = &local;
+    }
+    fg_tensor *y = &call->out[0];
+    int64_t n_out = fg_tensor_numel(y);
+    if (n_out == 0)
+        return NULL;
+    if (l->beta != 0.0f)
+        gemm_fill_c(&call->in[2], y);
+    if (l->K == 0) {
+        for (int64_t i = 0; i < n_out; i++)
+            fg_store_f64(y->dtype, y->data, i, l->beta != 0.0f ? l->beta * fg_load_f64(y->dtype, y->data, i) : 0.0);
+    } else if (s && s->use_prim) {
+        FG_TRY(mm_prim_run(call, &s->prim, l, call->in[0].data, call->in[1].data, y->data, call->scratch));
+    } else {
+        mm_generic(l, y->dtype, call->in[0].data, call->in[1].data, y->data, mm_threads(call));
+    }
+    if (y->dtype == FG_FLOAT32)
+        mm_apply_activation(call, y->data, n_out);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ Einsum */
+
+#define EIN_MAX_OPERANDS 8
+#define EIN_LABELS 64       /* a-z: 0-25, A-Z: 26-51, ellipsis dims: 52.. */
+#define EIN_ELLIPSIS_BASE 52
+
+typedef struct einsum_spec {
+    int n_ops;
+    int rank[EIN_MAX_OPERANDS];
+    int labels[EIN_MAX_OPERANDS][FG_MAX_RANK];
+    int out_rank;
+    int out_labels[FG_MAX_RANK];
+    int64_t size[EIN_LABELS];
+    int n_sum;                 /* labels summed over (in inputs, not in output) */
+    int sum_labels[EIN_LABELS];
+} einsum_spec;
+
+static int ein_letter(char ch)
+{
+    if (ch >= 'a' && ch <= 'z')
+        return ch - 'a';
+    if (ch >= 'A' && ch <= 'Z')
+        return 26 + (ch - 'A');
+    return -1;
+}
+
+static fg_status *einsum_parse(const op_call *call, einsum_spec *s)
+{
+    const char *eq_attr = ir_attr_string(call->node, "equation", NULL);
+    if (!eq_attr)
+        return op_error(call, FG_ERR_INVALID_ARGUMENT, "the 'equation' attribute is missing");
+    char eq[256];
+    size_t n = 0;
+    for (const char *p = eq_attr; *p && n + 1 < sizeof eq; p++)
+        if (*p != ' ' && *p != '\t')
+            eq[n++] = *p;
+    eq[n] = 0;
+    memset(s, 0, sizeof *s);
+    for (int i = 0; i < EIN_LABELS; i++)
+        s->size[i] = -1;
+    char *arrow = strstr(eq, "->");
+    char *rhs = NULL;
+    if (arrow) {
+        *arrow = 0;
+        rhs = arrow + 2;
+    }
+    if (call->n_in > EIN_MAX_OPERANDS)
+        return op_error(call, FG_ERR_UNSUPPORTED, "at most %d operands are supported", EIN_MAX_OPERANDS);
+    /* operand terms */
+    int ell_rank[EIN_MAX_OPERANDS] = {0};
+    int ell_pos[EIN_MAX_OPERANDS];
+    char *term = eq;
+    int op = 0;
+    int max_ell = 0;
+    for (;;) {
+        char *comma = strchr(term, ',');
+        if (comma)
+            *comma = 0;
+        if (op >= call->n_in)
+            return op_error(call, FG_ERR_INVALID_ARGUMENT, "equation '%s' names more operands than the %d inputs",
+                            eq_attr, call->n_in);
+        int letters = 0;
+        ell_pos[op] = -1;
+        for (const char *p = term; *p; p++) {
+            if (p[0] == '.' && p[1] == '.' && p[2] == '.') {
+                if (ell_pos[op] >= 0)
+                    return op_error(call, FG_ERR_INVALID_ARGUMENT, "equation '%s' has two ellipses in a term",
+                                    eq_attr);
+                ell_pos[op] = letters;
+                p += 2;
+            } else if (ein_letter(*p) >= 0) {
+                letters++;
+            } else {
+                return op_error(call, FG_ERR_INVALID_ARGUMENT, "equation '%s' has an unexpected character '%c'",
+                                eq_attr, *p);
+            }
+        }
+        int rank = call->in[op].rank;
+        if (ell_pos[op] < 0 ? letters != rank : letters > rank)
+            return op_error(call, FG_ERR_SHAPE, "term %d of equation '%s' has %d labels but input %d has rank %d",
+                            op, eq_attr, letters, op, rank);
+        ell_rank[op] = ell_pos[op] < 0 ? 0 : rank - letters;
+        if (ell_rank[op] > max_ell)
+            max_ell = ell_rank[op];
+        s->rank[op] = rank;
+        int axis = 0;
+        for (const char *p = term; *p; p++) {
+            if (*p == '.') {
+                for (int e = 0; e < ell_rank[op]; e++)
+                    s->labels[op][axis++] = EIN_ELLIPSIS_BASE + (max_ell - ell_rank[op]) + e;
+                p += 2;
+            } else {
+                s->labels[op][axis++] = ein_letter(*p);
+            }
+        }
+        op++;
+        if (!comma)
+            break;
+        term = comma + 1;
+    }
+    if (op != call->n_in)
+        return op_error(call, FG_ERR_INVALID_ARGUMENT, "equation '%s' names %d operands but the node has %d inputs",
+                        eq_attr, op, call->n_in);
+    s->n_ops = op;
+    /* ellipsis labels were numbered right-aligned against the running max;
+     * renumber now that the final max is known */
+    for (int t = 0; t < s->n_ops; t++)
+        if (ell_pos[t] >= 0)
+            for (int e = 0; e < ell_rank[t]; e++)
+                s->labels[t][ell_pos[t] + e] = EIN_ELLIPSIS_BASE + (max_ell - ell_rank[t]) + e;
+    /* sizes */
+    int count[EIN_LABELS] = {0};
+    for (int t = 0; t < s->n_ops; t++) {
+        for (int d = 0; d < s->rank[t]; d++) {
+            int lb = s->labels[t][d];
+            int64_t sz = call->in[t].dims[d];
+            count[lb]++;
+            if (s->size[lb] < 0 || s->size[lb] == 1)
+                s->size[lb] = sz;
+            else if (sz != 1 && sz != s->size[lb])
+                return op_error(call, FG_ERR_SHAPE, "equation '%s': a label has sizes %lld and %lld", eq_attr,
+                                (long long)s->size[lb], (long long)sz);
+        }
+    }
+    /* output */
+    if (rhs) {
+        int r = 0;
+        for (const char *p = rhs; *p; p++) {
+            if (p[0] == '.' && p[1] == '.' && p[2] == '.') {
+                for (int e = 0; e < max_ell; e++) {
+                    if (r >= FG_MAX_RANK)
+                        return op_error(call, FG_ERR_UNSUPPORTED, "output rank exceeds %d", FG_MAX_RANK);
+                    s->out_labels[r++] = EIN_ELLIPSIS_BASE + e;
+                }
+                p += 2;
+                continue;
+            }
+            int lb = ein_letter(*p);
+            if (lb < 0)
+                return op_error(call, FG_ERR_INVALID_ARGUMENT, "equation '%s' has an unexpected character '%c'",
+                                eq_attr, *p);
+            if (!count[lb])
+                return op_error(call, FG_ERR_INVALID_ARGUMENT,
+                                "equation '%s': output label '%c' does not appear in any input", eq_attr, *p);
+            for (int i = 0; i < r; i++)
+                if (s->out_labels[i] == lb)
+                    return op_error(call, FG_ERR_INVALID_ARGUMENT, "equation '%s': output label '%c' repeats",
+                                    eq_attr, *p);
+            if (r >= FG_MAX_RANK)
+                return op_error(call, FG_ERR_UNSUPPORTED, "output rank exceeds %d", FG_MAX_RANK);
+            s->out_labels[r++] = lb;
+        }
+        s->out_rank = r;
+    } else {
+        int r = 0;
+        for (int e = 0; e < max_ell; e++)
+            s->out_labels[r++] = EIN_ELLIPSIS_BASE + e;
+        for (char ch = 'A'; ch <= 'z'; ch++) {
+            int lb = ein_letter(ch);
+            if (lb >= 0 && count[lb] == 1) {
+                if (r >= FG_MAX_RANK)
+                    return op_error(call, FG_ERR_UNSUPPORTED, "output rank exceeds %d", FG_MAX_RANK);
+                s->out_labels[r++] = lb;
+            }
+        }
+        s->out_rank = r;
+    }
+    int in_out[EIN_LABELS] = {0};
+    for (int i = 0; i < s->out_rank; i++)
+        in_out[s->out_labels[i]] = 1;
+    for (int lb = 0; lb < EIN_LABELS; lb++)
+        if (count[lb] && !in_out[lb])
+            s->sum_labels[s->n_sum++] = lb;
+    return NULL;
+}
+
+static fg_status *einsum_check_dtypes(const op_call *call)
+{
+    if (call->n_in < 1)
+        return op_error(call, FG_ERR_INVALID_ARGUMENT, "expects at least one input");
+    for (int i = 0; i < call->n_in; i++) {
+        if (call->in[i].dtype != call->in[0].dtype)
+            return op_error(call, FG_ERR_DTYPE, "inputs have different element types (%s and %s)",
+                            fg_dtype_name(call->in[0].dtype), fg_dtype_name(call->in[i].dtype));
+    }
+    if (!mm_dtype_supported(call->in[0].dtype))
+        return op_error(call, FG_ERR_UNSUPPORTED, "element type %s is not supported",
+                        fg_dtype_name(call->in[0].dtype));
+    return NULL;
+}
+
+static fg_status *einsum_infer(op_call *call)
+{
+    FG_TRY(einsum_check_dtypes(call));
+    einsum_spec s;
+    FG_TRY(einsum_parse(call, &s));
+    fg_tensor *out = &call->out[0];
+    out->dtype = call->in[0].dtype;
+    out->rank = s.out_rank;
+    for (int i = 0; i < s.out_rank; i++)
+        out->dims[i] = s.size[s.out_labels[i]];
+    return NULL;
+}
+
+/* Contiguous element strides of an input, summed per label (repeated labels
+ * walk the diagonal); 0 for labels the input lacks or broadcasts. */
+static void ein_label_strides(const einsum_spec *s, const fg_tensor *t, int op, int64_t *strides)
+{
+    for (int lb = 0; lb < EIN_LABELS; lb++)
+        strides[lb] = 0;
+    int64_t st = 1;
+    for (int d = s->rank[op] - 1; d >= 0; d--) {
+        if (t->dims[d] != 1)
+            strides[s->labels[op][d]] += st;
+        st *= t->dims[d];
+    }
+}
+
+/* Generic evaluation: any operand count, diagonals, broadcasting. */
+static void einsum_generic(const op_call *call, const einsum_spec *s)
+{
+    int64_t strides[EIN_MAX_OPERANDS][EIN_LABELS];
+    for (int t = 0; t < s->n_ops; t++)
+        ein_label_strides(s, &call->in[t], t, strides[t]);
+    fg_tensor *out = &call->out[0];
+    int64_t n_out = fg_tensor_numel(out);
+    int64_t n_sum = 1;
+    for (int i = 0; i < s->n_sum; i++)
+        n_sum *= s->size[s->sum_labels[i]];
+    fg_dtype dt = out->dtype;
+    int n_ops = s->n_ops;
+#pragma omp parallel for num_threads(mm_threads(call)) if (n_out * n_sum > 32768) schedule(static)
+    for (int64_t o = 0; o < n_out; o++) {
+        int64_t base[EIN_MAX_OPERANDS] = {0};
+        int64_t rem = o;
+        for (int d = s->out_rank - 1; d >= 0; d--) {
+            int lb = s->out_labels[d];
+            int64_t i = rem % s->size[lb];
+            rem /= s->size[lb];
+            for (int t = 0; t < n_ops; t++)
+                base[t] += i * strides[t][lb];
+        }
+        double acc = 0;
+        for (int64_t j = 0; j < n_sum; j++) {
+            int64_t r = j;
+            double prod = 1;
+            for (int t = 0; t < n_ops; t++) {
+                int64_t off = base[t];
+                r = j;
+                for (int d = s->n_sum - 1; d >= 0; d--) {
+                    int lb = s->sum_labels[d];
+                    off += (r % s->size[lb]) * strides[t][lb];
+                    r /= s->size[lb];
+                }
+                prod *= fg_load_f64(dt, call->in[t].data, off);
+            }
+            acc += prod;
+        }
+        fg_store_f64(dt, out->data, o, acc);
+    }
+}
+
+/* Fast path: two float32 operands contracted as a batched matrix product.
+ * Operand X is copied into [batch, M, K] order unless its own layout is
+ * already [batch, M, K] or [batch, K, M]; the product lands in [batch, M, N]
+ * and is permuted into the output order unless that is the same. */
+typedef struct ein_permute {
+    int needed;
+    int rank;
+    int64_t dims[FG_MAX_RANK];
+    int64_t src_strides[FG_MAX_RANK];
+} ein_permute;
+
+typedef struct einsum_state {
+    einsum_spec spec;
+    int fast;
+    int swap;                  /* operand 1 plays A */
+    ein_permute perm_a, perm_b, perm_c;
+    size_t off_a, off_b, off_c, off_pad; /* scratch offsets */
+    mm_layout layout;
+    mm_prim prim;
+    int use_prim;
+} einsum_state;
+
+static void ein_permute_run(const ein_permute *p, const float *src, float *dst, int threads)
+{
+    int r = p->rank;
+    int64_t inner = r ? p->dims[r - 1] : 1;
+    int64_t inner_stride = r ? p->src_strides[r - 1] : 1;
+    int64_t rows = 1;
+    for (int d = 0; d < r - 1; d++)
+        rows *= p->dims[d];
+#pragma omp parallel for num_threads(threads) if (rows * inner > 65536) schedule(static)
+    for (int64_t row = 0; row < rows; row++) {
+        int64_t rem = row, off = 0;
+        for (int d = r - 2; d >= 0; d--) {
+            off += (rem % p->dims[d]) * p->src_strides[d];
+            rem /= p->dims[d];
+        }
+        float *drow = dst + row * inner;
+        const float *srow = src + off;
+        for (int64_t i = 0; i < inner; i++)
+            drow[i] = srow[i * inner_stride];
+    }
+}
+
+/* Label order of operand t equals `want` (n labels)? */
+static int ein_order_is(const einsum_spec *s, int t, const int *want, int n)
+{
+    if (s->rank[t] != n)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (s->labels[t][i] != want[i])
+            return 0;
+    return 1;
+}
+
+static size_t ein_align(size_t x)
+{
+    return (x + 63) & ~(size_t)63;
+}
+
+static void einsum_plan_fast(op_call *call, einsum_state *st)
+{
+    const einsum_spec *s = &st->spec;
+    if (s->n_ops != 2 || call->in[0].dtype != FG_FLOAT32)
+        return;
+    int where[EIN_LABELS] = {0}; /* bit 0: operand 0, bit 1: operand 1, bit 2: output */
+    for (int t = 0; t < 2; t++) {
+        for (int d = 0; d < s->rank[t]; d++) {
+            int lb = s->labels[t][d];
+            if (where[lb] & (1 << t))
+                return; /* repeated label: diagonal */
+            if (call->in[t].dims[d] != s->size[lb])
+                return; /* broadcast */
+            where[lb] |= 1 << t;
+        }
+    }
+    for (int i = 0; i < s->out_rank; i++)
+        where[s->out_labels[i]] |= 4;
+    int batch[FG_MAX_RANK], nbatch = 0, mk[2][FG_MAX_RANK], nmk[2] = {0, 0}, kc[FG_MAX_RANK], nkc = 0;
+    int first_free = -1;
+    for (int i = 0; i < s->out_rank; i++) {
+        int lb = s->out_labels[i];
+        if ((where[lb] & 3) == 3) {
+            batch[nbatch++] = lb;
+        } else {
+            int t = (where[lb] & 1) ? 0 : 1;
+            mk[t][nmk[t]++] = lb;
+            if (first_free < 0)
+                first_free = t;
+        }
+    }
+    for (int lb = 0; lb < EIN_LABELS; lb++)
+        if (where[lb] && where[lb] != 3 && !(where[lb] & 4))
+            return; /* summed within one operand only */
+    int ta = first_free == 1 ? 1 : 0, tb = 1 - ta;
+    for (int d = 0; d < s->rank[ta]; d++)
+        if (where[s->labels[ta][d]] == 3)
+            kc[nkc++] = s->labels[ta][d];
+    int64_t Bt = 1, M = 1, N = 1, K = 1;
+    for (int i = 0; i < nbatch; i++)
+        Bt *= s->size[batch[i]];
+    for (int i = 0; i < nmk[ta]; i++)
+        M *= s->size[mk[ta][i]];
+    for (int i = 0; i < nmk[tb]; i++)
+        N *= s->size[mk[tb][i]];
+    for (int i = 0; i < nkc; i++)
+        K *= s->size[kc[i]];
+    if (Bt == 0 || M == 0 || N == 0 || K == 0)
+        return; /* the generic loop handles empty tensors */
+
+    mm_layout *l = &st->layout;
+    memset(l, 0, sizeof *l);
+    l->M = M, l->N = N, l->K = K, l->batch = Bt, l->alpha = 1.0f;
+    int order[FG_MAX_RANK], n;
+    /* A: [batch, M, K] or [batch, K, M] as stored, else permuted */
+    n = 0;
+    memcpy(order + n, batch, sizeof(int) * nbatch), n += nbatch;
+    memcpy(order + n, mk[ta], sizeof(int) * nmk[ta]), n += nmk[ta];
+    memcpy(order + n, kc, sizeof(int) * nkc), n += nkc;
+    int a_normal[FG_MAX_RANK];
+    memcpy(a_normal, order, sizeof(int) * n);
+    int na = n;
+    n = nbatch;
+    memcpy(order + n, kc, sizeof(int) * nkc), n += nkc;
+    memcpy(order + n, mk[ta], sizeof(int) * nmk[ta]), n += nmk[ta];
+    l->a_bs = M * K;
+    if (ein_order_is(s, ta, a_normal, na)) {
+        l->a_rs = K, l->a_cs = 1;
+    } else if (ein_order_is(s, ta, order, n)) {
+        l->a_rs = 1, l->a_cs = M;
+    } else {
+        l->a_rs = K, l->a_cs = 1;
+        st->perm_a.needed = 1;
+        st->perm_a.rank = na;
+        int64_t str[EIN_LABELS];
+        ein_label_strides(s, &call->in[ta], ta, str);
+        for (int i = 0; i < na; i++) {
+            st->perm_a.dims[i] = s->size[a_normal[i]];
+            st->perm_a.src_strides[i] = str[a_normal[i]];
+        }
+    }
+    /* B: [batch, K, N] or [batch, N, K] */
+    int b_normal[FG_MAX_RANK];
+    n = 0;
+    memcpy(b_normal + n, batch, sizeof(int) * nbatch), n += nbatch;
+    memcpy(b_normal + n, kc, sizeof(int) * nkc), n += nkc;
+    memcpy(b_normal + n, mk[tb], sizeof(int) * nmk[tb]), n += nmk[tb];
+    int nbn = n;
+    n = nbatch;
+    memcpy(order, batch, sizeof(int) * nbatch);
+    memcpy(order + n, mk[tb], sizeof(int) * nmk[tb]), n += nmk[tb];
+    memcpy(order + n, kc, sizeof(int) * nkc), n += nkc;
+    l->b_bs = K * N;
+    if (ein_order_is(s, tb, b_normal, nbn)) {
+        l->b_rs = N, l->b_cs = 1;
+    } else if (ein_order_is(s, tb, order, n)) {
+        l->b_rs = 1, l->b_cs = K;
+    } else {
+        l->b_rs = N, l->b_cs = 1;
+        st->perm_b.needed = 1;
+        st->perm_b.rank = nbn;
+        int64_t str[EIN_LABELS];
+        ein_label_strides(s, &call->in[tb], tb, str);
+        for (int i = 0; i < nbn; i++) {
+            st->perm_b.dims[i] = s->size[b_normal[i]];
+            st->perm_b.src_strides[i] = str[b_normal[i]];
+        }
+    }
+    /* C: [batch, M, N]; permuted into the output order when that differs */
+    l->c_bs = M * N, l->c_rs = N;
+    int c_order[FG_MAX_RANK];
+    n = 0;
+    memcpy(c_order + n, batch, sizeof(int) * nbatch), n += nbatch;
+    memcpy(c_order + n, mk[ta], sizeof(int) * nmk[ta]), n += nmk[ta];
+    memcpy(c_order + n, mk[tb], sizeof(int) * nmk[tb]), n += nmk[tb];
+    int same = n == s->out_rank;
+    for (int i = 0; same && i < n; i++)
+        same = c_order[i] == s->out_labels[i];
+    if (!same) {
+        int64_t cstr[EIN_LABELS] = {0};
+        int64_t acc = 1;
+        for (int i = n - 1; i >= 0; i--) {
+            cstr[c_order[i]] = acc;
+            acc *= s->size[c_order[i]];
+        }
+        st->perm_c.needed = 1;
+        st->perm_c.rank = s->out_rank;
+        for (int i = 0; i < s->out_rank; i++) {
+            st->perm_c.dims[i] = s->size[s->out_labels[i]];
+            st->perm_c.src_strides[i] = cstr[s->out_labels[i]];
+        }
+    }
+    st->swap = ta == 1;
+    st->fast = 1;
+    st->use_prim = mm_prim_create(call, l, &st->prim);
+    size_t off = 0;
+    st->off_pad = off;
+    off += ein_align(st->use_prim ? st->prim.scratch_bytes : 0);
+    st->off_a = off;
+    off += st->perm_a.needed ? ein_align((size_t)(Bt * M * K) * sizeof(float)) : 0;
+    st->off_b = off;
+    off += st->perm_b.needed ? ein_align((size_t)(Bt * K * N) * sizeof(float)) : 0;
+    st->off_c = off;
+    off += st->perm_c.needed ? ein_align((size_t)(Bt * M * N) * sizeof(float)) : 0;
+    call->scratch_bytes = off;
+}
+
+static void einsum_release(void *state)
+{
+    einsum_state *s = state;
+    if (!s)
+        return;
+    mm_prim_release(&s->prim);
+    free(s);
+}
+
+static fg_status *einsum_prepare(op_call *call)
+{
+    FG_TRY(einsum_check_dtypes(call));
+    einsum_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return op_error(call, FG_ERR_OUT_OF_MEMORY, "out of memory preparing the contraction");
+    fg_status *err = einsum_parse(call, &st->spec);
+    if (err) {
+        free(st);
+        return err;
+    }
+    call->scratch_bytes = 0;
+    einsum_plan_fast(call, st);
+    call->state = st;
+    return NULL;
+}
+
+static fg_status *einsum_run(op_call *call)
+{
+    einsum_state *st = call->state;
+    if (!st || !st->fast) {
+        einsum_spec local;
+        const einsum_spec *s = st ? &st->spec : NULL;
+        if (!s) {
+            FG_TRY(einsum_check_dtypes(call));
+            FG_TRY(einsum_parse(call, &local));
+            s = &local;
+        }
+        einsum_generic(call, s);
+        return NULL;
+    }
+    int threads = mm_threads(call);
+    char *scratch = call->scratch;
+    const float *a = call->in[st->swap ? 1 : 0].data;
+    const float *b = call->in[st->swap ? 0 : 1].data;
+    float *c = call->out[0].data;
+    if (st->perm_a.needed) {
+        float *pa = (float *)(scratch + st->off_a);
+        ein_permute_run(&st->perm_a, a, pa, threads);
+        a = pa;
+    }
+    if (st->perm_b.needed) {
+        float *pb = (float *)(scratch + st->off_b);
+        ein_permute_run(&st->perm_b, b, pb, threads);
+        b = pb;
+    }
+    float *prod = st->perm_c.needed ? (float *)(scratch + st->off_c) : c;
+    if (st->use_prim)
+        FG_TRY(mm_prim_run(call, &st->prim, &st->layout, a, b, prod, scratch + st->off_pad));
+    else
+        mm_generic(&st->layout, FG_FLOAT32, a, b, prod, threads);
+    if (st->perm_c.needed)
+        ein_permute_run(&st->perm_c, prod, c, threads);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ table */
+
 const op_def op_family_matmul[] = {
+    {"MatMul", NULL, matmul_infer, matmul_prepare, matmul_run, matmul_release, OP_FUSES_ACTIVATION},
+    {"Gemm", NULL, gemm_infer, gemm_prepare, gemm_run, gemm_release, OP_FUSES_ACTIVATION},
+    {"Einsum", NULL, einsum_infer, einsum_prepare, einsum_run, einsum_release, 0},
     {0},
 };

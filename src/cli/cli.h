@@ -1,0 +1,37 @@
+/* The facegraph command: one function per subcommand, plus the parsing of
+ * options every subcommand shares (FaceFusion's execution vocabulary). */
+#ifndef FACEGRAPH_CLI_H
+#define FACEGRAPH_CLI_H
+
+#include "facegraph/facegraph.h"
+
+#define CLI_MAX_PROVIDERS 8
+
+typedef struct cli_exec_options {
+    const char *providers[CLI_MAX_PROVIDERS]; /* --execution-providers cuda cpu */
+    int n_providers;
+    int device_id;    /* --execution-device-id N */
+    int thread_count; /* --execution-thread-count N */
+} cli_exec_options;
+
+void cli_exec_options_init(cli_exec_options *options);
+/* If argv[*i] is an execution option, consumes it (and its values, advancing
+ * *i to the last one used) and returns 1; returns -1 after printing an error
+ * for a malformed value; 0 if argv[*i] is not an execution option. */
+int cli_parse_exec_option(int argc, char **argv, int *i, cli_exec_options *options);
+fg_status *cli_engine_create(const cli_exec_options *options, fg_engine **engine);
+
+/* Prints "facegraph COMMAND: error: MESSAGE" to stderr, frees the status and
+ * returns the exit code to use (1). */
+int cli_fail(const char *command, fg_status *status);
+/* Prints a usage error and returns 2. */
+int cli_usage_error(const char *command, const char *fmt, ...);
+
+/* Parses "1x3x640x640" into dims; returns rank or -1. */
+int cli_parse_shape(const char *text, int64_t *dims, int max_rank);
+
+int cli_inspect(int argc, char **argv);
+int cli_infer(int argc, char **argv);
+int cli_detect(int argc, char **argv);
+
+#endif

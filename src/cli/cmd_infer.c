@@ -1,0 +1,213 @@
+/* facegraph infer MODEL --input NAME=FILE.npy ... --output-dir DIR [--repeat N] */
+#include "cli/cli.h"
+#include "cli/npy.h"
+
+#include "base/base.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void usage(FILE *to)
+{
+    fprintf(to, "usage: facegraph infer MODEL --input NAME=FILE.npy ... --output-dir DIR [--repeat N]\n"
+                "       [--execution-providers cpu] [--execution-thread-count N]\n"
+                "Runs MODEL on the given arrays (one --input per model input; NAME= may be left out for a\n"
+                "single-input model), writes DIR/<output>.npy per output and DIR/outputs.json, and prints\n"
+                "the median run time over --repeat runs (default 1).\n");
+}
+
+/* Output names made safe for a file name: [A-Za-z0-9._-], others become '_'. */
+static void sanitise(const char *name, char *out, size_t size)
+{
+    size_t n = 0;
+    for (const char *p = name; *p && n + 1 < size; p++) {
+        char c = *p;
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                 c == '-' || c == '_';
+        out[n++] = ok ? c : '_';
+    }
+    if (n == 0 || out[0] == '.')
+        out[n ? 0 : n++] = '_';
+    out[n] = 0;
+}
+
+static void json_string(FILE *fp, const char *s)
+{
+    fputc('"', fp);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fprintf(fp, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            fprintf(fp, "\\u%04x", *s);
+        else
+            fputc(*s, fp);
+    }
+    fputc('"', fp);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int cli_infer(int argc, char **argv)
+{
+    const char *cmd = "infer";
+    const char *model_path = NULL, *out_dir = NULL;
+    const char *input_args[64];
+    int n_input_args = 0, repeat = 1;
+    cli_exec_options exec;
+    cli_exec_options_init(&exec);
+    for (int i = 1; i < argc; i++) {
+        int r = cli_parse_exec_option(argc, argv, &i, &exec);
+        if (r < 0)
+            return 2;
+        if (r)
+            continue;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--input") && i + 1 < argc) {
+            if (n_input_args == 64)
+                return cli_usage_error(cmd, "too many --input");
+            input_args[n_input_args++] = argv[++i];
+        } else if (!strcmp(argv[i], "--output-dir") && i + 1 < argc) {
+            out_dir = argv[++i];
+        } else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) {
+            repeat = atoi(argv[++i]);
+            if (repeat < 1)
+                return cli_usage_error(cmd, "--repeat needs a positive count");
+        } else if (argv[i][0] != '-' && !model_path) {
+            model_path = argv[i];
+        } else {
+            return cli_usage_error(cmd, "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!model_path || !out_dir)
+        return cli_usage_error(cmd, "needs MODEL and --output-dir DIR");
+
+    fg_engine *engine = NULL;
+    fg_session *session = NULL;
+    fg_tensor inputs[64], outputs[64];
+    memset(inputs, 0, sizeof inputs);
+    int rc = 1, n_in = 0;
+    double *times = NULL;
+    fg_status *st = cli_engine_create(&exec, &engine);
+    if (!st)
+        st = fg_session_open(engine, model_path, &session);
+    if (st)
+        goto fail;
+    n_in = fg_session_input_count(session);
+    int n_out = fg_session_output_count(session);
+    if (n_in > 64 || n_out > 64) {
+        st = fg_error(FG_ERR_UNSUPPORTED, "%s: models with more than 64 inputs or outputs are not supported",
+                      model_path);
+        goto fail;
+    }
+    for (int a = 0; a < n_input_args; a++) {
+        const char *eq = strchr(input_args[a], '=');
+        char name[512];
+        const char *file = input_args[a];
+        int index = 0;
+        if (eq) {
+            snprintf(name, sizeof name, "%.*s", (int)(eq - input_args[a]), input_args[a]);
+            file = eq + 1;
+            index = fg_session_input_index(session, name);
+            if (index < 0) {
+                char names[1024] = "";
+                for (int k = 0; k < n_in; k++)
+                    snprintf(names + strlen(names), sizeof names - strlen(names), "%s'%s'", k ? ", " : "",
+                             fg_session_input(session, k)->name);
+                st = fg_error(FG_ERR_NOT_FOUND, "the model has no input '%s'; its inputs are %s", name, names);
+                goto fail;
+            }
+        } else if (n_in != 1) {
+            st = fg_error(FG_ERR_INVALID_ARGUMENT, "the model has %d inputs: name each as --input NAME=FILE.npy", n_in);
+            goto fail;
+        }
+        if (inputs[index].data) {
+            st = fg_error(FG_ERR_INVALID_ARGUMENT, "input '%s' is given twice", fg_session_input(session, index)->name);
+            goto fail;
+        }
+        st = npy_read(file, &inputs[index]);
+        if (st)
+            goto fail;
+    }
+    for (int k = 0; k < n_in; k++)
+        if (!inputs[k].data) {
+            st = fg_error(FG_ERR_INVALID_ARGUMENT, "missing input '%s': pass --input %s=FILE.npy",
+                          fg_session_input(session, k)->name, fg_session_input(session, k)->name);
+            goto fail;
+        }
+    times = calloc((size_t)repeat, sizeof *times);
+    if (!times) {
+        st = fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory");
+        goto fail;
+    }
+    /* the first run plans; time the runs after it */
+    st = fg_session_run(session, inputs, n_in, outputs, n_out);
+    for (int r = 0; !st && r < repeat; r++) {
+        double t0 = fg_now_seconds();
+        st = fg_session_run(session, inputs, n_in, outputs, n_out);
+        times[r] = (fg_now_seconds() - t0) * 1e3;
+    }
+    if (st)
+        goto fail;
+    if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
+        st = fg_error(FG_ERR_IO, "cannot create the output directory %s: %s", out_dir, strerror(errno));
+        goto fail;
+    }
+    char json_path[4096], tmp_path[4200];
+    snprintf(json_path, sizeof json_path, "%s/outputs.json", out_dir);
+    snprintf(tmp_path, sizeof tmp_path, "%s.tmp", json_path);
+    FILE *json = fopen(tmp_path, "w");
+    if (!json) {
+        st = fg_error(FG_ERR_IO, "cannot write %s: %s", tmp_path, strerror(errno));
+        goto fail;
+    }
+    fprintf(json, "{");
+    for (int k = 0; k < n_out && !st; k++) {
+        const char *name = fg_session_output(session, k)->name;
+        char file[512], path[4096 + 600];
+        sanitise(name, file, sizeof file - 8);
+        /* disambiguate names that sanitise to the same file */
+        for (int j = 0; j < k; j++) {
+            char other[512];
+            sanitise(fg_session_output(session, j)->name, other, sizeof other - 8);
+            if (!strcmp(other, file))
+                snprintf(file + strlen(file), 8, "_%d", k);
+        }
+        strcat(file, ".npy");
+        snprintf(path, sizeof path, "%s/%s", out_dir, file);
+        st = npy_write(path, &outputs[k]);
+        fprintf(json, "%s\n  ", k ? "," : "");
+        json_string(json, name);
+        fprintf(json, ": ");
+        json_string(json, file);
+    }
+    fprintf(json, "\n}\n");
+    if (fclose(json) != 0 && !st)
+        st = fg_error(FG_ERR_IO, "writing %s failed", tmp_path);
+    if (!st && rename(tmp_path, json_path) != 0)
+        st = fg_error(FG_ERR_IO, "cannot rename %s: %s", tmp_path, strerror(errno));
+    if (st) {
+        remove(tmp_path);
+        goto fail;
+    }
+    qsort(times, (size_t)repeat, sizeof *times, cmp_double);
+    printf("median run time: %.3f ms over %d run%s\n", times[repeat / 2], repeat, repeat > 1 ? "s" : "");
+    rc = 0;
+fail:
+    if (st)
+        rc = cli_fail(cmd, st);
+    for (int k = 0; k < 64; k++)
+        free(inputs[k].data);
+    free(times);
+    fg_session_close(session);
+    fg_engine_destroy(engine);
+    return rc;
+}

@@ -1,0 +1,11 @@
+/* The CPU backend: runs a plan's steps over its arena. */
+#ifndef FACEGRAPH_CPU_H
+#define FACEGRAPH_CPU_H
+
+#include "plan/plan.h"
+
+/* Binds inputs (no copy), runs every step, and fills outputs[i] with views
+ * of plan memory (valid until the next run). */
+fg_status *cpu_run_plan(plan *p, const fg_tensor *inputs, fg_tensor *outputs);
+
+#endif

@@ -1,0 +1,789 @@
+/* plan_for_signature: shapes, constant folding, dead-node removal, fusion,
+ * arena layout. See plan.h. */
+#include "plan/plan.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARENA_ALIGN 64
+
+static size_t align_up(size_t n) { return (n + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN; }
+
+static fg_status *own(plan *p, void *ptr)
+{
+    if (p->n_owned == p->cap_owned) {
+        int cap = p->cap_owned ? p->cap_owned * 2 : 64;
+        void **grown = realloc(p->owned, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
+        p->owned = grown;
+        p->cap_owned = cap;
+    }
+    p->owned[p->n_owned++] = ptr;
+    return NULL;
+}
+
+static fg_status *own_alloc(plan *p, size_t bytes, void **out)
+{
+    void *ptr = fg_aligned_alloc(bytes);
+    if (!ptr)
+        return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory: %zu bytes for a folded constant", bytes);
+    fg_status *st = own(p, ptr);
+    if (st) {
+        fg_aligned_free(ptr);
+        return st;
+    }
+    *out = ptr;
+    return NULL;
+}
+
+/* Appends a constant value (for rewritten weights); returns its id or -1. */
+static int add_const_value(plan *p, fg_dtype dtype, int rank, const int64_t *dims, void *data)
+{
+    if (p->n_values == p->cap_values) {
+        int cap = p->cap_values * 2;
+        plan_value *grown = realloc(p->values, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        memset(grown + p->cap_values, 0, (size_t)(cap - p->cap_values) * sizeof *grown);
+        p->values = grown;
+        p->cap_values = cap;
+    }
+    int id = p->n_values++;
+    plan_value *v = &p->values[id];
+    memset(v, 0, sizeof *v);
+    v->kind = PLAN_CONST;
+    v->alias_of = -1;
+    v->first_step = v->last_step = -1;
+    v->t.dtype = dtype;
+    v->t.rank = rank;
+    memcpy(v->t.dims, dims, sizeof(int64_t) * (size_t)rank);
+    v->t.data = data;
+    v->bytes = fg_tensor_nbytes(&v->t);
+    return id;
+}
+
+static int root_of(const plan *p, int id)
+{
+    while (id >= 0 && p->values[id].kind == PLAN_ALIAS)
+        id = p->values[id].alias_of;
+    return id;
+}
+
+void *plan_value_data(const plan *p, int id)
+{
+    const plan_value *v = &p->values[root_of(p, id)];
+    switch (v->kind) {
+    case PLAN_CONST:
+    case PLAN_INPUT: return v->t.data;
+    case PLAN_ARENA: return (char *)p->arena + v->offset;
+    case PLAN_DYNAMIC: return v->heap;
+    default: return NULL;
+    }
+}
+
+static void step_release(plan_step *s)
+{
+    if (s->prepared && s->op && s->op->release && s->call.state)
+        s->op->release(s->call.state);
+    s->call.state = NULL;
+    s->prepared = 0;
+}
+
+void plan_free(plan *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < p->n_steps; i++) {
+        step_release(&p->steps[i]);
+        free(p->steps[i].in);
+        free(p->steps[i].out);
+        free(p->steps[i].in_t);
+        free(p->steps[i].out_t);
+    }
+    for (int i = 0; i < p->n_values; i++)
+        free(p->values[i].heap);
+    for (int i = 0; i < p->n_owned; i++)
+        fg_aligned_free(p->owned[i]);
+    free(p->owned);
+    fg_aligned_free(p->dynamic_scratch);
+    free(p->steps);
+    free(p->values);
+    free(p->signature);
+    free(p->outputs);
+    fg_aligned_free(p->arena);
+    free(p);
+}
+
+/* Fills the step's op_call input views from the plan values (data only for
+ * constants: the planner never has run-time data). */
+static void bind_plan_inputs(plan *p, plan_step *s)
+{
+    for (int i = 0; i < s->n_in; i++) {
+        fg_tensor *t = &s->in_t[i];
+        int id = s->in[i];
+        if (id < 0) {
+            memset(t, 0, sizeof *t);
+            continue;
+        }
+        const plan_value *v = &p->values[root_of(p, id)];
+        *t = p->values[id].t;
+        t->data = v->kind == PLAN_CONST ? v->t.data : NULL;
+    }
+}
+
+static fg_status *make_step(plan *p, const ir_model *model, const ir_node *node, const op_def *op, plan_step *s)
+{
+    memset(s, 0, sizeof *s);
+    s->op = op;
+    s->node = node;
+    s->n_in = node->n_inputs;
+    s->n_out = node->n_outputs;
+    int in_cap = s->n_in < 3 ? 3 : s->n_in; /* Conv may gain a bias when BN folds */
+    s->in = calloc((size_t)in_cap, sizeof *s->in);
+    s->out = calloc((size_t)(s->n_out ? s->n_out : 1), sizeof *s->out);
+    s->in_t = calloc((size_t)in_cap, sizeof *s->in_t);
+    s->out_t = calloc((size_t)(s->n_out ? s->n_out : 1), sizeof *s->out_t);
+    if (!s->in || !s->out || !s->in_t || !s->out_t)
+        return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
+    memcpy(s->in, node->inputs, sizeof(int) * (size_t)s->n_in);
+    memcpy(s->out, node->outputs, sizeof(int) * (size_t)s->n_out);
+    s->call.node = node;
+    s->call.opset = model->opset;
+    s->call.n_in = s->n_in;
+    s->call.n_out = s->n_out;
+    s->call.in = s->in_t;
+    s->call.out = s->out_t;
+    s->call.threads = p->threads;
+    return NULL;
+}
+
+/* Runs a node whose inputs are all constant, making its outputs constants. */
+static fg_status *fold_step(plan *p, plan_step *s)
+{
+    for (int j = 0; j < s->n_out; j++) {
+        if (s->out[j] < 0)
+            continue;
+        size_t bytes = fg_tensor_nbytes(&s->out_t[j]);
+        FG_TRY(own_alloc(p, bytes ? bytes : 1, &s->out_t[j].data));
+    }
+    void *scratch = NULL;
+    fg_status *st = NULL;
+    if (s->op->prepare)
+        st = s->op->prepare(&s->call);
+    s->prepared = 1;
+    if (!st && s->call.scratch_bytes) {
+        scratch = fg_aligned_alloc(s->call.scratch_bytes);
+        if (!scratch)
+            st = fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory folding a constant");
+    }
+    s->call.scratch = scratch;
+    if (!st)
+        st = s->op->run(&s->call);
+    fg_aligned_free(scratch);
+    s->call.scratch = NULL;
+    step_release(s);
+    if (st)
+        return st;
+    for (int j = 0; j < s->n_out; j++) {
+        int id = s->out[j];
+        if (id < 0)
+            continue;
+        plan_value *v = &p->values[id];
+        v->kind = PLAN_CONST;
+        v->t = s->out_t[j];
+        v->bytes = fg_tensor_nbytes(&v->t);
+    }
+    p->n_folded++;
+    return NULL;
+}
+
+/* ------------------------------------------------------------- fusion */
+
+typedef struct fusion_ctx {
+    plan *p;
+    int *producer;  /* value id -> step index or -1 */
+    int *consumers; /* value id -> number of consuming steps (+1 if a model output) */
+    char *removed;  /* step index -> removed */
+} fusion_ctx;
+
+static int only_consumer(const fusion_ctx *f, int value, int *step_index)
+{
+    if (f->consumers[value] != 1)
+        return 0;
+    for (int i = 0; i < f->p->n_steps; i++) {
+        if (f->removed[i])
+            continue;
+        const plan_step *s = &f->p->steps[i];
+        for (int k = 0; k < s->n_in; k++)
+            if (s->in[k] == value) {
+                *step_index = i;
+                return 1;
+            }
+    }
+    return 0;
+}
+
+static int is_const_f32(const plan *p, int id)
+{
+    return id >= 0 && p->values[id].kind == PLAN_CONST && p->values[id].t.dtype == FG_FLOAT32;
+}
+
+static int step_is(const plan_step *s, const char *op_type)
+{
+    return !s->dynamic && strcmp(s->node->op_type, op_type) == 0;
+}
+
+/* Conv -> BatchNormalization with constant parameters: fold the BN into the
+ * conv's weights and bias. */
+static fg_status *fold_conv_batchnorm(fusion_ctx *f)
+{
+    plan *p = f->p;
+    for (int i = 0; i < p->n_steps; i++) {
+        plan_step *c = &p->steps[i];
+        if (f->removed[i] || !step_is(c, "Conv") || c->call.act.kind != OP_ACT_NONE)
+            continue;
+        int bi;
+        if (!only_consumer(f, c->out[0], &bi) || !step_is(&p->steps[bi], "BatchNormalization"))
+            continue;
+        plan_step *b = &p->steps[bi];
+        if (b->in[0] != c->out[0] || b->n_in < 5 || (b->n_out > 1 && b->out[1] >= 0))
+            continue;
+        if (!is_const_f32(p, c->in[1]) || (c->n_in > 2 && c->in[2] >= 0 && !is_const_f32(p, c->in[2])))
+            continue;
+        int ok = 1;
+        for (int k = 1; k < 5; k++)
+            ok &= is_const_f32(p, b->in[k]);
+        if (!ok)
+            continue;
+        const fg_tensor *w = &p->values[c->in[1]].t;
+        int64_t oc = w->dims[0];
+        int64_t per = fg_tensor_numel(w) / (oc ? oc : 1);
+        const float *scale = p->values[b->in[1]].t.data, *beta = p->values[b->in[2]].t.data;
+        const float *mean = p->values[b->in[3]].t.data, *var = p->values[b->in[4]].t.data;
+        if (fg_tensor_numel(&p->values[b->in[1]].t) != oc)
+            continue;
+        const float *bias = (c->n_in > 2 && c->in[2] >= 0) ? p->values[c->in[2]].t.data : NULL;
+        float eps = ir_attr_float(b->node, "epsilon", 1e-5f);
+        float *nw, *nb;
+        FG_TRY(own_alloc(p, fg_tensor_nbytes(w), (void **)&nw));
+        FG_TRY(own_alloc(p, (size_t)oc * sizeof(float), (void **)&nb));
+        const float *ow = w->data;
+        for (int64_t o = 0; o < oc; o++) {
+            float k = scale[o] / sqrtf(var[o] + eps);
+            for (int64_t e = 0; e < per; e++)
+                nw[o * per + e] = ow[o * per + e] * k;
+            nb[o] = ((bias ? bias[o] : 0.0f) - mean[o]) * k + beta[o];
+        }
+        int wid = add_const_value(p, FG_FLOAT32, w->rank, w->dims, nw);
+        int bid = add_const_value(p, FG_FLOAT32, 1, &oc, nb);
+        if (wid < 0 || bid < 0)
+            return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while folding BatchNormalization");
+        c = &p->steps[i]; /* values may have moved; steps did not */
+        c->in[1] = wid;
+        c->in[2] = bid;
+        if (c->n_in < 3) {
+            c->n_in = 3;
+            c->call.n_in = 3;
+        }
+        p->values[c->out[0]].kind = PLAN_UNUSED;
+        c->out[0] = b->out[0];
+        f->producer[b->out[0]] = i;
+        f->removed[bi] = 1;
+        p->n_fused_bn++;
+    }
+    return NULL;
+}
+
+/* Reads an activation node into an op_activation; 0 if it is not fusable. */
+static int activation_of(const plan *p, const plan_step *a, op_activation *act)
+{
+    const char *t = a->node->op_type;
+    memset(act, 0, sizeof *act);
+    if (a->dynamic)
+        return 0;
+    if (!strcmp(t, "Relu")) {
+        act->kind = OP_ACT_RELU;
+    } else if (!strcmp(t, "LeakyRelu")) {
+        act->kind = OP_ACT_LEAKY_RELU;
+        act->alpha = ir_attr_float(a->node, "alpha", 0.01f);
+    } else if (!strcmp(t, "Sigmoid")) {
+        act->kind = OP_ACT_SIGMOID;
+    } else if (!strcmp(t, "Tanh")) {
+        act->kind = OP_ACT_TANH;
+    } else if (!strcmp(t, "HardSigmoid")) {
+        act->kind = OP_ACT_HARD_SIGMOID;
+        act->alpha = ir_attr_float(a->node, "alpha", 0.2f);
+        act->beta = ir_attr_float(a->node, "beta", 0.5f);
+    } else if (!strcmp(t, "HardSwish")) {
+        act->kind = OP_ACT_HARD_SWISH;
+    } else if (!strcmp(t, "Clip")) {
+        act->kind = OP_ACT_CLIP;
+        act->alpha = -INFINITY;
+        act->beta = INFINITY;
+        if (a->call.opset < 11) {
+            act->alpha = ir_attr_float(a->node, "min", -INFINITY);
+            act->beta = ir_attr_float(a->node, "max", INFINITY);
+        } else {
+            for (int k = 1; k <= 2; k++) {
+                if (k >= a->n_in || a->in[k] < 0)
+                    continue;
+                if (!is_const_f32(p, a->in[k]))
+                    return 0;
+                float v = *(const float *)p->values[a->in[k]].t.data;
+                if (k == 1)
+                    act->alpha = v;
+                else
+                    act->beta = v;
+            }
+        }
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* Producer (Conv, ConvTranspose, Gemm, ...) -> activation: run the activation
+ * inside the producer. Also Conv -> Sigmoid -> Mul(conv, sigmoid) = SiLU. */
+static void fuse_activations(fusion_ctx *f)
+{
+    plan *p = f->p;
+    for (int i = 0; i < p->n_steps; i++) {
+        plan_step *c = &p->steps[i];
+        if (f->removed[i] || c->dynamic || !(c->op->flags & OP_FUSES_ACTIVATION) ||
+            c->call.act.kind != OP_ACT_NONE || p->values[c->out[0]].t.dtype != FG_FLOAT32)
+            continue;
+        int y = c->out[0];
+        int ai;
+        op_activation act;
+        if (only_consumer(f, y, &ai) && activation_of(p, &p->steps[ai], &act) && p->steps[ai].in[0] == y) {
+            c->call.act = act;
+            p->values[y].kind = PLAN_UNUSED;
+            c->out[0] = p->steps[ai].out[0];
+            f->producer[c->out[0]] = i;
+            f->removed[ai] = 1;
+            p->n_fused_act++;
+            continue;
+        }
+        /* SiLU: y consumed by exactly Sigmoid(y) and Mul(y, sigmoid). */
+        if (f->consumers[y] != 2)
+            continue;
+        int si = -1, mi = -1;
+        for (int k = i + 1; k < p->n_steps; k++) {
+            if (f->removed[k])
+                continue;
+            plan_step *s = &p->steps[k];
+            for (int q = 0; q < s->n_in; q++) {
+                if (s->in[q] != y)
+                    continue;
+                if (step_is(s, "Sigmoid"))
+                    si = k;
+                else if (step_is(s, "Mul"))
+                    mi = k;
+            }
+        }
+        if (si < 0 || mi < 0)
+            continue;
+        plan_step *s = &p->steps[si], *m = &p->steps[mi];
+        int sig = s->out[0];
+        int other = m->in[0] == y ? m->in[1] : m->in[0];
+        if (other != sig || f->consumers[sig] != 1 || m->n_in != 2)
+            continue;
+        if (!fg_shape_equal(p->values[m->out[0]].t.rank, p->values[m->out[0]].t.dims, p->values[y].t.rank,
+                            p->values[y].t.dims))
+            continue;
+        c->call.act.kind = OP_ACT_SILU;
+        p->values[y].kind = PLAN_UNUSED;
+        p->values[sig].kind = PLAN_UNUSED;
+        c->out[0] = m->out[0];
+        f->producer[c->out[0]] = i;
+        f->removed[si] = f->removed[mi] = 1;
+        p->n_fused_act++;
+    }
+}
+
+static fg_status *run_fusions(plan *p)
+{
+    fusion_ctx f = {p, NULL, NULL, NULL};
+    f.producer = malloc(sizeof(int) * (size_t)p->cap_values * 2);
+    f.consumers = calloc((size_t)p->cap_values * 2, sizeof(int));
+    f.removed = calloc((size_t)p->n_steps + 1, 1);
+    fg_status *st = NULL;
+    if (!f.producer || !f.consumers || !f.removed) {
+        st = fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
+        goto done;
+    }
+    for (int i = 0; i < p->cap_values * 2; i++)
+        f.producer[i] = -1;
+    for (int i = 0; i < p->n_steps; i++) {
+        plan_step *s = &p->steps[i];
+        for (int k = 0; k < s->n_out; k++)
+            if (s->out[k] >= 0)
+                f.producer[s->out[k]] = i;
+        for (int k = 0; k < s->n_in; k++)
+            if (s->in[k] >= 0)
+                f.consumers[s->in[k]]++;
+    }
+    for (int i = 0; i < p->n_outputs; i++)
+        f.consumers[p->outputs[i]] += 2; /* never fuse away a model output */
+    st = fold_conv_batchnorm(&f);
+    if (st)
+        goto done;
+    fuse_activations(&f);
+    /* compact */
+    int n = 0;
+    for (int i = 0; i < p->n_steps; i++) {
+        if (f.removed[i]) {
+            step_release(&p->steps[i]);
+            free(p->steps[i].in);
+            free(p->steps[i].out);
+            free(p->steps[i].in_t);
+            free(p->steps[i].out_t);
+            continue;
+        }
+        p->steps[n++] = p->steps[i];
+    }
+    p->n_removed += p->n_steps - n;
+    p->n_steps = n;
+done:
+    free(f.producer);
+    free(f.consumers);
+    free(f.removed);
+    return st;
+}
+
+/* ------------------------------------------------------------- arena */
+
+typedef struct placed {
+    int64_t offset;
+    size_t bytes;
+    int first, last;
+} placed;
+
+static int by_size_desc(const void *a, const void *b, void *ctx)
+{
+    const plan_value *v = ctx;
+    size_t sa = v[*(const int *)a].bytes, sb = v[*(const int *)b].bytes;
+    return sa < sb ? 1 : (sa > sb ? -1 : 0);
+}
+
+static fg_status *layout_arena(plan *p)
+{
+    for (int i = 0; i < p->n_values; i++) {
+        p->values[i].first_step = -1;
+        p->values[i].last_step = -1;
+    }
+    for (int i = 0; i < p->n_steps; i++) {
+        plan_step *s = &p->steps[i];
+        for (int k = 0; k < s->n_out; k++) {
+            int r = root_of(p, s->out[k]);
+            if (s->out[k] >= 0 && p->values[r].first_step < 0)
+                p->values[r].first_step = i;
+            if (s->out[k] >= 0 && p->values[r].last_step < i)
+                p->values[r].last_step = i;
+        }
+        for (int k = 0; k < s->n_in; k++) {
+            if (s->in[k] < 0)
+                continue;
+            int r = root_of(p, s->in[k]);
+            if (p->values[r].last_step < i)
+                p->values[r].last_step = i;
+        }
+    }
+    for (int i = 0; i < p->n_outputs; i++)
+        p->values[root_of(p, p->outputs[i])].last_step = p->n_steps;
+
+    int *order = malloc(sizeof(int) * (size_t)(p->n_values + 1));
+    placed *done = malloc(sizeof(placed) * (size_t)(p->n_values + 1));
+    if (!order || !done) {
+        free(order);
+        free(done);
+        return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
+    }
+    int n = 0;
+    for (int i = 0; i < p->n_values; i++)
+        if (p->values[i].kind == PLAN_ARENA && p->values[i].first_step >= 0)
+            order[n++] = i;
+    qsort_r(order, (size_t)n, sizeof(int), by_size_desc, p->values);
+    size_t top = 0;
+    int n_done = 0;
+    for (int k = 0; k < n; k++) {
+        plan_value *v = &p->values[order[k]];
+        size_t bytes = align_up(v->bytes ? v->bytes : 1);
+        /* lowest offset that overlaps no live-at-the-same-time block */
+        int64_t offset = 0;
+        for (int moved = 1; moved;) {
+            moved = 0;
+            for (int d = 0; d < n_done; d++) {
+                placed *o = &done[d];
+                if (o->last < v->first_step || o->first > v->last_step)
+                    continue;
+                if (offset < o->offset + (int64_t)o->bytes && o->offset < offset + (int64_t)bytes) {
+                    offset = o->offset + (int64_t)o->bytes;
+                    moved = 1;
+                }
+            }
+        }
+        v->offset = offset;
+        done[n_done++] = (placed){offset, bytes, v->first_step, v->last_step};
+        if ((size_t)offset + bytes > top)
+            top = (size_t)offset + bytes;
+    }
+    free(order);
+    free(done);
+    size_t scratch = 0;
+    for (int i = 0; i < p->n_steps; i++)
+        if (!p->steps[i].dynamic && p->steps[i].call.scratch_bytes > scratch)
+            scratch = p->steps[i].call.scratch_bytes;
+    p->scratch_offset = align_up(top);
+    p->scratch_bytes = scratch;
+    p->arena_bytes = p->scratch_offset + align_up(scratch);
+    p->arena = fg_aligned_alloc(p->arena_bytes ? p->arena_bytes : ARENA_ALIGN);
+    if (!p->arena)
+        return fg_error(FG_ERR_OUT_OF_MEMORY,
+                        "out of host memory: the model needs %zu MiB of working memory for these input shapes",
+                        p->arena_bytes >> 20);
+    return NULL;
+}
+
+/* ------------------------------------------------------------- planning */
+
+static fg_status *plan_nodes(plan *p, const ir_model *model, const char *live)
+{
+    const ir_graph *g = model->graph;
+    for (int k = 0; k < g->n_nodes; k++) {
+        if (!live[k])
+            continue;
+        const ir_node *node = &g->nodes[k];
+        const op_def *op = op_find(node->domain, node->op_type);
+        if (!op)
+            return fg_error(FG_ERR_UNSUPPORTED, "node '%s': op %s%s%s is not supported", node->name,
+                            node->domain[0] ? node->domain : "", node->domain[0] ? "." : "", node->op_type);
+        plan_step *s = &p->steps[p->n_steps];
+        FG_TRY(make_step(p, model, node, op, s));
+        p->n_steps++;
+        int dynamic = 0, all_const = 1;
+        for (int i = 0; i < s->n_in; i++) {
+            int id = s->in[i];
+            if (id < 0)
+                continue;
+            const plan_value *v = &p->values[id];
+            if (v->kind == PLAN_UNUSED)
+                return fg_error(FG_ERR_CORRUPT, "node '%s' (%s): input '%s' is not produced by any earlier node",
+                                node->name, node->op_type, g->values[id].name);
+            if (v->kind == PLAN_DYNAMIC || v->bounded)
+                dynamic = 1;
+            if (v->kind != PLAN_CONST)
+                all_const = 0;
+        }
+        bind_plan_inputs(p, s);
+        fg_status *st = dynamic ? op_need_value() : op->infer(&s->call);
+        if (st == op_need_value()) {
+            s->dynamic = 1;
+            p->has_dynamic = 1;
+            for (int j = 0; j < s->n_out; j++)
+                if (s->out[j] >= 0) {
+                    p->values[s->out[j]].kind = PLAN_DYNAMIC;
+                    p->values[s->out[j]].t.rank = -1;
+                }
+            continue;
+        }
+        if (st)
+            return st;
+        if (all_const) {
+            FG_TRY(fold_step(p, s));
+            step_release(s);
+            free(s->in);
+            free(s->out);
+            free(s->in_t);
+            free(s->out_t);
+            p->n_steps--;
+            continue;
+        }
+        for (int j = 0; j < s->n_out; j++) {
+            int id = s->out[j];
+            if (id < 0)
+                continue;
+            plan_value *v = &p->values[id];
+            v->t = s->out_t[j];
+            v->t.data = NULL;
+            v->bytes = fg_tensor_nbytes(&v->t);
+            v->bounded = s->call.out_bounded;
+            v->kind = PLAN_ARENA;
+            if (j == 0 && (op->flags & OP_VIEW) && s->in[0] >= 0) {
+                v->kind = PLAN_ALIAS;
+                v->alias_of = s->in[0];
+            }
+        }
+    }
+    return NULL;
+}
+
+static fg_status *check_signature(const ir_model *model, const fg_tensor *inputs, int n_inputs)
+{
+    const ir_graph *g = model->graph;
+    if (n_inputs != g->n_inputs)
+        return fg_error(FG_ERR_INVALID_ARGUMENT, "the model takes %d inputs, %d were given", g->n_inputs, n_inputs);
+    for (int i = 0; i < n_inputs; i++) {
+        const ir_value *v = &g->values[g->inputs[i]];
+        const fg_tensor *t = &inputs[i];
+        char want[160], got[160];
+        if (v->dtype != FG_DTYPE_UNDEFINED && t->dtype != v->dtype)
+            return fg_error(FG_ERR_DTYPE, "input '%s' must be %s, got %s", v->name, fg_dtype_name(v->dtype),
+                            fg_dtype_name(t->dtype));
+        if (t->rank < 0 || t->rank > FG_MAX_RANK)
+            return fg_error(FG_ERR_SHAPE, "input '%s': rank %d is not supported", v->name, t->rank);
+        for (int d = 0; d < t->rank; d++)
+            if (t->dims[d] < 0)
+                return fg_error(FG_ERR_SHAPE, "input '%s': dimension %d is negative", v->name, d);
+        if (v->rank < 0)
+            continue;
+        int bad = v->rank != t->rank;
+        for (int d = 0; !bad && d < v->rank; d++)
+            bad = v->dims[d] >= 0 && v->dims[d] != t->dims[d];
+        if (bad) {
+            fg_shape_format(v->rank, v->dims, want, sizeof want);
+            fg_shape_format(t->rank, t->dims, got, sizeof got);
+            return fg_error(FG_ERR_SHAPE, "input '%s' must have shape %s ('?' is free), got %s", v->name, want, got);
+        }
+    }
+    return NULL;
+}
+
+fg_status *plan_for_signature(const ir_model *model, const fg_tensor *inputs, int n_inputs, int threads, plan **out)
+{
+    *out = NULL;
+    FG_TRY(check_signature(model, inputs, n_inputs));
+    const ir_graph *g = model->graph;
+    plan *p = calloc(1, sizeof *p);
+    if (!p)
+        return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
+    fg_status *st = NULL;
+    char *live = NULL, *needed = NULL;
+    p->threads = threads > 0 ? threads : 1;
+    p->cap_values = g->n_values + 64;
+    p->n_values = g->n_values;
+    p->values = calloc((size_t)p->cap_values, sizeof *p->values);
+    p->steps = calloc((size_t)g->n_nodes + 1, sizeof *p->steps);
+    p->signature = calloc((size_t)n_inputs + 1, sizeof *p->signature);
+    p->outputs = calloc((size_t)g->n_outputs + 1, sizeof *p->outputs);
+    live = calloc((size_t)g->n_nodes + 1, 1);
+    needed = calloc((size_t)g->n_values + 1, 1);
+    if (!p->values || !p->steps || !p->signature || !p->outputs || !live || !needed) {
+        st = fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
+        goto fail;
+    }
+    p->n_inputs = n_inputs;
+    p->n_outputs = g->n_outputs;
+    memcpy(p->outputs, g->outputs, sizeof(int) * (size_t)g->n_outputs);
+    for (int i = 0; i < g->n_values; i++) {
+        plan_value *v = &p->values[i];
+        v->alias_of = -1;
+        v->input_index = -1;
+        const ir_tensor *init = g->values[i].initializer;
+        if (init) {
+            v->kind = PLAN_CONST;
+            v->t.dtype = init->dtype;
+            v->t.rank = init->rank;
+            memcpy(v->t.dims, init->dims, sizeof init->dims);
+            v->t.data = (void *)init->data;
+            v->bytes = init->nbytes;
+        }
+    }
+    for (int i = 0; i < n_inputs; i++) {
+        plan_value *v = &p->values[g->inputs[i]];
+        v->kind = PLAN_INPUT;
+        v->t = inputs[i];
+        v->t.data = NULL;
+        v->t.location = FG_HOST;
+        v->input_index = i;
+        v->bytes = fg_tensor_nbytes(&v->t);
+        p->signature[i] = v->t;
+    }
+    /* dead-node removal: keep nodes that lead to a model output */
+    for (int i = 0; i < g->n_outputs; i++)
+        needed[g->outputs[i]] = 1;
+    for (int k = g->n_nodes - 1; k >= 0; k--) {
+        const ir_node *node = &g->nodes[k];
+        for (int j = 0; j < node->n_outputs && !live[k]; j++)
+            live[k] = node->outputs[j] >= 0 && needed[node->outputs[j]];
+        if (!live[k]) {
+            p->n_removed++;
+            continue;
+        }
+        for (int j = 0; j < node->n_inputs; j++)
+            if (node->inputs[j] >= 0)
+                needed[node->inputs[j]] = 1;
+    }
+    st = plan_nodes(p, model, live);
+    if (st)
+        goto fail;
+    for (int i = 0; i < p->n_outputs; i++) {
+        if (p->values[p->outputs[i]].kind == PLAN_UNUSED) {
+            st = fg_error(FG_ERR_CORRUPT, "model output '%s' is not produced by any node",
+                          g->values[p->outputs[i]].name);
+            goto fail;
+        }
+    }
+    st = run_fusions(p);
+    if (st)
+        goto fail;
+    for (int i = 0; i < p->n_steps; i++) {
+        plan_step *s = &p->steps[i];
+        if (s->dynamic || !s->op->prepare)
+            continue;
+        bind_plan_inputs(p, s);
+        for (int j = 0; j < s->n_out; j++)
+            if (s->out[j] >= 0)
+                s->out_t[j] = p->values[s->out[j]].t;
+        st = s->op->prepare(&s->call);
+        s->prepared = 1;
+        if (st)
+            goto fail;
+    }
+    st = layout_arena(p);
+    if (st)
+        goto fail;
+    free(live);
+    free(needed);
+    *out = p;
+    return NULL;
+fail:
+    free(live);
+    free(needed);
+    plan_free(p);
+    return st;
+}
+
+static double conv_flops(const plan *p, const plan_step *s)
+{
+    const fg_tensor *w = &p->values[s->in[1]].t;
+    const fg_tensor *y = &p->values[s->out[0]].t;
+    if (w->rank < 2)
+        return 0;
+    double per_out = 2.0 * (double)fg_tensor_numel(w) / (double)w->dims[0];
+    return per_out * (double)fg_tensor_numel(y);
+}
+
+double plan_step_flops(const plan *p, const plan_step *s)
+{
+    const char *t = s->node->op_type;
+    if (s->dynamic || s->out[0] < 0)
+        return 0;
+    const fg_tensor *y = &p->values[s->out[0]].t;
+    if (!strcmp(t, "Conv"))
+        return conv_flops(p, s);
+    if (!strcmp(t, "ConvTranspose")) {
+        const fg_tensor *x = &p->values[s->in[0]].t, *w = &p->values[s->in[1]].t;
+        return 2.0 * (double)fg_tensor_numel(x) * (double)fg_tensor_numel(w) / (double)w->dims[0];
+    }
+    if (!strcmp(t, "MatMul") || !strcmp(t, "Gemm")) {
+        const fg_tensor *a = &p->values[s->in[0]].t;
+        int64_t k = a->rank ? a->dims[a->rank - 1] : 1;
+        if (!strcmp(t, "Gemm") && ir_attr_int(s->node, "transA", 0))
+            k = a->dims[0];
+        return 2.0 * (double)fg_tensor_numel(y) * (double)k;
+    }
+    return (double)fg_tensor_numel(y);
+}

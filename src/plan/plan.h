@@ -1,0 +1,87 @@
+/* A plan: the model made concrete for one input-shape signature.
+ *
+ * Every value gets a kind: a constant (initializer or folded), a caller
+ * input, a slot in one arena (static shape, offset chosen by liveness), an
+ * alias of another value's bytes (Reshape and friends), or dynamic (shape
+ * known only at run time, downstream of data-dependent ops; its bytes live in
+ * a grow-only buffer owned by the plan). Steps are the surviving nodes after
+ * folding, dead-node removal and fusion, in execution order. A backend runs
+ * the steps over the arena; the plan itself never runs anything but constant
+ * folds. */
+#ifndef FACEGRAPH_PLAN_H
+#define FACEGRAPH_PLAN_H
+
+#include "ops/op.h"
+
+typedef enum plan_value_kind {
+    PLAN_UNUSED = 0,
+    PLAN_CONST,
+    PLAN_INPUT,
+    PLAN_ARENA,
+    PLAN_ALIAS,
+    PLAN_DYNAMIC
+} plan_value_kind;
+
+typedef struct plan_value {
+    plan_value_kind kind;
+    fg_tensor t;        /* dtype, rank, dims (for dynamic: latest run's); data for CONST */
+    int64_t offset;     /* PLAN_ARENA: byte offset in the arena */
+    size_t bytes;       /* bytes reserved (capacity for bounded outputs) */
+    int alias_of;       /* PLAN_ALIAS: the value whose bytes it shares */
+    int bounded;        /* dims are a capacity until run time */
+    int input_index;    /* PLAN_INPUT: index in the model's inputs */
+    int first_step, last_step; /* liveness, in step indices */
+    void *heap;         /* PLAN_DYNAMIC: grow-only buffer */
+    size_t heap_bytes;
+} plan_value;
+
+typedef struct plan_step {
+    const op_def *op;
+    const ir_node *node;
+    int n_in, n_out;
+    int *in;            /* plan value ids, -1 for an omitted input */
+    int *out;
+    fg_tensor *in_t;    /* op_call views, refreshed per run */
+    fg_tensor *out_t;
+    op_call call;
+    int dynamic;        /* shapes re-inferred at run time */
+    int prepared;
+} plan_step;
+
+typedef struct plan {
+    int n_values, cap_values;
+    plan_value *values;
+    int n_steps;
+    plan_step *steps;
+    int n_inputs;
+    fg_tensor *signature; /* dtype/rank/dims of each model input */
+    int n_outputs;
+    int *outputs;         /* value ids of the model outputs */
+    size_t arena_bytes;   /* values + shared scratch */
+    size_t scratch_offset, scratch_bytes;
+    void *arena;
+    int has_dynamic;
+    int threads;
+    void *dynamic_scratch; /* scratch for dynamic steps (grow-only) */
+    size_t dynamic_scratch_bytes;
+    int n_owned, cap_owned;
+    void **owned;         /* folded constants and rewritten weights */
+    /* statistics for inspect / the graph matrix */
+    int n_folded, n_fused_bn, n_fused_act, n_removed;
+} plan;
+
+/* Makes the plan for one signature (inputs[i]: dtype, rank, dims; data is
+ * not read). The arena is allocated here; running allocates nothing unless
+ * the model has data-dependent shapes. */
+fg_status *plan_for_signature(const ir_model *model, const fg_tensor *inputs, int n_inputs, int threads,
+                              plan **out);
+void plan_free(plan *p);
+
+/* Data pointer of a value in the current run (follows aliases; inputs
+ * point at the caller's buffers bound by the backend). */
+void *plan_value_data(const plan *p, int id);
+
+/* Multiply-accumulate-based FLOP estimate of a planned step. */
+double plan_step_flops(const plan *p, const plan_step *s);
+
+#endif
