@@ -20,6 +20,8 @@ import tempfile
 import numpy as np
 import onnx
 import onnxruntime as ort
+
+ort.set_default_logger_severity(3)
 from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))

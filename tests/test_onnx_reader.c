@@ -25,16 +25,6 @@ static void print_string(const char *s)
     putchar('"');
 }
 
-/* FNV-1a over the tensor bytes, to check data without printing it. */
-static unsigned long long checksum(const void *data, size_t n)
-{
-    unsigned long long h = 1469598103934665603ULL;
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 1099511628211ULL;
-    return h;
-}
-
 static void print_tensor(const ir_tensor *t)
 {
     printf("{\"name\": ");
@@ -42,8 +32,9 @@ static void print_tensor(const ir_tensor *t)
     printf(", \"dtype\": %d, \"dims\": [", (int)t->dtype);
     for (int i = 0; i < t->rank; i++)
         printf("%s%lld", i ? ", " : "", (long long)t->dims[i]);
-    printf("], \"nbytes\": %zu, \"fnv\": \"%016llx\", \"owned\": %d}", t->nbytes,
-           checksum(t->data, t->nbytes), t->owned != NULL);
+    char digest[65];
+    fg_sha256_hex(t->data, t->nbytes, digest);
+    printf("], \"nbytes\": %zu, \"sha256\": \"%s\", \"owned\": %d}", t->nbytes, digest, t->owned != NULL);
 }
 
 static void print_value_ref(const ir_graph *g, int id)

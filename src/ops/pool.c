@@ -1,5 +1,348 @@
+/* Pooling: MaxPool (with optional Indices), AveragePool, LpPool,
+ * GlobalAveragePool, GlobalMaxPool, GlobalLpPool. 1-D to 3-D, hand-written
+ * loops parallel over (batch, channel) planes.
+ *
+ * Kernels compute in float32; other dtypes (float16, float64, int8, uint8)
+ * are converted through scratch. */
 #include "ops/op.h"
 
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#define POOL_MAX_SP 3
+
+typedef enum pool_kind { POOL_MAX, POOL_AVG, POOL_LP } pool_kind;
+
+typedef struct pool_geom {
+    int nsp;
+    int64_t planes; /* batch * channels */
+    int64_t in[POOL_MAX_SP], out[POOL_MAX_SP], k[POOL_MAX_SP], s[POOL_MAX_SP], d[POOL_MAX_SP];
+    int64_t pad_l[POOL_MAX_SP], pad_r[POOL_MAX_SP];
+    int count_include_pad, storage_order;
+    int p; /* LpPool */
+} pool_geom;
+
+static fg_status *check_input(const op_call *call)
+{
+    const fg_tensor *x = &call->in[0];
+    if (x->rank < 3 || x->rank > 2 + POOL_MAX_SP)
+        return op_error(call, FG_ERR_UNSUPPORTED, "input has rank %d; supported are ranks 3 to 5 (N, C, 1-3 spatial axes)",
+                        x->rank);
+    switch (x->dtype) {
+    case FG_FLOAT32: case FG_FLOAT16: case FG_FLOAT64: case FG_INT8: case FG_UINT8: return NULL;
+    default:
+        return op_error(call, FG_ERR_DTYPE, "input dtype %s is not supported (float32, float16, float64, int8, uint8)",
+                        fg_dtype_name(x->dtype));
+    }
+}
+
+static fg_status *spatial_ints(const op_call *call, const char *name, int nsp, int64_t dflt, int64_t *out,
+                               int required)
+{
+    const int64_t *v;
+    int n = ir_attr_ints(call->node, name, &v);
+    if (n == 0) {
+        if (required)
+            return op_error(call, FG_ERR_INVALID_ARGUMENT, "attribute %s is required", name);
+        for (int i = 0; i < nsp; i++)
+            out[i] = dflt;
+        return NULL;
+    }
+    if (n != nsp)
+        return op_error(call, FG_ERR_INVALID_ARGUMENT, "attribute %s has %d values, expected %d", name, n, nsp);
+    for (int i = 0; i < nsp; i++)
+        out[i] = v[i];
+    return NULL;
+}
+
+static fg_status *pool_geometry(const op_call *call, pool_kind kind, int global, pool_geom *g)
+{
+    memset(g, 0, sizeof *g);
+    FG_TRY(check_input(call));
+    const fg_tensor *x = &call->in[0];
+    int nsp = x->rank - 2;
+    g->nsp = nsp;
+    g->planes = x->dims[0] * x->dims[1];
+    for (int i = 0; i < nsp; i++)
+        g->in[i] = x->dims[2 + i];
+    g->p = (int)ir_attr_int(call->node, "p", 2);
+    if (global) {
+        for (int i = 0; i < nsp; i++) {
+            g->k[i] = g->in[i];
+            g->s[i] = g->d[i] = g->out[i] = 1;
+        }
+        return NULL;
+    }
+    FG_TRY(spatial_ints(call, "kernel_shape", nsp, 1, g->k, 1));
+    FG_TRY(spatial_ints(call, "strides", nsp, 1, g->s, 0));
+    FG_TRY(spatial_ints(call, "dilations", nsp, 1, g->d, 0));
+    for (int i = 0; i < nsp; i++)
+        if (g->k[i] < 1 || g->s[i] < 1 || g->d[i] < 1)
+            return op_error(call, FG_ERR_INVALID_ARGUMENT, "kernel_shape, strides and dilations must be positive");
+    const int64_t *pads;
+    int n_pads = ir_attr_ints(call->node, "pads", &pads);
+    if (n_pads && n_pads != 2 * nsp)
+        return op_error(call, FG_ERR_INVALID_ARGUMENT, "pads has %d values, expected %d", n_pads, 2 * nsp);
+    for (int i = 0; i < nsp; i++) {
+        g->pad_l[i] = n_pads ? pads[i] : 0;
+        g->pad_r[i] = n_pads ? pads[nsp + i] : 0;
+    }
+    g->count_include_pad = (int)ir_attr_int(call->node, "count_include_pad", 0);
+    g->storage_order = (int)ir_attr_int(call->node, "storage_order", 0);
+    int ceil_mode = (int)ir_attr_int(call->node, "ceil_mode", 0);
+    const char *auto_pad = ir_attr_string(call->node, "auto_pad", "NOTSET");
+    int same_upper = strcmp(auto_pad, "SAME_UPPER") == 0, same_lower = strcmp(auto_pad, "SAME_LOWER") == 0;
+    int valid = strcmp(auto_pad, "VALID") == 0;
+    if (!same_upper && !same_lower && !valid && strcmp(auto_pad, "NOTSET") != 0)
+        return op_error(call, FG_ERR_INVALID_ARGUMENT, "unknown auto_pad '%s'", auto_pad);
+    for (int i = 0; i < nsp; i++) {
+        int64_t span = (g->k[i] - 1) * g->d[i] + 1;
+        if (same_upper || same_lower) {
+            int64_t out = (g->in[i] + g->s[i] - 1) / g->s[i];
+            int64_t total = (out - 1) * g->s[i] + span - g->in[i];
+            if (total < 0)
+                total = 0;
+            g->pad_l[i] = same_upper ? total / 2 : total - total / 2;
+            g->pad_r[i] = total - g->pad_l[i];
+            g->out[i] = out;
+            continue;
+        }
+        if (valid)
+            g->pad_l[i] = g->pad_r[i] = 0;
+        int64_t room = g->in[i] + g->pad_l[i] + g->pad_r[i] - span;
+        if (room < 0)
+            return op_error(call, FG_ERR_SHAPE, "spatial axis %d: padded input %lld is smaller than the window %lld", i,
+                            (long long)(g->in[i] + g->pad_l[i] + g->pad_r[i]), (long long)span);
+        int64_t out = (ceil_mode ? (room + g->s[i] - 1) / g->s[i] : room / g->s[i]) + 1;
+        /* a window may not start inside the right padding */
+        if (ceil_mode && (out - 1) * g->s[i] >= g->in[i] + g->pad_l[i])
+            out--;
+        g->out[i] = out;
+    }
+    return NULL;
+}
+
+static fg_status *pool_infer_common(op_call *call, pool_kind kind, int global)
+{
+    pool_geom g;
+    FG_TRY(pool_geometry(call, kind, global, &g));
+    const fg_tensor *x = &call->in[0];
+    if (kind != POOL_MAX && (x->dtype == FG_INT8 || x->dtype == FG_UINT8))
+        return op_error(call, FG_ERR_DTYPE, "integer input is only supported by MaxPool");
+    for (int o = 0; o < call->n_out && o < 2; o++) {
+        fg_tensor *y = &call->out[o];
+        y->dtype = o == 0 ? x->dtype : FG_INT64;
+        y->rank = x->rank;
+        y->dims[0] = x->dims[0];
+        y->dims[1] = x->dims[1];
+        for (int i = 0; i < g.nsp; i++)
+            y->dims[2 + i] = g.out[i];
+    }
+    if (x->dtype != FG_FLOAT32)
+        call->scratch_bytes = ((size_t)fg_tensor_numel(x) + (size_t)fg_shape_numel(call->out[0].rank, call->out[0].dims)) *
+                                  sizeof(float) + 128;
+    return NULL;
+}
+
+/* Widened to 3 spatial axes with leading size-1 axes. */
+typedef struct pool3 {
+    int64_t in[3], out[3], k[3], s[3], d[3], p[3], pr[3];
+} pool3;
+
+static void widen(const pool_geom *g, pool3 *w)
+{
+    int off = 3 - g->nsp;
+    for (int i = 0; i < 3; i++) {
+        int j = i - off;
+        w->in[i] = j >= 0 ? g->in[j] : 1;
+        w->out[i] = j >= 0 ? g->out[j] : 1;
+        w->k[i] = j >= 0 ? g->k[j] : 1;
+        w->s[i] = j >= 0 ? g->s[j] : 1;
+        w->d[i] = j >= 0 ? g->d[j] : 1;
+        w->p[i] = j >= 0 ? g->pad_l[j] : 0;
+        w->pr[i] = j >= 0 ? g->pad_r[j] : 0;
+    }
+}
+
+/* Window taps along one axis: first tap index kb and count of taps inside
+ * [lo, hi). */
+static inline void taps(int64_t start, int64_t k, int64_t d, int64_t lo, int64_t hi, int64_t *kb, int64_t *ke)
+{
+    int64_t b = 0, e = k;
+    if (start < lo)
+        b = (lo - start + d - 1) / d;
+    if (start + (k - 1) * d >= hi)
+        e = hi - start <= 0 ? 0 : (hi - start + d - 1) / d;
+    if (e < b)
+        e = b;
+    *kb = b;
+    *ke = e;
+}
+
+static void pool_kernel(const pool_geom *g, pool_kind kind, const float *x, float *y, int64_t *indices, int threads)
+{
+    pool3 G;
+    widen(g, &G);
+    int64_t in_size = G.in[0] * G.in[1] * G.in[2], out_size = G.out[0] * G.out[1] * G.out[2];
+    int64_t window = G.k[0] * G.k[1] * G.k[2];
+    double p = g->p;
+#pragma omp parallel for num_threads(threads) if (g->planes * out_size * window > 50000)
+    for (int64_t plane = 0; plane < g->planes; plane++) {
+        const float *xp = x + plane * in_size;
+        float *yp = y + plane * out_size;
+        for (int64_t od = 0; od < G.out[0]; od++) {
+            int64_t sd = od * G.s[0] - G.p[0], db, de;
+            taps(sd, G.k[0], G.d[0], 0, G.in[0], &db, &de);
+            for (int64_t oh = 0; oh < G.out[1]; oh++) {
+                int64_t sh = oh * G.s[1] - G.p[1], hb, he;
+                taps(sh, G.k[1], G.d[1], 0, G.in[1], &hb, &he);
+                for (int64_t ow = 0; ow < G.out[2]; ow++) {
+                    int64_t sw = ow * G.s[2] - G.p[2], wb, we;
+                    taps(sw, G.k[2], G.d[2], 0, G.in[2], &wb, &we);
+                    int64_t o = (od * G.out[1] + oh) * G.out[2] + ow;
+                    if (kind == POOL_MAX) {
+                        float best = -INFINITY;
+                        int64_t best_at = -1;
+                        for (int64_t a = db; a < de; a++)
+                            for (int64_t b = hb; b < he; b++) {
+                                const float *row = xp + ((sd + a * G.d[0]) * G.in[1] + sh + b * G.d[1]) * G.in[2];
+                                for (int64_t c = wb; c < we; c++) {
+                                    float v = row[sw + c * G.d[2]];
+                                    if (v > best || best_at < 0) {
+                                        best = v;
+                                        best_at = ((sd + a * G.d[0]) * G.in[1] + sh + b * G.d[1]) * G.in[2] + sw +
+                                                  c * G.d[2];
+                                    }
+                                }
+                            }
+                        yp[o] = best;
+                        if (indices) {
+                            int64_t at = best_at < 0 ? 0 : best_at;
+                            if (g->storage_order == 1) { /* column-major over the spatial axes */
+                                int64_t iw = at % G.in[2], ih = at / G.in[2] % G.in[1], id = at / (G.in[2] * G.in[1]);
+                                at = (iw * G.in[1] + ih) * G.in[0] + id;
+                            }
+                            indices[plane * out_size + o] = plane * in_size + at;
+                        }
+                    } else {
+                        double sum = 0;
+                        for (int64_t a = db; a < de; a++)
+                            for (int64_t b = hb; b < he; b++) {
+                                const float *row = xp + ((sd + a * G.d[0]) * G.in[1] + sh + b * G.d[1]) * G.in[2];
+                                if (kind == POOL_AVG) {
+                                    for (int64_t c = wb; c < we; c++)
+                                        sum += row[sw + c * G.d[2]];
+                                } else {
+                                    for (int64_t c = wb; c < we; c++)
+                                        sum += pow(fabs((double)row[sw + c * G.d[2]]), p);
+                                }
+                            }
+                        if (kind == POOL_LP) {
+                            yp[o] = (float)pow(sum, 1.0 / p);
+                            continue;
+                        }
+                        int64_t count;
+                        if (g->count_include_pad) {
+                            /* taps inside the padded input */
+                            int64_t c0b, c0e, c1b, c1e, c2b, c2e;
+                            taps(sd, G.k[0], G.d[0], -G.p[0], G.in[0] + G.pr[0], &c0b, &c0e);
+                            taps(sh, G.k[1], G.d[1], -G.p[1], G.in[1] + G.pr[1], &c1b, &c1e);
+                            taps(sw, G.k[2], G.d[2], -G.p[2], G.in[2] + G.pr[2], &c2b, &c2e);
+                            count = (c0e - c0b) * (c1e - c1b) * (c2e - c2b);
+                        } else {
+                            count = (de - db) * (he - hb) * (we - wb);
+                        }
+                        yp[o] = count > 0 ? (float)(sum / count) : 0.0f;
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void global_kernel(const pool_geom *g, pool_kind kind, const float *x, float *y, int threads)
+{
+    int64_t n = 1;
+    for (int i = 0; i < g->nsp; i++)
+        n *= g->in[i];
+    double p = g->p;
+#pragma omp parallel for num_threads(threads) if (g->planes * n > 100000)
+    for (int64_t plane = 0; plane < g->planes; plane++) {
+        const float *xp = x + plane * n;
+        if (kind == POOL_MAX) {
+            float best = -INFINITY;
+            for (int64_t i = 0; i < n; i++)
+                best = xp[i] > best ? xp[i] : best;
+            y[plane] = best;
+        } else if (kind == POOL_AVG) {
+            float acc[8] = {0};
+            int64_t i = 0;
+            for (; i + 8 <= n; i += 8)
+                for (int j = 0; j < 8; j++)
+                    acc[j] += xp[i + j];
+            double sum = 0;
+            for (int j = 0; j < 8; j++)
+                sum += acc[j];
+            for (; i < n; i++)
+                sum += xp[i];
+            y[plane] = (float)(sum / n);
+        } else {
+            double sum = 0;
+            for (int64_t i = 0; i < n; i++)
+                sum += pow(fabs((double)xp[i]), p);
+            y[plane] = (float)pow(sum, 1.0 / p);
+        }
+    }
+}
+
+static fg_status *pool_run_common(op_call *call, pool_kind kind, int global)
+{
+    pool_geom g;
+    FG_TRY(pool_geometry(call, kind, global, &g));
+    const fg_tensor *x = &call->in[0];
+    fg_tensor *y = &call->out[0];
+    int64_t *indices = call->n_out > 1 && call->out[1].data ? call->out[1].data : NULL;
+    int threads = call->threads > 0 ? call->threads : 1;
+    int64_t nx = fg_tensor_numel(x), ny = fg_tensor_numel(y);
+    const float *xf = x->data;
+    float *yf = y->data;
+    if (x->dtype != FG_FLOAT32) {
+        float *buf = (float *)(((uintptr_t)call->scratch + 63) & ~(uintptr_t)63);
+        for (int64_t i = 0; i < nx; i++)
+            buf[i] = (float)fg_load_f64(x->dtype, x->data, i);
+        xf = buf;
+        yf = buf + nx;
+    }
+    if (global && !indices)
+        global_kernel(&g, kind, xf, yf, threads);
+    else
+        pool_kernel(&g, kind, xf, yf, indices, threads);
+    if (x->dtype != FG_FLOAT32)
+        for (int64_t i = 0; i < ny; i++)
+            fg_store_f64(y->dtype, y->data, i, yf[i]);
+    return NULL;
+}
+
+static fg_status *max_pool_infer(op_call *call) { return pool_infer_common(call, POOL_MAX, 0); }
+static fg_status *max_pool_run(op_call *call) { return pool_run_common(call, POOL_MAX, 0); }
+static fg_status *avg_pool_infer(op_call *call) { return pool_infer_common(call, POOL_AVG, 0); }
+static fg_status *avg_pool_run(op_call *call) { return pool_run_common(call, POOL_AVG, 0); }
+static fg_status *lp_pool_infer(op_call *call) { return pool_infer_common(call, POOL_LP, 0); }
+static fg_status *lp_pool_run(op_call *call) { return pool_run_common(call, POOL_LP, 0); }
+static fg_status *global_max_infer(op_call *call) { return pool_infer_common(call, POOL_MAX, 1); }
+static fg_status *global_max_run(op_call *call) { return pool_run_common(call, POOL_MAX, 1); }
+static fg_status *global_avg_infer(op_call *call) { return pool_infer_common(call, POOL_AVG, 1); }
+static fg_status *global_avg_run(op_call *call) { return pool_run_common(call, POOL_AVG, 1); }
+static fg_status *global_lp_infer(op_call *call) { return pool_infer_common(call, POOL_LP, 1); }
+static fg_status *global_lp_run(op_call *call) { return pool_run_common(call, POOL_LP, 1); }
+
 const op_def op_family_pool[] = {
+    {"MaxPool", NULL, max_pool_infer, NULL, max_pool_run, NULL, 0},
+    {"AveragePool", NULL, avg_pool_infer, NULL, avg_pool_run, NULL, 0},
+    {"LpPool", NULL, lp_pool_infer, NULL, lp_pool_run, NULL, 0},
+    {"GlobalMaxPool", NULL, global_max_infer, NULL, global_max_run, NULL, 0},
+    {"GlobalAveragePool", NULL, global_avg_infer, NULL, global_avg_run, NULL, 0},
+    {"GlobalLpPool", NULL, global_lp_infer, NULL, global_lp_run, NULL, 0},
     {0},
 };

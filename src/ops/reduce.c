@@ -373,7 +373,7 @@ static fg_status *smx_infer(op_call *call)
     if (!red_is_float(x->dtype))
         return op_error(call, FG_ERR_DTYPE, "element type %s is not supported (needs a float type)",
                         fg_dtype_name(x->dtype));
-    int64_t o, n, i;
+    int64_t o = 1, n = 1, i = 1;
     FG_TRY(smx_view(call, &o, &n, &i));
     fg_tensor *y = &call->out[0];
     y->dtype = x->dtype;
@@ -429,7 +429,7 @@ static fg_status *smx_run(op_call *call)
 {
     const fg_tensor *x = &call->in[0];
     fg_tensor *y = &call->out[0];
-    int64_t outer, n, inner;
+    int64_t outer = 1, n = 1, inner = 1;
     FG_TRY(smx_view(call, &outer, &n, &inner));
     smx_kind kind = smx_kind_of(call->node->op_type);
     fg_dtype dt = x->dtype;
@@ -495,8 +495,8 @@ static fg_status *arg_infer(op_call *call)
     const fg_tensor *x = &call->in[0];
     if (!red_is_numeric(x->dtype))
         return op_error(call, FG_ERR_UNSUPPORTED, "element type %s is not supported", fg_dtype_name(x->dtype));
-    int axis;
-    int64_t o, n, i;
+    int axis = 0;
+    int64_t o = 1, n = 1, i = 1;
     FG_TRY(arg_view(call, &axis, &o, &n, &i));
     if (n == 0)
         return op_error(call, FG_ERR_SHAPE, "cannot take the index of an extreme over an empty axis");
@@ -518,8 +518,8 @@ static fg_status *arg_run(op_call *call)
 {
     const fg_tensor *x = &call->in[0];
     int64_t *y = call->out[0].data;
-    int axis;
-    int64_t outer, n, inner;
+    int axis = 0;
+    int64_t outer = 1, n = 1, inner = 1;
     FG_TRY(arg_view(call, &axis, &outer, &n, &inner));
     int is_max = strcmp(call->node->op_type, "ArgMax") == 0;
     int last = ir_attr_int(call->node, "select_last_index", 0) != 0;
@@ -604,8 +604,8 @@ static fg_status *topk_infer(op_call *call)
     const fg_tensor *x = &call->in[0];
     if (!red_is_numeric(x->dtype))
         return op_error(call, FG_ERR_UNSUPPORTED, "element type %s is not supported", fg_dtype_name(x->dtype));
-    int axis;
-    int64_t k;
+    int axis = 0;
+    int64_t k = 0;
     FG_TRY(topk_params(call, &axis, &k));
     for (int o = 0; o < call->n_out && o < 2; o++) {
         fg_tensor *y = &call->out[o];
@@ -630,8 +630,8 @@ static int topk_after(int largest, const topk_item *prev, const topk_item *cand)
 static fg_status *topk_run(op_call *call)
 {
     const fg_tensor *x = &call->in[0];
-    int axis;
-    int64_t k;
+    int axis = 0;
+    int64_t k = 0;
     FG_TRY(topk_params(call, &axis, &k));
     int largest = ir_attr_int(call->node, "largest", 1) != 0;
     int64_t outer = 1, inner = 1, n = x->dims[axis];
@@ -682,7 +682,7 @@ static fg_status *topk_run(op_call *call)
                         topk_item c = {fg_load_f64(dt, x->data, base + m * inner), m};
                         if (!topk_after(largest, prev.index >= 0 ? &prev : NULL, &c))
                             continue;
-                        if (best.index < 0 || !topk_after(largest, &c, &best))
+                        if (best.index < 0 || topk_after(largest, &c, &best))
                             best = c;
                     }
                     int64_t dst = out_base + j * inner;

@@ -15,7 +15,6 @@
 
 #include <math.h>
 #include <string.h>
-#include <stdlib.h>
 
 typedef enum resize_mode { RESIZE_NEAREST, RESIZE_LINEAR, RESIZE_CUBIC } resize_mode;
 
@@ -347,7 +346,7 @@ static float source_coordinate(const resize_params *p, int d, int64_t o)
     float scale = p->scale[d];
     float in_len = (float)p->in_dims[d];
     float out_len = (float)p->out_dims[d];
-    float resized_len = getenv("ORTLEN") ? out_len : p->resized_len[d];
+    float resized_len = p->resized_len[d];
     switch (p->coord) {
     case COORD_HALF_PIXEL: return (x + 0.5f) / scale - 0.5f;
     case COORD_PYTORCH_HALF_PIXEL: return out_len > 1 ? (x + 0.5f) / scale - 0.5f : 0.0f;
@@ -527,15 +526,20 @@ static void run_planes_f32(const op_call *call, const resize_params *p, const re
     }
 }
 
-static double round_for_integers(fg_dtype dtype, double v)
+/* Integer outputs truncate like ONNX Runtime's static_cast (a value within
+ * 1e-3 of an integer counts as that integer, absorbing weight rounding);
+ * 8-bit ones saturate first. */
+static double integer_result(fg_dtype dtype, double v)
 {
+    if (dtype != FG_FLOAT32 && dtype != FG_FLOAT64 && dtype != FG_FLOAT16 && fabs(v - nearbyint(v)) < 1e-3)
+        v = nearbyint(v);
     switch (dtype) {
     case FG_FLOAT32:
     case FG_FLOAT64:
     case FG_FLOAT16: return v;
-    case FG_UINT8: return v < 0 ? 0 : (v > 255 ? 255 : nearbyint(v));
-    case FG_INT8: return v < -128 ? -128 : (v > 127 ? 127 : nearbyint(v));
-    default: return nearbyint(v);
+    case FG_UINT8: return v < 0 ? 0 : (v > 255 ? 255 : trunc(v));
+    case FG_INT8: return v < -128 ? -128 : (v > 127 ? 127 : trunc(v));
+    default: return trunc(v);
     }
 }
 
@@ -600,7 +604,7 @@ static void run_generic(const op_call *call, const resize_params *p, const resiz
             if (d < 0)
                 break;
         }
-        fg_store_f64(y->dtype, out, o, round_for_integers(y->dtype, acc));
+        fg_store_f64(y->dtype, out, o, integer_result(y->dtype, acc));
     }
 }
 

@@ -160,17 +160,24 @@ static void parallel_memcpy(char *dst, const char *src, size_t bytes, int thread
     }
 }
 
-/* Transposition of one tile: dst[i * dst_stride_i + j] = src[i + j * src_stride_j]. */
+/* Transposition of one tile: dst[i * dst_stride_i + j] = src[i + j * src_stride_j].
+ * The inner loop runs along whichever side has the smaller stride on the
+ * other (large power-of-two strides thrash the cache's sets). */
 static void copy_tile(char *dst, const char *src, int64_t ni, int64_t nj, int64_t dst_stride_i, int64_t src_stride_j,
                       size_t esize)
 {
+    int i_inner = dst_stride_i < src_stride_j;
     switch (esize) {
 #define TILE_CASE(bytes, type)                                                                             \
     case bytes: {                                                                                          \
         type *d = (type *)dst;                                                                             \
         const type *s = (const type *)src;                                                                 \
-        for (int64_t i = 0; i < ni; i++)                                                                   \
-            for (int64_t j = 0; j < nj; j++) d[i * dst_stride_i + j] = s[i + j * src_stride_j];            \
+        if (i_inner)                                                                                       \
+            for (int64_t j = 0; j < nj; j++)                                                               \
+                for (int64_t i = 0; i < ni; i++) d[i * dst_stride_i + j] = s[i + j * src_stride_j];        \
+        else                                                                                               \
+            for (int64_t i = 0; i < ni; i++)                                                               \
+                for (int64_t j = 0; j < nj; j++) d[i * dst_stride_i + j] = s[i + j * src_stride_j];        \
         break;                                                                                             \
     }
         TILE_CASE(1, uint8_t)
@@ -233,7 +240,9 @@ static void strided_copy(void *dst_bytes, const void *src_bytes, size_t esize, i
         contiguous_strides(r, dims, dst_st);
         int64_t nb = dims[b];
         int64_t outer = numel / (nb * inner);
-        int64_t tiles_b = (nb + TILE - 1) / TILE, tiles_a = (inner + TILE - 1) / TILE;
+        /* Tiles of tile_b x tile_a elements; a short inner axis gets longer tiles. */
+        int64_t tile_a = inner < TILE ? inner : TILE, tile_b = TILE * TILE / tile_a;
+        int64_t tiles_b = (nb + tile_b - 1) / tile_b, tiles_a = (inner + tile_a - 1) / tile_a;
         int64_t units = outer * tiles_b * tiles_a;
 #pragma omp parallel for num_threads(threads) if (parallel) schedule(static)
         for (int64_t u = 0; u < units; u++) {
@@ -248,8 +257,8 @@ static void strided_copy(void *dst_bytes, const void *src_bytes, size_t esize, i
                 src_off += c * st[d];
                 dst_off += c * dst_st[d];
             }
-            int64_t i0 = ib * TILE, j0 = ia * TILE;
-            int64_t ni = nb - i0 < TILE ? nb - i0 : TILE, nj = inner - j0 < TILE ? inner - j0 : TILE;
+            int64_t i0 = ib * tile_b, j0 = ia * tile_a;
+            int64_t ni = nb - i0 < tile_b ? nb - i0 : tile_b, nj = inner - j0 < tile_a ? inner - j0 : tile_a;
             copy_tile(dst + (dst_off + i0 * dst_st[b] + j0) * (int64_t)esize,
                       src + (src_off + i0 + j0 * inner_stride) * (int64_t)esize, ni, nj, dst_st[b], inner_stride,
                       esize);
