@@ -76,13 +76,24 @@ int64_t fg_tensor_numel(const fg_tensor *t);
 size_t fg_tensor_nbytes(const fg_tensor *t);
 
 /* ---------------------------------------------------------------- engine */
+typedef enum fg_cuda_graph_mode {
+    FG_CUDA_GRAPH_AUTO = 0, /* capture where validation passes, else run eagerly and record why */
+    FG_CUDA_GRAPH_ON,       /* a model that cannot be captured is an error */
+    FG_CUDA_GRAPH_OFF
+} fg_cuda_graph_mode;
+
 typedef struct fg_engine_options {
-    /* Execution providers in order of preference, e.g. {"cpu"}; NULL or
-     * n_providers == 0 means {"cpu"}. */
+    /* Execution providers in order of preference, e.g. {"cuda", "cpu"}; NULL
+     * or n_providers == 0 means {"cpu"}. "cpu" after "cuda" is the fallback
+     * for a model the GPU cannot run (the session's warning names the node). */
     const char *const *providers;
     int n_providers;
     int device_id;    /* CUDA device; ignored for cpu */
     int thread_count; /* CPU threads; <= 0 means all cores */
+    fg_cuda_graph_mode cuda_graph;     /* FACEGRAPH_CUDA_GRAPH=0 in the environment forces OFF */
+    const char *const *cuda_graph_exclude; /* model file names (or stems) never captured */
+    int n_cuda_graph_exclude;
+    int allow_tf32;   /* 1: float32 convolutions and matmuls may use TF32 tensor cores (off by default) */
 } fg_engine_options;
 
 typedef struct fg_engine fg_engine;
@@ -126,6 +137,22 @@ const char *fg_session_sha256(const fg_session *session);
  * with the same shapes allocates nothing. */
 fg_status *fg_session_run(fg_session *session, const fg_tensor *inputs, int n_inputs,
                           fg_tensor *outputs, int n_outputs);
+
+/* A warning about how the session runs (e.g. a CPU fallback naming the
+ * node the GPU cannot run), or "" when there is none. */
+const char *fg_session_warning(const fg_session *session);
+
+/* How the most recent run executed. */
+typedef struct fg_execution_report {
+    char provider[16];     /* "cuda" or "cpu" */
+    char device[256];      /* GPU name and library versions, or "" */
+    int graph_captured;    /* 1: replays a validated CUDA graph */
+    char graph_reason[512];/* why (not) captured */
+    int kernels_per_run;   /* GPU kernels (graph nodes) per run; 0 on the CPU */
+    size_t arena_bytes;    /* working memory of the plan */
+    int plans;             /* input-shape signatures planned so far */
+} fg_execution_report;
+fg_status *fg_session_execution_report(const fg_session *session, fg_execution_report *report);
 
 #ifdef __cplusplus
 }

@@ -130,12 +130,8 @@ __attribute__((target("sha,sse4.1,ssse3"))) static void compress_shani(uint32_t 
 static void compress(uint32_t state[8], const uint8_t *data, size_t n_blocks)
 {
 #ifdef FG_SHA256_HAVE_SHANI
-    static int has_shani = -1;
-    if (has_shani < 0) {
-        __builtin_cpu_init();
-        has_shani = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
-    }
-    if (has_shani) {
+    __builtin_cpu_init(); /* idempotent and cheap; no shared state to race on */
+    if (__builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1")) {
         compress_shani(state, data, n_blocks);
         return;
     }

@@ -37,9 +37,13 @@ fg_status *fg_error_wrap(fg_status *status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    char joined[sizeof status->message];
+    char joined[sizeof prefix + sizeof status->message + 2];
     snprintf(joined, sizeof joined, "%s: %s", prefix, status->message);
-    memcpy(status->message, joined, sizeof joined);
+    size_t n = strlen(joined);
+    if (n >= sizeof status->message)
+        n = sizeof status->message - 1;
+    memcpy(status->message, joined, n);
+    status->message[n] = 0;
     return status;
 }
 

@@ -12,6 +12,10 @@ typedef struct cli_exec_options {
     int n_providers;
     int device_id;    /* --execution-device-id N */
     int thread_count; /* --execution-thread-count N */
+    fg_cuda_graph_mode cuda_graph;               /* --cuda-graph auto|on|off */
+    const char *graph_exclude[CLI_MAX_PROVIDERS * 4]; /* --cuda-graph-exclude MODEL ... */
+    int n_graph_exclude;
+    int allow_tf32;                              /* --cuda-tf32 on|off */
 } cli_exec_options;
 
 void cli_exec_options_init(cli_exec_options *options);

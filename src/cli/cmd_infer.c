@@ -12,11 +12,12 @@
 
 static void usage(FILE *to)
 {
-    fprintf(to, "usage: facegraph infer MODEL --input NAME=FILE.npy ... --output-dir DIR [--repeat N]\n"
+    fprintf(to, "usage: facegraph infer MODEL --input NAME=FILE.npy ... --output-dir DIR [--repeat N] [--report]\n"
                 "       [--execution-providers cpu] [--execution-thread-count N]\n"
                 "Runs MODEL on the given arrays (one --input per model input; NAME= may be left out for a\n"
                 "single-input model), writes DIR/<output>.npy per output and DIR/outputs.json, and prints\n"
-                "the median run time over --repeat runs (default 1).\n");
+                "the median run time over --repeat runs (default 1). --report prints how it ran\n"
+                "(provider, CUDA graph captured or why not, kernels per run, arena bytes) as JSON.\n");
 }
 
 /* Output names made safe for a file name: [A-Za-z0-9._-], others become '_'. */
@@ -59,7 +60,7 @@ int cli_infer(int argc, char **argv)
     const char *cmd = "infer";
     const char *model_path = NULL, *out_dir = NULL;
     const char *input_args[64];
-    int n_input_args = 0, repeat = 1;
+    int n_input_args = 0, repeat = 1, report = 0;
     cli_exec_options exec;
     cli_exec_options_init(&exec);
     for (int i = 1; i < argc; i++) {
@@ -75,6 +76,8 @@ int cli_infer(int argc, char **argv)
             if (n_input_args == 64)
                 return cli_usage_error(cmd, "too many --input");
             input_args[n_input_args++] = argv[++i];
+        } else if (!strcmp(argv[i], "--report")) {
+            report = 1;
         } else if (!strcmp(argv[i], "--output-dir") && i + 1 < argc) {
             out_dir = argv[++i];
         } else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) {
@@ -200,6 +203,19 @@ int cli_infer(int argc, char **argv)
     }
     qsort(times, (size_t)repeat, sizeof *times, cmp_double);
     printf("median run time: %.3f ms over %d run%s\n", times[repeat / 2], repeat, repeat > 1 ? "s" : "");
+    if (fg_session_warning(session)[0])
+        fprintf(stderr, "facegraph infer: warning: %s\n", fg_session_warning(session));
+    if (report) {
+        fg_execution_report r;
+        st = fg_session_execution_report(session, &r);
+        if (st)
+            goto fail;
+        printf("execution: {\"provider\": \"%s\", \"device\": ", r.provider);
+        json_string(stdout, r.device);
+        printf(", \"graph_captured\": %s, \"graph_reason\": ", r.graph_captured ? "true" : "false");
+        json_string(stdout, r.graph_reason);
+        printf(", \"kernels_per_run\": %d, \"arena_bytes\": %zu}\n", r.kernels_per_run, r.arena_bytes);
+    }
     rc = 0;
 fail:
     if (st)

@@ -132,8 +132,10 @@ int cli_inspect(int argc, char **argv)
     plan *p = NULL;
     fg_status *plan_st = NULL;
     if (shapes_known) {
-        plan_st = session_plan_for(session, sig, n_in, &p);
+        session_plan *sp = NULL;
+        plan_st = session_plan_for(session, sig, n_in, &sp);
         if (!plan_st) {
+            p = sp->plan;
             flops = 0;
             for (int i = 0; i < p->n_steps; i++)
                 flops += plan_step_flops(p, &p->steps[i]);

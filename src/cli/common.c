@@ -42,6 +42,47 @@ int cli_parse_exec_option(int argc, char **argv, int *i, cli_exec_options *o)
         }
         return 1;
     }
+    if (!strcmp(arg, "--cuda-graph") || !strcmp(arg, "--cuda-tf32") || !strcmp(arg, "--cudnn-conv-algo-search") ||
+        !strcmp(arg, "--execution-precision")) {
+        const char *v = *i + 1 < argc ? argv[*i + 1] : "";
+        if (!strcmp(arg, "--cuda-graph")) {
+            if (!strcmp(v, "auto"))
+                o->cuda_graph = FG_CUDA_GRAPH_AUTO;
+            else if (!strcmp(v, "on"))
+                o->cuda_graph = FG_CUDA_GRAPH_ON;
+            else if (!strcmp(v, "off"))
+                o->cuda_graph = FG_CUDA_GRAPH_OFF;
+            else {
+                fprintf(stderr, "facegraph: --cuda-graph takes auto, on or off\n");
+                return -1;
+            }
+        } else if (!strcmp(arg, "--cuda-tf32")) {
+            if (strcmp(v, "on") && strcmp(v, "off")) {
+                fprintf(stderr, "facegraph: --cuda-tf32 takes on or off\n");
+                return -1;
+            }
+            o->allow_tf32 = !strcmp(v, "on");
+        } else if (!strcmp(arg, "--cudnn-conv-algo-search")) {
+            if (strcmp(v, "exhaustive") && strcmp(v, "heuristic") && strcmp(v, "default")) {
+                fprintf(stderr, "facegraph: --cudnn-conv-algo-search takes exhaustive, heuristic or default\n");
+                return -1;
+            }
+            setenv("FACEGRAPH_CUDNN_CONV_ALGO_SEARCH", v, 1);
+        } else {
+            if (strcmp(v, "fp32") != 0) {
+                fprintf(stderr, "facegraph: --execution-precision %s is not supported yet; use fp32\n", v);
+                return -1;
+            }
+        }
+        ++*i;
+        return 1;
+    }
+    if (!strcmp(arg, "--cuda-graph-exclude")) {
+        while (*i + 1 < argc && argv[*i + 1][0] != '-' &&
+               o->n_graph_exclude < (int)(sizeof o->graph_exclude / sizeof o->graph_exclude[0]))
+            o->graph_exclude[o->n_graph_exclude++] = argv[++*i];
+        return 1;
+    }
     if (!strcmp(arg, "--execution-device-id") || !strcmp(arg, "--execution-thread-count")) {
         int is_device = arg[12] == 'd';
         int v;
@@ -62,7 +103,15 @@ int cli_parse_exec_option(int argc, char **argv, int *i, cli_exec_options *o)
 
 fg_status *cli_engine_create(const cli_exec_options *o, fg_engine **engine)
 {
-    fg_engine_options eo = {o->providers, o->n_providers, o->device_id, o->thread_count};
+    fg_engine_options eo = {0};
+    eo.providers = o->providers;
+    eo.n_providers = o->n_providers;
+    eo.device_id = o->device_id;
+    eo.thread_count = o->thread_count;
+    eo.cuda_graph = o->cuda_graph;
+    eo.cuda_graph_exclude = o->graph_exclude;
+    eo.n_cuda_graph_exclude = o->n_graph_exclude;
+    eo.allow_tf32 = o->allow_tf32;
     return fg_engine_create(&eo, engine);
 }
 

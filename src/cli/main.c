@@ -20,6 +20,11 @@ static void print_usage(FILE *to)
                 "  --execution-providers cpu     providers in order of preference (this build: %s)\n"
                 "  --execution-device-id N       GPU index for GPU providers\n"
                 "  --execution-thread-count N    CPU threads (default: all cores)\n"
+                "  --cuda-graph auto|on|off      run models as validated CUDA graphs (default auto;\n"
+                "                                FACEGRAPH_CUDA_GRAPH=0 switches them off)\n"
+                "  --cuda-graph-exclude MODEL..  never capture these models (file name or stem)\n"
+                "  --cuda-tf32 on|off            TF32 tensor cores for float32 conv/matmul (default off)\n"
+                "  --cudnn-conv-algo-search exhaustive|heuristic|default   (default exhaustive, cached)\n"
                 "\n"
                 "`facegraph COMMAND --help` shows a command's options.\n",
             fg_available_providers());

@@ -66,9 +66,8 @@ fg_status *cpu_run_plan(plan *p, const fg_tensor *inputs, fg_tensor *outputs)
             p->values[i].t.data = inputs[p->values[i].input_index].data;
     for (int k = 0; k < p->n_steps && !st; k++) {
         plan_step *s = &p->steps[k];
-        if (!s->dynamic && (s->op->flags & OP_VIEW) && p->values[s->out[0]].kind == PLAN_ALIAS &&
-            s->n_out == 1)
-            continue;
+        if (!s->dynamic && s->out[0] >= 0 && p->values[s->out[0]].kind == PLAN_ALIAS)
+            continue; /* a view: its output shares its input's bytes */
         for (int i = 0; i < s->n_in; i++) {
             int id = s->in[i];
             if (id < 0) {

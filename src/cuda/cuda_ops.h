@@ -1,4 +1,4 @@
-/* The contract between CUDA op kernels (src/cuda/kernels/*.cu) and the CUDA
+/* The contract between CUDA op kernels (src/cuda/kernels/, one .cu per family) and the CUDA
  * backend (src/cuda/cuda_backend.c).
  *
  * The CUDA backend runs the same plan as the CPU (src/plan): shapes, folding,

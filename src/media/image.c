@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h> /* before jpeglib.h, which needs FILE */
 #include <jpeglib.h>
+#include <jerror.h>
 #include <math.h>
 #include <png.h>
 #include <setjmp.h>
@@ -101,12 +102,15 @@ static void jpeg_fail_exit(j_common_ptr cinfo)
     longjmp(failure->jump, 1);
 }
 
-/* Warnings (level -1) mean corrupt data (e.g. "Premature end of JPEG file");
- * keep the first one so the caller can report it. Trace messages are
+/* Warnings (level -1) mean corrupt data (e.g. "Premature end of JPEG file",
+ * which libjpeg would otherwise paper over with grey rows); keep the first one so the caller can report it. Trace messages are
  * ignored. Nothing is printed. */
 static void jpeg_note_message(j_common_ptr cinfo, int level)
 {
     jpeg_failure *failure = (jpeg_failure *)cinfo->err;
+    /* Stray bytes between markers are common in camera files and harmless. */
+    if (level < 0 && cinfo->err->msg_code == JWRN_EXTRANEOUS_DATA)
+        return;
     if (level < 0 && !failure->warned) {
         failure->warned = 1;
         (*cinfo->err->format_message)(cinfo, failure->message);

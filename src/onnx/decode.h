@@ -15,6 +15,7 @@ typedef struct onnx_decoder {
     ir_model *model;          /* receives external-data maps; NULL for ir_tensor_parse */
     char *model_dir;          /* directory for external data; NULL when unknown */
     int copy_raw;             /* 1: raw_data is copied (ir_tensor_parse) */
+    int owns_mapping;         /* 1: base is facegraph's own read-only file map (pages may be dropped) */
     int graph_depth;
     /* external data files mapped so far (index into model->maps) */
     int n_external;

@@ -81,9 +81,9 @@ int ir_graph_intern(ir_graph *g, const char *name, size_t name_len)
             return -1;
         index_lookup(g, name, name_len, &slot);
     }
-    /* grow values by doubling (capacity tracked implicitly: powers of two) */
+    /* grow values by doubling; the capacity is implicit: 16, 32, 64, ... */
     int n = g->n_values;
-    if (n == 0 || (n & (n - 1)) == 0) {
+    if (n == 0 || (n >= 16 && (n & (n - 1)) == 0)) {
         size_t capacity = n ? (size_t)n * 2 : 16;
         ir_value *values = realloc(g->values, capacity * sizeof *values);
         if (!values)
@@ -383,7 +383,7 @@ static const char *base_name(const char *path)
     return slash && slash[1] ? slash + 1 : path;
 }
 
-static fg_status *decode_into(ir_model *m, const void *data, size_t size, const char *name)
+static fg_status *decode_into(ir_model *m, const void *data, size_t size, const char *name, int owns_mapping)
 {
     onnx_decoder d;
     memset(&d, 0, sizeof d);
@@ -392,6 +392,7 @@ static fg_status *decode_into(ir_model *m, const void *data, size_t size, const 
     d.base = data;
     d.size = size;
     d.model = m;
+    d.owns_mapping = owns_mapping;
     d.model_dir = directory_of(m->path);
     if (!d.model_dir)
         return fg_error(FG_ERR_OUT_OF_MEMORY, "%s: out of host memory", name);
@@ -424,7 +425,7 @@ fg_status *ir_model_load(const char *path, ir_model **out)
     fg_sha256_hex(map, size, m->sha256);
     madvise(map, size, MADV_NORMAL);
     m->file_size = size;
-    fg_status *status = decode_into(m, map, size, base_name(path));
+    fg_status *status = decode_into(m, map, size, base_name(path), 1);
     if (status) {
         ir_model_free(m);
         return status;
@@ -449,7 +450,7 @@ fg_status *ir_model_load_buffer(const void *data, size_t size, const char *name,
     }
     fg_sha256_hex(data, size, m->sha256);
     m->file_size = size;
-    fg_status *status = decode_into(m, data, size, base_name(name));
+    fg_status *status = decode_into(m, data, size, base_name(name), 0);
     if (status) {
         ir_model_free(m);
         return status;

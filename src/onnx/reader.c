@@ -12,6 +12,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Drops the whole pages inside [p, p + n) of a read-only file mapping; they
+ * are re-read from the file if touched again. */
+static void release_mapped_range(const void *p, size_t n)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t start = ((uintptr_t)p + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+    uintptr_t end = ((uintptr_t)p + n) / (uintptr_t)page * (uintptr_t)page;
+    if (page > 0 && end > start)
+        madvise((void *)start, end - start, MADV_DONTNEED);
+}
 
 enum { WIRE_VARINT = 0, WIRE_FIXED64 = 1, WIRE_LEN = 2, WIRE_FIXED32 = 5 };
 
@@ -29,7 +42,48 @@ typedef struct pb_field {
 typedef struct pb_cursor {
     const uint8_t *p;
     const uint8_t *end;
+    const char *const *names; /* field names by number (for messages), or NULL */
 } pb_cursor;
+
+#define FIELD_NAME_SLOTS 26
+static const char *const model_fields[FIELD_NAME_SLOTS] = {
+    [1] = "ir_version", [2] = "producer_name", [3] = "producer_version", [4] = "domain", [5] = "model_version",
+    [6] = "doc_string", [7] = "graph", [8] = "opset_import", [14] = "metadata_props", [20] = "training_info",
+    [25] = "functions"};
+static const char *const graph_fields[FIELD_NAME_SLOTS] = {
+    [1] = "node", [2] = "name", [5] = "initializer", [10] = "doc_string", [11] = "input", [12] = "output",
+    [13] = "value_info", [14] = "quantization_annotation", [15] = "sparse_initializer"};
+static const char *const node_fields[FIELD_NAME_SLOTS] = {
+    [1] = "input", [2] = "output", [3] = "name", [4] = "op_type", [5] = "attribute", [6] = "doc_string",
+    [7] = "domain"};
+static const char *const attribute_fields[FIELD_NAME_SLOTS] = {
+    [1] = "name", [2] = "f", [3] = "i", [4] = "s", [5] = "t", [6] = "g", [7] = "floats", [8] = "ints",
+    [9] = "strings", [10] = "tensors", [11] = "graphs", [13] = "doc_string", [14] = "tp", [15] = "type_protos",
+    [20] = "type", [21] = "ref_attr_name", [22] = "sparse_tensor", [23] = "sparse_tensors"};
+static const char *const tensor_fields[FIELD_NAME_SLOTS] = {
+    [1] = "dims", [2] = "data_type", [3] = "segment", [4] = "float_data", [5] = "int32_data",
+    [6] = "string_data", [7] = "int64_data", [8] = "name", [9] = "raw_data", [10] = "double_data",
+    [11] = "uint64_data", [12] = "doc_string", [13] = "external_data", [14] = "data_location"};
+static const char *const value_info_fields[FIELD_NAME_SLOTS] = {[1] = "name", [2] = "type", [3] = "doc_string"};
+static const char *const type_fields[FIELD_NAME_SLOTS] = {
+    [1] = "tensor_type", [4] = "sequence_type", [5] = "map_type", [6] = "denotation", [8] = "sparse_tensor_type",
+    [9] = "optional_type"};
+static const char *const tensor_type_fields[FIELD_NAME_SLOTS] = {[1] = "elem_type", [2] = "shape"};
+static const char *const shape_fields[FIELD_NAME_SLOTS] = {[1] = "dim"};
+static const char *const dimension_fields[FIELD_NAME_SLOTS] = {[1] = "dim_value", [2] = "dim_param",
+                                                               [3] = "denotation"};
+static const char *const entry_fields[FIELD_NAME_SLOTS] = {[1] = "key", [2] = "value"};
+static const char *const opset_fields[FIELD_NAME_SLOTS] = {[1] = "domain", [2] = "version"};
+
+/* "field 'graph' (7)" or "field 9" into buf */
+static const char *field_label(const pb_cursor *c, uint32_t number, char *buf, size_t size)
+{
+    if (c->names && number < FIELD_NAME_SLOTS && c->names[number])
+        snprintf(buf, size, "field '%s' (%u)", c->names[number], number);
+    else
+        snprintf(buf, size, "field %u", number);
+    return buf;
+}
 
 /* ------------------------------------------------------------ errors / path */
 
@@ -45,7 +99,7 @@ static size_t where_push(onnx_decoder *d, const char *fmt, ...)
     vsnprintf(part, sizeof part, fmt, ap);
     va_end(ap);
     int n = snprintf(d->where + d->where_len, sizeof d->where - d->where_len, "%s%s",
-                     d->where_len && part[0] != '[' ? "." : "", part);
+                     d->where_len && part[0] != '[' && part[0] != '(' ? "." : "", part);
     if (n > 0)
         d->where_len += (size_t)n < sizeof d->where - d->where_len ? (size_t)n : sizeof d->where - d->where_len - 1;
     return mark;
@@ -75,8 +129,8 @@ static fg_status *corrupt(onnx_decoder *d, const uint8_t *at, const char *fmt, .
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
     return fg_error(FG_ERR_CORRUPT,
-                    "%s: corrupt %s: %s: %s at byte %zu; the file is truncated or not %s — download it again",
-                    d->label, d->kind, where_text(d), detail, offset_of(d, at),
+                    "%s: corrupt %s: %s (byte %zu): %s; the file is truncated or not %s — download it again",
+                    d->label, d->kind, where_text(d), offset_of(d, at), detail,
                     strcmp(d->kind, "TensorProto") == 0 ? "a TensorProto" : "an ONNX model");
 }
 
@@ -128,9 +182,10 @@ static fg_status *next_field(onnx_decoder *d, pb_cursor *c, pb_field *f, int *ha
     *has = 0;
     if (c->p >= c->end)
         return NULL;
+    char label[80];
     memset(f, 0, sizeof *f);
     f->at = c->p;
-    uint64_t tag;
+    uint64_t tag = 0;
     FG_TRY(read_varint(d, c, &tag));
     f->number = (uint32_t)(tag >> 3);
     f->wire = (uint32_t)(tag & 7);
@@ -142,13 +197,15 @@ static fg_status *next_field(onnx_decoder *d, pb_cursor *c, pb_field *f, int *ha
         break;
     case WIRE_FIXED64:
         if ((size_t)(c->end - c->p) < 8)
-            return corrupt(d, f->at, "an 8-byte field %u runs past %s", f->number, end_description(d, c->end));
+            return corrupt(d, f->at, "8-byte %s runs past %s", field_label(c, f->number, label, sizeof label),
+                           end_description(d, c->end));
         memcpy(&f->value, c->p, 8);
         c->p += 8;
         break;
     case WIRE_FIXED32: {
         if ((size_t)(c->end - c->p) < 4)
-            return corrupt(d, f->at, "a 4-byte field %u runs past %s", f->number, end_description(d, c->end));
+            return corrupt(d, f->at, "4-byte %s runs past %s", field_label(c, f->number, label, sizeof label),
+                           end_description(d, c->end));
         uint32_t v;
         memcpy(&v, c->p, 4);
         f->value = v;
@@ -156,18 +213,22 @@ static fg_status *next_field(onnx_decoder *d, pb_cursor *c, pb_field *f, int *ha
         break;
     }
     case WIRE_LEN: {
-        uint64_t len;
+        uint64_t len = 0;
         FG_TRY(read_varint(d, c, &len));
         if (len > (uint64_t)(c->end - c->p))
-            return corrupt(d, f->at, "field %u has length %llu, which runs past %s", f->number,
-                           (unsigned long long)len, end_description(d, c->end));
+            return corrupt(d, f->at, "%s has length %llu, which runs past %s (it would end at byte %llu, %s ends at "
+                           "byte %zu)",
+                           field_label(c, f->number, label, sizeof label), (unsigned long long)len,
+                           end_description(d, c->end), (unsigned long long)(offset_of(d, c->p) + len),
+                           c->end == d->base + d->size ? "the file" : "the message", offset_of(d, c->end));
         f->data = c->p;
         f->len = (size_t)len;
         c->p += len;
         break;
     }
     default:
-        return corrupt(d, f->at, "field %u has wire type %u, which ONNX never uses", f->number, f->wire);
+        return corrupt(d, f->at, "%s has wire type %u, which ONNX never uses",
+                       field_label(c, f->number, label, sizeof label), f->wire);
     }
     *has = 1;
     return NULL;
@@ -229,7 +290,7 @@ static fg_status *read_scalars(onnx_decoder *d, const pb_field *f, scalar_kind k
         store(out, (*index)++, f->value);
         return NULL;
     }
-    pb_cursor c = {f->data, f->data + f->len};
+    pb_cursor c = {f->data, f->data + f->len, NULL};
     while (c.p < c.end) {
         uint64_t raw = 0;
         if (kind == SCALAR_VARINT) {
@@ -320,7 +381,7 @@ static fg_status *decode_external_entries(onnx_decoder *d, const uint8_t *p, con
     char *location = NULL;
     int64_t offset = 0, length = -1;
     fg_status *status = NULL;
-    pb_cursor c = {p, end};
+    pb_cursor c = {p, end, tensor_fields};
     pb_field f;
     int has;
     while (!status && !(status = next_field(d, &c, &f, &has)) && has) {
@@ -329,7 +390,7 @@ static fg_status *decode_external_entries(onnx_decoder *d, const uint8_t *p, con
         if ((status = expect_wire(d, &f, WIRE_LEN, "external_data")))
             break;
         char *key = NULL, *value = NULL;
-        pb_cursor entry = {f.data, f.data + f.len};
+        pb_cursor entry = {f.data, f.data + f.len, entry_fields};
         pb_field e;
         int has_entry;
         while (!status && !(status = next_field(d, &entry, &e, &has_entry)) && has_entry) {
@@ -383,7 +444,7 @@ fg_status *onnx_decode_tensor(onnx_decoder *d, const uint8_t *p, const uint8_t *
     size_t string_count = 0;
 
     /* pass 1: scalars, dims, and element counts */
-    pb_cursor c = {p, end};
+    pb_cursor c = {p, end, tensor_fields};
     pb_field f;
     int has;
     for (;;) {
@@ -487,12 +548,20 @@ fg_status *onnx_decode_tensor(onnx_decoder *d, const uint8_t *p, const uint8_t *
             return corrupt(d, raw, "tensor '%s' (%s, %lld elements) needs %zu bytes but raw_data has %zu", t->name,
                            fg_dtype_name(t->dtype), (long long)numel, nbytes, raw_len);
         t->nbytes = nbytes;
-        if (d->copy_raw && nbytes) {
+        size_t elem = fg_dtype_size(t->dtype);
+        int misaligned = elem > 1 && ((uintptr_t)raw % elem) != 0;
+        if ((d->copy_raw || misaligned) && nbytes) {
+            /* Kernels read weights as typed arrays, so raw_data that the
+             * protobuf layout left misaligned is moved to an aligned buffer;
+             * the mapped pages it came from are dropped, so the weights are
+             * still held once. */
             t->owned = fg_aligned_alloc(nbytes);
             if (!t->owned)
                 return out_of_memory(d);
             memcpy(t->owned, raw, nbytes);
             t->data = t->owned;
+            if (d->owns_mapping)
+                release_mapped_range(raw, nbytes);
         } else {
             t->data = raw;
         }
@@ -555,7 +624,7 @@ static void value_type_clear(value_type *vt)
 
 static fg_status *decode_dimension(onnx_decoder *d, const pb_field *outer, value_type *vt)
 {
-    pb_cursor c = {outer->data, outer->data + outer->len};
+    pb_cursor c = {outer->data, outer->data + outer->len, dimension_fields};
     pb_field f;
     int has;
     int index = vt->rank;
@@ -586,7 +655,7 @@ static fg_status *decode_shape(onnx_decoder *d, const pb_field *outer, value_typ
         vt->dim_names[i] = NULL;
     }
     vt->rank = 0;
-    pb_cursor c = {outer->data, outer->data + outer->len};
+    pb_cursor c = {outer->data, outer->data + outer->len, shape_fields};
     pb_field f;
     int has;
     for (;;) {
@@ -607,7 +676,7 @@ static fg_status *decode_shape(onnx_decoder *d, const pb_field *outer, value_typ
 
 static fg_status *decode_type(onnx_decoder *d, const pb_field *outer, value_type *vt)
 {
-    pb_cursor c = {outer->data, outer->data + outer->len};
+    pb_cursor c = {outer->data, outer->data + outer->len, type_fields};
     pb_field f;
     int has;
     for (;;) {
@@ -617,7 +686,7 @@ static fg_status *decode_type(onnx_decoder *d, const pb_field *outer, value_type
         if (f.number != 1) /* sequence, map, optional, sparse: left undefined */
             continue;
         FG_TRY(expect_wire(d, &f, WIRE_LEN, "tensor_type"));
-        pb_cursor tc = {f.data, f.data + f.len};
+        pb_cursor tc = {f.data, f.data + f.len, tensor_type_fields};
         pb_field tf;
         int has_t;
         for (;;) {
@@ -654,7 +723,7 @@ static void merge_value_type(ir_value *v, value_type *vt)
 static fg_status *decode_value_info_inner(onnx_decoder *d, const pb_field *outer, ir_graph *g, int *id,
                                           char **name, value_type *vt)
 {
-    pb_cursor c = {outer->data, outer->data + outer->len};
+    pb_cursor c = {outer->data, outer->data + outer->len, value_info_fields};
     pb_field f;
     int has;
     for (;;) {
@@ -695,21 +764,6 @@ static fg_status *decode_value_info(onnx_decoder *d, const pb_field *outer, ir_g
 static fg_status *decode_graph(onnx_decoder *d, const uint8_t *p, const uint8_t *end, ir_graph *parent,
                                ir_graph **out);
 
-static fg_status *count_field(onnx_decoder *d, const uint8_t *p, const uint8_t *end, uint32_t number,
-                              size_t *count)
-{
-    pb_cursor c = {p, end};
-    pb_field f;
-    int has;
-    *count = 0;
-    for (;;) {
-        FG_TRY(next_field(d, &c, &f, &has));
-        if (!has)
-            return NULL;
-        *count += f.number == number;
-    }
-}
-
 static int count_to_int(size_t count) { return count > (size_t)INT32_MAX ? -1 : (int)count; }
 
 enum {
@@ -724,7 +778,7 @@ static fg_status *decode_attribute(onnx_decoder *d, const uint8_t *p, const uint
     int has_f = 0, has_i = 0, has_s = 0, has_t = 0, has_g = 0, has_tensors = 0, has_graphs = 0;
     pb_field s_field = {0}, t_field = {0}, g_field = {0};
     size_t n_floats = 0, n_ints = 0, n_strings = 0;
-    pb_cursor c = {p, end};
+    pb_cursor c = {p, end, attribute_fields};
     pb_field f;
     int has;
     for (;;) {
@@ -762,6 +816,7 @@ static fg_status *decode_attribute(onnx_decoder *d, const uint8_t *p, const uint
     }
     if (!a->name || !a->name[0])
         return corrupt(d, p, "an attribute has no name");
+    where_push(d, "(%.60s)", a->name); /* popped by the caller */
     if (type == 0) { /* old files: the type follows from the field that is set */
         type = n_floats ? IR_ATTR_FLOATS : n_ints ? IR_ATTR_INTS : n_strings ? IR_ATTR_STRINGS
              : has_t ? IR_ATTR_TENSOR : has_g ? IR_ATTR_GRAPH : has_s ? IR_ATTR_STRING
@@ -856,7 +911,7 @@ static fg_status *decode_node(onnx_decoder *d, const uint8_t *p, const uint8_t *
 {
     ir_node *n = &g->nodes[index];
     size_t n_inputs = 0, n_outputs = 0, n_attrs = 0;
-    pb_cursor c = {p, end};
+    pb_cursor c = {p, end, node_fields};
     pb_field f;
     int has;
     for (;;) {
@@ -875,6 +930,7 @@ static fg_status *decode_node(onnx_decoder *d, const uint8_t *p, const uint8_t *
     }
     if (!n->op_type || !n->op_type[0])
         return corrupt(d, p, "a node has no op_type");
+    where_push(d, "(%.60s)", n->op_type); /* popped by the caller */
     if (!n->name && !(n->name = fg_strdup("")))
         return out_of_memory(d);
     if (!n->domain || strcmp(n->domain, "ai.onnx") == 0) {
@@ -932,7 +988,7 @@ enum {
 static fg_status *decode_graph_fields(onnx_decoder *d, const uint8_t *p, const uint8_t *end, ir_graph *g)
 {
     size_t n_nodes = 0, n_inputs = 0, n_outputs = 0;
-    pb_cursor c = {p, end};
+    pb_cursor c = {p, end, graph_fields};
     pb_field f;
     int has;
     for (;;) {
@@ -1119,7 +1175,7 @@ fg_status *onnx_decode_model(onnx_decoder *d, ir_model *m)
     pb_field graph_field = {0};
     int has_graph = 0, has_ir_version = 0;
     size_t n_opsets = 0;
-    pb_cursor c = {p, end};
+    pb_cursor c = {p, end, model_fields};
     pb_field f;
     int has;
     for (;;) {
@@ -1170,7 +1226,7 @@ fg_status *onnx_decode_model(onnx_decoder *d, ir_model *m)
             continue;
         size_t mark = where_push(d, "opset_import[%d]", m->n_opsets);
         ir_opset *op = &m->opsets[m->n_opsets++];
-        pb_cursor oc = {f.data, f.data + f.len};
+        pb_cursor oc = {f.data, f.data + f.len, opset_fields};
         pb_field of;
         int has_o;
         for (;;) {

@@ -322,6 +322,69 @@ static void conv_reference(const conv_geom *g, const float *x, const float *w, c
     }
 }
 
+/* ------------------------------------------------ depthwise 2-D (NCHW) */
+
+/* One filter per channel (group == C_in == C_out): a direct loop over
+ * output rows is memory-bound and beats oneDNN's blocked kernel once the
+ * NCHW <-> blocked reorders are counted. */
+static int is_depthwise_2d(const conv_geom *g)
+{
+    return !g->transposed && g->nsp == 2 && g->group == g->c_in && g->c_out == g->c_in;
+}
+
+static void conv_depthwise_2d(const conv_geom *g, const float *x, const float *w, const float *bias, float *y,
+                              const op_activation *act, int threads)
+{
+    int64_t C = g->c_in, H = g->in_sp[0], W = g->in_sp[1], OH = g->out_sp[0], OW = g->out_sp[1];
+    int64_t KH = g->kernel[0], KW = g->kernel[1], sh = g->stride[0], sw = g->stride[1];
+    int64_t dh = g->dilation[0], dw = g->dilation[1], ph = g->pad_l[0], pw = g->pad_l[1];
+    /* output columns whose every tap is inside the row */
+    int64_t lo = (pw + sw - 1) / sw, hi = W - 1 + pw - (KW - 1) * dw;
+    hi = hi < 0 ? 0 : hi / sw + 1;
+    if (hi > OW)
+        hi = OW;
+    if (lo > hi)
+        lo = hi;
+    int64_t rows = g->batch * C * OH;
+#pragma omp parallel for num_threads(threads) schedule(static) if (rows * OW * KH * KW > 30000)
+    for (int64_t row = 0; row < rows; row++) {
+        int64_t plane = row / OH, oh = row % OH, c = plane % C;
+        float *yr = y + row * OW;
+        float b = bias ? bias[c] : 0.0f;
+        for (int64_t ow = 0; ow < OW; ow++)
+            yr[ow] = b;
+        for (int64_t kh = 0; kh < KH; kh++) {
+            int64_t ih = oh * sh - ph + kh * dh;
+            if (ih < 0 || ih >= H)
+                continue;
+            const float *xr = x + (plane * H + ih) * W;
+            for (int64_t kw = 0; kw < KW; kw++) {
+                float wv = w[(c * KH + kh) * KW + kw];
+                int64_t off = kw * dw - pw;
+                for (int64_t ow = 0; ow < lo; ow++) {
+                    int64_t iw = ow * sw + off;
+                    if (iw >= 0 && iw < W)
+                        yr[ow] += wv * xr[iw];
+                }
+                if (sw == 1) {
+                    const float *xs = xr + off;
+                    for (int64_t ow = lo; ow < hi; ow++)
+                        yr[ow] += wv * xs[ow];
+                } else {
+                    for (int64_t ow = lo; ow < hi; ow++)
+                        yr[ow] += wv * xr[ow * sw + off];
+                }
+                for (int64_t ow = hi; ow < OW; ow++) {
+                    int64_t iw = ow * sw + off;
+                    if (iw >= 0 && iw < W)
+                        yr[ow] += wv * xr[iw];
+                }
+            }
+        }
+        op_activation_apply(act, yr, OW);
+    }
+}
+
 /* ------------------------------------------------------------ oneDNN */
 
 /* Layout policy for src/dst: plain NCHW given to the primitive, or format
@@ -537,6 +600,11 @@ static fg_status *conv_prepare_common(op_call *call, int transposed)
 {
     conv_geom g;
     FG_TRY(conv_geometry(call, transposed, &g));
+    if (is_depthwise_2d(&g) && layout_policy() == CONV_LAYOUT_AUTO) {
+        call->state = NULL; /* the direct depthwise loop needs no primitive */
+        call->scratch_bytes = 0;
+        return NULL;
+    }
     dnnl_engine_t engine;
     FG_TRY(dnnl_util_engine(call, &engine));
     int has_bias = op_has_input(call, 2);
@@ -765,6 +833,11 @@ static fg_status *conv_run_common(op_call *call, int transposed)
         fg_status *err = conv_run_dnnl(call, s);
         dnnl_util_set_threads(previous_threads);
         return err;
+    }
+    if (is_depthwise_2d(&g) && layout_policy() != CONV_LAYOUT_BLOCKED && layout_policy() != CONV_LAYOUT_PLAIN) {
+        conv_depthwise_2d(&g, call->in[0].data, call->in[1].data, op_has_input(call, 2) ? call->in[2].data : NULL,
+                          call->out[0].data, &call->act, call->threads > 0 ? call->threads : 1);
+        return NULL;
     }
     conv_reference(&g, call->in[0].data, call->in[1].data, op_has_input(call, 2) ? call->in[2].data : NULL,
                    call->out[0].data, &call->act, call->threads > 0 ? call->threads : 1);

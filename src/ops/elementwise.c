@@ -26,7 +26,7 @@ typedef enum ew_op {
     EW_RELU, EW_LEAKY_RELU, EW_SIGMOID, EW_TANH, EW_HARD_SIGMOID, EW_HARD_SWISH, EW_ELU, EW_SELU, EW_CELU,
     EW_THRESHOLDED_RELU, EW_CLIP, EW_ERF, EW_SQRT, EW_EXP, EW_LOG, EW_ABS, EW_NEG, EW_RECIPROCAL, EW_FLOOR,
     EW_CEIL, EW_ROUND, EW_SIGN, EW_SIN, EW_COS, EW_TAN, EW_ASIN, EW_ACOS, EW_ATAN, EW_SINH, EW_COSH, EW_ASINH,
-    EW_ACOSH, EW_ATANH, EW_SOFTPLUS, EW_SOFTSIGN, EW_NOT, EW_ISNAN, EW_ISINF,
+    EW_ACOSH, EW_ATANH, EW_SOFTPLUS, EW_SOFTSIGN, EW_NOT, EW_ISNAN, EW_ISINF, EW_SHRINK,
     /* binary */
     EW_ADD, EW_SUB, EW_MUL, EW_DIV, EW_POW, EW_MOD, EW_MAX, EW_MIN, EW_PRELU, EW_EQUAL, EW_GREATER, EW_LESS,
     EW_GREATER_EQUAL, EW_LESS_EQUAL, EW_AND, EW_OR, EW_XOR, EW_SHIFT_LEFT, EW_SHIFT_RIGHT,
@@ -186,6 +186,7 @@ static double scalar_f(const ew_kernel *k, double a, double b)
     case EW_SOFTSIGN: return a / (1.0 + fabs(a));
     case EW_NOT: return a == 0;
     case EW_ISNAN: return a != a;
+    case EW_SHRINK: return a < -k->alpha ? a + k->beta : (a > k->alpha ? a - k->beta : 0);
     case EW_ISINF: return (isinf(a) && ((a > 0 && k->detect_pos) || (a < 0 && k->detect_neg))) ? 1 : 0;
     case EW_ADD: return a + b;
     case EW_SUB: return a - b;
@@ -804,6 +805,7 @@ static const ew_info ew_infos[EW_COUNT] = {
     [EW_NOT] = {"Not", T_BOOL},
     [EW_ISNAN] = {"IsNaN", T_FLOAT},
     [EW_ISINF] = {"IsInf", T_FLOAT},
+    [EW_SHRINK] = {"Shrink", T_NUM},
     [EW_ADD] = {"Add", T_NUM},
     [EW_SUB] = {"Sub", T_NUM},
     [EW_MUL] = {"Mul", T_NUM},
@@ -931,6 +933,10 @@ static fg_status *unary_run(op_call *call, ew_op op)
         break;
     case EW_CELU: k.alpha = ir_attr_float(node, "alpha", 1.0f); break;
     case EW_THRESHOLDED_RELU: k.alpha = ir_attr_float(node, "alpha", 1.0f); break;
+    case EW_SHRINK:
+        k.alpha = ir_attr_float(node, "lambd", 0.5f);
+        k.beta = ir_attr_float(node, "bias", 0.0f);
+        break;
     case EW_CLIP: FG_TRY(clip_bounds(call, &k)); break;
     case EW_ISINF:
         k.detect_neg = (int)ir_attr_int(node, "detect_negative", 1);
@@ -1231,6 +1237,7 @@ EW_UNARY(Softsign, EW_SOFTSIGN)
 EW_UNARY(Not, EW_NOT)
 EW_UNARY(IsNaN, EW_ISNAN)
 EW_UNARY(IsInf, EW_ISINF)
+EW_UNARY(Shrink, EW_SHRINK)
 EW_BINARY(Add, EW_ADD)
 EW_BINARY(Sub, EW_SUB)
 EW_BINARY(Mul, EW_MUL)
@@ -1258,7 +1265,7 @@ const op_def op_family_elementwise[] = {
     U(Relu), U(LeakyRelu), U(Sigmoid), U(Tanh), U(HardSigmoid), U(HardSwish), U(Elu), U(Selu), U(Celu),
     U(ThresholdedRelu), U(Clip), U(Erf), U(Sqrt), U(Exp), U(Log), U(Abs), U(Neg), U(Reciprocal), U(Floor),
     U(Ceil), U(Round), U(Sign), U(Sin), U(Cos), U(Tan), U(Asin), U(Acos), U(Atan), U(Sinh), U(Cosh), U(Asinh),
-    U(Acosh), U(Atanh), U(Softplus), U(Softsign), U(Not), U(IsNaN), U(IsInf),
+    U(Acosh), U(Atanh), U(Softplus), U(Softsign), U(Not), U(IsNaN), U(IsInf), U(Shrink),
     BF(Add), BF(Sub), BF(Mul), BF(Div), B(Pow), B(Max), B(Min), BF(Sum), B(PRelu), B(Equal), B(Greater),
     B(Less), B(GreaterOrEqual), B(LessOrEqual), B(And), B(Or), B(Xor),
     {"Mean", NULL, mean_infer, NULL, mean_run, NULL, 0},

@@ -36,14 +36,9 @@ static int mm_threads(const op_call *call)
     return call->threads > 0 ? call->threads : omp_get_max_threads();
 }
 
-/* oneDNN (OpenMP build) uses omp_get_max_threads() of the calling thread. */
-static int mm_threads_enter(const op_call *call)
-{
-    int saved = omp_get_max_threads();
-    omp_set_num_threads(mm_threads(call));
-    return saved;
-}
-
+/* oneDNN (OpenMP build) uses omp_get_max_threads() of the calling thread:
+ * primitives are made and run with it set to their thread count, then it is
+ * restored. */
 static void mm_threads_leave(int saved)
 {
     omp_set_num_threads(saved);
@@ -160,6 +155,8 @@ typedef struct mm_prim {
     dnnl_stream_t stream;
     dnnl_memory_t src, wei, dst, pad;
     size_t scratch_bytes;
+    int threads;          /* OpenMP threads the primitive was made for */
+    void *packed_weights; /* constant B reordered once in prepare (wei points at it) */
 } mm_prim;
 
 static void mm_prim_release(mm_prim *p)
@@ -176,6 +173,7 @@ static void mm_prim_release(mm_prim *p)
         dnnl_memory_destroy(p->pad);
     if (p->stream)
         dnnl_stream_destroy(p->stream);
+    fg_aligned_free(p->packed_weights);
     memset(p, 0, sizeof *p);
 }
 
@@ -184,9 +182,93 @@ static int64_t mm_max64(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
+/* Reorders constant weights into the layout the primitive prefers, into an
+ * owned buffer. Returns 1 on success. */
+static int mm_pack_weights(mm_prim *p, dnnl_engine_t eng, const dnnl_memory_desc_t *plain,
+                           const dnnl_memory_desc_t *packed, const void *weights)
+{
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t reorder = NULL;
+    dnnl_memory_t from = NULL;
+    int ok = 0;
+    size_t bytes = dnnl_memory_desc_get_size(packed);
+    p->packed_weights = fg_aligned_alloc(bytes ? bytes : 64);
+    if (!p->packed_weights)
+        return 0;
+    if (dnnl_reorder_primitive_desc_create(&rpd, plain, eng, packed, eng, NULL) != dnnl_success ||
+        dnnl_primitive_create(&reorder, rpd) != dnnl_success ||
+        dnnl_memory_create(&from, plain, eng, (void *)weights) != dnnl_success ||
+        dnnl_memory_create(&p->wei, packed, eng, p->packed_weights) != dnnl_success)
+        goto done;
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, p->wei}};
+    if (dnnl_primitive_execute(reorder, p->stream, 2, args) != dnnl_success ||
+        dnnl_stream_wait(p->stream) != dnnl_success)
+        goto done;
+    ok = 1;
+done:
+    if (from)
+        dnnl_memory_destroy(from);
+    if (reorder)
+        dnnl_primitive_destroy(reorder);
+    if (rpd)
+        dnnl_primitive_desc_destroy(rpd);
+    return ok;
+}
+
+/* Implementation choice: oneDNN lists its implementations best first, but
+ * for plain (unpacked) f32 weights its gemm-based matmul beats brgemm, which
+ * re-packs B on every call. */
+int mm_policy_plain = 1;  /* 1: prefer "gemm" impls, 0: oneDNN's first */
+int mm_policy_packed = 0;
+
+static dnnl_primitive_desc_t mm_pick_impl(const dnnl_matmul_desc_t *desc, const_dnnl_primitive_attr_t attr,
+                                          dnnl_engine_t eng, int prefer_gemm)
+{
+    dnnl_primitive_desc_iterator_t it = NULL;
+    if (dnnl_primitive_desc_iterator_create(&it, desc, attr, eng, NULL) != dnnl_success)
+        return NULL;
+    dnnl_primitive_desc_t first = NULL, chosen = NULL;
+    do {
+        dnnl_primitive_desc_t pd = dnnl_primitive_desc_iterator_fetch(it);
+        if (!pd)
+            break;
+        const char *name = "";
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name);
+        if (!first) {
+            first = pd;
+            if (!prefer_gemm)
+                break;
+        } else if (!chosen && strncmp(name, "gemm", 4) == 0) {
+            chosen = pd;
+            break;
+        } else {
+            dnnl_primitive_desc_destroy(pd);
+        }
+        if (first == pd && strncmp(name, "gemm", 4) == 0)
+            break;
+    } while (dnnl_primitive_desc_iterator_next(it) == dnnl_success);
+    dnnl_primitive_desc_iterator_destroy(it);
+    if (chosen) {
+        dnnl_primitive_desc_destroy(first);
+        return chosen;
+    }
+    return first;
+}
+
+/* Threads worth using for a product of this size: small products lose more
+ * to fork/join than they gain. */
+static int mm_useful_threads(const op_call *call, const mm_layout *l)
+{
+    double flops = 2.0 * (double)l->M * (double)l->N * (double)l->K * (double)l->batch * (double)mm_outer_count(l);
+    int t = (int)(flops / 4.0e6);
+    int max = mm_threads(call);
+    return t < 1 ? 1 : (t > max ? max : t);
+}
+
 /* Returns 1 when the primitive was made; 0 when oneDNN declines (the caller
- * falls back to mm_generic). */
-static int mm_prim_create(const op_call *call, const mm_layout *l, mm_prim *p)
+ * falls back to mm_generic). const_weights: B's data when it is constant
+ * (then packed once here and never read again), else NULL. */
+static int mm_prim_create(const op_call *call, const mm_layout *l, mm_prim *p, const void *const_weights)
 {
     memset(p, 0, sizeof *p);
     dnnl_engine_t eng = mm_get_engine();
@@ -213,19 +295,24 @@ static int mm_prim_create(const op_call *call, const mm_layout *l, mm_prim *p)
     if (l->N == 1)
         ws[i + 1] = 1;
 
-    dnnl_memory_desc_t smd, wmd, dmd;
+    dnnl_memory_desc_t smd, wmd, dmd, wmd_any;
     if (dnnl_memory_desc_init_by_strides(&smd, nd, sd, dnnl_f32, ss) != dnnl_success ||
         dnnl_memory_desc_init_by_strides(&wmd, nd, wd, dnnl_f32, ws) != dnnl_success ||
-        dnnl_memory_desc_init_by_strides(&dmd, nd, dd, dnnl_f32, ds) != dnnl_success)
+        dnnl_memory_desc_init_by_strides(&dmd, nd, dd, dnnl_f32, ds) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&wmd_any, nd, wd, dnnl_f32, dnnl_format_tag_any) != dnnl_success)
         return 0;
+    /* packing pays off for constant weights of a single product */
+    int pack = const_weights && l->outer_rank == 0 && (nd == 2 || l->b_bs != 0);
     dnnl_matmul_desc_t desc;
-    if (dnnl_matmul_desc_init(&desc, &smd, &wmd, NULL, &dmd) != dnnl_success)
+    if (dnnl_matmul_desc_init(&desc, &smd, pack ? &wmd_any : &wmd, NULL, &dmd) != dnnl_success)
         return 0;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
     int ok = 0;
-    int saved = mm_threads_enter(call);
+    int saved = omp_get_max_threads();
+    p->threads = mm_useful_threads(call, l);
+    omp_set_num_threads(p->threads);
     if (dnnl_primitive_attr_create(&attr) != dnnl_success)
         goto done;
     if (dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) != dnnl_success)
@@ -237,7 +324,8 @@ static int mm_prim_create(const op_call *call, const mm_layout *l, mm_prim *p)
             dnnl_primitive_attr_set_post_ops(attr, po) != dnnl_success)
             goto done;
     }
-    if (dnnl_primitive_desc_create(&pd, &desc, attr, eng, NULL) != dnnl_success)
+    pd = mm_pick_impl(&desc, attr, eng, pack ? mm_policy_packed : mm_policy_plain);
+    if (!pd)
         goto done;
     if (dnnl_primitive_create(&p->prim, pd) != dnnl_success)
         goto done;
@@ -245,9 +333,15 @@ static int mm_prim_create(const op_call *call, const mm_layout *l, mm_prim *p)
     p->scratch_bytes = pad_md ? dnnl_memory_desc_get_size(pad_md) : 0;
     if (dnnl_stream_create(&p->stream, eng, dnnl_stream_default_flags) != dnnl_success ||
         dnnl_memory_create(&p->src, &smd, eng, DNNL_MEMORY_NONE) != dnnl_success ||
-        dnnl_memory_create(&p->wei, &wmd, eng, DNNL_MEMORY_NONE) != dnnl_success ||
         dnnl_memory_create(&p->dst, &dmd, eng, DNNL_MEMORY_NONE) != dnnl_success)
         goto done;
+    if (pack) {
+        const dnnl_memory_desc_t *chosen = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+        if (!chosen || !mm_pack_weights(p, eng, &wmd, chosen, const_weights))
+            goto done;
+    } else if (dnnl_memory_create(&p->wei, &wmd, eng, DNNL_MEMORY_NONE) != dnnl_success) {
+        goto done;
+    }
     if (p->scratch_bytes && dnnl_memory_create(&p->pad, pad_md, eng, DNNL_MEMORY_NONE) != dnnl_success)
         goto done;
     ok = 1;
@@ -268,7 +362,8 @@ static fg_status *mm_prim_run(const op_call *call, const mm_prim *p, const mm_la
                               const float *b, float *c, void *pad)
 {
     int64_t outer = mm_outer_count(l);
-    int saved = mm_threads_enter(call);
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(p->threads);
     dnnl_status_t st = dnnl_success;
     if (p->pad)
         st = dnnl_memory_set_data_handle_v2(p->pad, pad, p->stream);
@@ -276,7 +371,8 @@ static fg_status *mm_prim_run(const op_call *call, const mm_prim *p, const mm_la
         int64_t oa, ob, oc;
         mm_outer_offsets(l, o, &oa, &ob, &oc);
         if ((st = dnnl_memory_set_data_handle_v2(p->src, (void *)(a + oa), p->stream)) != dnnl_success ||
-            (st = dnnl_memory_set_data_handle_v2(p->wei, (void *)(b + ob), p->stream)) != dnnl_success ||
+            (!p->packed_weights &&
+             (st = dnnl_memory_set_data_handle_v2(p->wei, (void *)(b + ob), p->stream)) != dnnl_success) ||
             (st = dnnl_memory_set_data_handle_v2(p->dst, c + oc, p->stream)) != dnnl_success)
             break;
         dnnl_exec_arg_t args[4] = {
@@ -441,7 +537,7 @@ static fg_status *matmul_prepare(op_call *call)
         return st;
     }
     if (call->in[0].dtype == FG_FLOAT32)
-        s->use_prim = mm_prim_create(call, &s->layout, &s->prim);
+        s->use_prim = mm_prim_create(call, &s->layout, &s->prim, call->in[1].data);
     call->scratch_bytes = s->use_prim ? s->prim.scratch_bytes : 0;
     call->state = s;
     return NULL;
@@ -564,7 +660,7 @@ static fg_status *gemm_prepare(op_call *call)
         return st;
     }
     if (call->in[0].dtype == FG_FLOAT32)
-        s->use_prim = mm_prim_create(call, &s->layout, &s->prim);
+        s->use_prim = mm_prim_create(call, &s->layout, &s->prim, call->in[1].data);
     call->scratch_bytes = s->use_prim ? s->prim.scratch_bytes : 0;
     call->state = s;
     return NULL;
@@ -1076,7 +1172,7 @@ static void einsum_plan_fast(op_call *call, einsum_state *st)
     }
     st->swap = ta == 1;
     st->fast = 1;
-    st->use_prim = mm_prim_create(call, l, &st->prim);
+    st->use_prim = mm_prim_create(call, l, &st->prim, NULL);
     size_t off = 0;
     st->off_pad = off;
     off += ein_align(st->use_prim ? st->prim.scratch_bytes : 0);

@@ -118,8 +118,6 @@ static fg_status *batch_norm_infer(op_call *call)
         return op_error(call, FG_ERR_INVALID_ARGUMENT, "needs 5 inputs (X, scale, B, mean, var), got %d", call->n_in);
     if (x->rank < 2)
         return op_error(call, FG_ERR_SHAPE, "input X has rank %d, at least 2 (N, C, ...) expected", x->rank);
-    if (ir_attr_int(call->node, "training_mode", 0) != 0)
-        return op_error(call, FG_ERR_UNSUPPORTED, "training_mode=1 is not supported (inference only)");
     FG_TRY(per_channel_check(call, 1, 4, x->dims[1], "one per channel"));
     copy_shape(&call->out[0], x);
     for (int o = 1; o < call->n_out; o++) /* optional training outputs: statistics per channel */
@@ -128,10 +126,48 @@ static fg_status *batch_norm_infer(op_call *call)
     return NULL;
 }
 
+/* training_mode=1: normalise with the batch statistics; outputs 1 and 2
+ * are the updated running mean and variance. */
+static void batch_norm_training(op_call *call, const float_views *v)
+{
+    const fg_tensor *x = &call->in[0];
+    int64_t n = x->dims[0], c = x->dims[1], inner = fg_shape_numel(x->rank - 2, x->dims + 2);
+    float eps = ir_attr_float(call->node, "epsilon", 1e-5f), momentum = ir_attr_float(call->node, "momentum", 0.9f);
+    const float *xs = v->in[0], *scale = v->in[1], *bias = v->in[2], *mean_in = v->in[3], *var_in = v->in[4];
+    float *y = v->out[0], *mean_out = call->n_out > 1 ? v->out[1] : NULL, *var_out = call->n_out > 2 ? v->out[2] : NULL;
+#pragma omp parallel for num_threads(call->threads > 0 ? call->threads : 1) if (n * c * inner > 100000)
+    for (int64_t ch = 0; ch < c; ch++) {
+        double sum = 0, sq = 0, count = (double)(n * inner);
+        for (int64_t b = 0; b < n; b++)
+            for (int64_t i = 0; i < inner; i++)
+                sum += xs[(b * c + ch) * inner + i];
+        double mean = count > 0 ? sum / count : 0;
+        for (int64_t b = 0; b < n; b++)
+            for (int64_t i = 0; i < inner; i++) {
+                double d = xs[(b * c + ch) * inner + i] - mean;
+                sq += d * d;
+            }
+        double var = count > 0 ? sq / count : 0;
+        float a = (float)(scale[ch] / sqrt(var + eps)), off = (float)(bias[ch] - mean * a);
+        for (int64_t b = 0; b < n; b++)
+            for (int64_t i = 0; i < inner; i++)
+                y[(b * c + ch) * inner + i] = xs[(b * c + ch) * inner + i] * a + off;
+        if (mean_out)
+            mean_out[ch] = (float)(mean_in[ch] * momentum + mean * (1 - momentum));
+        if (var_out)
+            var_out[ch] = (float)(var_in[ch] * momentum + var * (1 - momentum));
+    }
+}
+
 static fg_status *batch_norm_run(op_call *call)
 {
     float_views v;
     make_views(call, &v);
+    if (ir_attr_int(call->node, "training_mode", 0) != 0) {
+        batch_norm_training(call, &v);
+        store_views(call, &v);
+        return NULL;
+    }
     const fg_tensor *x = &call->in[0];
     int64_t n = x->dims[0], c = x->dims[1], inner = fg_shape_numel(x->rank - 2, x->dims + 2);
     float eps = ir_attr_float(call->node, "epsilon", 1e-5f);

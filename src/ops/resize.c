@@ -494,6 +494,18 @@ static void run_planes_f32(const op_call *call, const resize_params *p, const re
                 for (int64_t ox = 0; ox < ow; ox++)
                     dst[ox] = row[ix[ox]];
             }
+        } else if (ny == 2 && nx == 2) {
+            /* bilinear: both source rows in one pass */
+            float wy0 = ay->weight[oy * 2], wy1 = ay->weight[oy * 2 + 1];
+            const float *row0 = src + ay->index[oy * 2] * iw;
+            const float *row1 = src + ay->index[oy * 2 + 1] * iw;
+            const int64_t *ix = ax->index;
+            const float *wx = ax->weight;
+            for (int64_t ox = 0; ox < ow; ox++) {
+                int64_t i0 = ix[2 * ox], i1 = ix[2 * ox + 1];
+                float w0 = wx[2 * ox], w1 = wx[2 * ox + 1];
+                dst[ox] = wy0 * (w0 * row0[i0] + w1 * row0[i1]) + wy1 * (w0 * row1[i0] + w1 * row1[i1]);
+            }
         } else {
             for (int64_t ox = 0; ox < ow; ox++)
                 dst[ox] = 0;
@@ -564,6 +576,7 @@ static void run_generic(const op_call *call, const resize_params *p, const resiz
     const char *in = x->data;
     char *out = y->data;
     double extrap = p->extrapolation;
+    int is_f32 = x->dtype == FG_FLOAT32;
 #pragma omp parallel for num_threads(call->threads) if (total > 32768) schedule(static)
     for (int64_t o = 0; o < total; o++) {
         int64_t pos[FG_MAX_RANK];
@@ -597,14 +610,17 @@ static void run_generic(const op_call *call, const resize_params *p, const resiz
                 w *= axes[d].weight[k];
             }
             if (w != 0)
-                acc += w * fg_load_f64(x->dtype, in, offset);
+                acc += w * (is_f32 ? ((const float *)in)[offset] : fg_load_f64(x->dtype, in, offset));
             int d = rank - 1;
             while (d >= 0 && ++tap[d] == axes[d].taps)
                 tap[d--] = 0;
             if (d < 0)
                 break;
         }
-        fg_store_f64(y->dtype, out, o, integer_result(y->dtype, acc));
+        if (is_f32)
+            ((float *)out)[o] = (float)acc;
+        else
+            fg_store_f64(y->dtype, out, o, integer_result(y->dtype, acc));
     }
 }
 

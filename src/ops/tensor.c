@@ -13,12 +13,16 @@
 
 #include <math.h>
 #include <string.h>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 /* ------------------------------------------------------------ helpers */
 
 #define COPY_MAX_RANK (2 * FG_MAX_RANK)
 #define PARALLEL_BYTES ((int64_t)1 << 17)
-#define TILE 32
+#define TILE_ELEMENTS 1024
+#define TILE_SHORT 8
 
 static int thread_count(const op_call *call) { return call->threads > 0 ? call->threads : 1; }
 
@@ -79,8 +83,7 @@ static fg_status *read_int_input(const op_call *call, int index, int64_t *values
     return NULL;
 }
 
-/* Axes from an attribute (older opsets) or an input (newer ones), normalised
- * to [0, rank) with duplicates rejected. *present is 0 when neither is given. */
+/* Normalises axes to [0, rank) in place, rejecting duplicates. */
 static fg_status *normalise_axes(const op_call *call, int64_t *axes, int n, int rank)
 {
     for (int i = 0; i < n; i++) {
@@ -128,6 +131,10 @@ static void copy_strided_run(char *dst, const char *src, int64_t n, int64_t stri
         memcpy(dst, src, (size_t)n * esize);
         return;
     }
+    if (stride == 0) {
+        fill_elements(dst, n, src, esize);
+        return;
+    }
     switch (esize) {
 #define RUN_CASE(bytes, type)                                                                              \
     case bytes: {                                                                                          \
@@ -163,9 +170,46 @@ static void parallel_memcpy(char *dst, const char *src, size_t bytes, int thread
 /* Transposition of one tile: dst[i * dst_stride_i + j] = src[i + j * src_stride_j].
  * The inner loop runs along whichever side has the smaller stride on the
  * other (large power-of-two strides thrash the cache's sets). */
+#if defined(__AVX2__)
+/* 8x8 block of 4-byte elements: dst[i * dst_stride + j] = src[i + j * src_stride]. */
+static inline void transpose_8x8_f32(float *dst, const float *src, int64_t dst_stride, int64_t src_stride)
+{
+    __m256 r0 = _mm256_loadu_ps(src + 0 * src_stride), r1 = _mm256_loadu_ps(src + 1 * src_stride);
+    __m256 r2 = _mm256_loadu_ps(src + 2 * src_stride), r3 = _mm256_loadu_ps(src + 3 * src_stride);
+    __m256 r4 = _mm256_loadu_ps(src + 4 * src_stride), r5 = _mm256_loadu_ps(src + 5 * src_stride);
+    __m256 r6 = _mm256_loadu_ps(src + 6 * src_stride), r7 = _mm256_loadu_ps(src + 7 * src_stride);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst + 0 * dst_stride, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + 1 * dst_stride, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 2 * dst_stride, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 3 * dst_stride, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 4 * dst_stride, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 5 * dst_stride, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 6 * dst_stride, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(dst + 7 * dst_stride, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+#endif
+
 static void copy_tile(char *dst, const char *src, int64_t ni, int64_t nj, int64_t dst_stride_i, int64_t src_stride_j,
                       size_t esize)
 {
+#if defined(__AVX2__)
+    if (esize == 4 && ni % 8 == 0 && nj % 8 == 0) {
+        float *d = (float *)dst;
+        const float *s = (const float *)src;
+        for (int64_t i = 0; i < ni; i += 8)
+            for (int64_t j = 0; j < nj; j += 8)
+                transpose_8x8_f32(d + i * dst_stride_i + j, s + i + j * src_stride_j, dst_stride_i, src_stride_j);
+        return;
+    }
+#endif
     int i_inner = dst_stride_i < src_stride_j;
     switch (esize) {
 #define TILE_CASE(bytes, type)                                                                             \
@@ -229,9 +273,9 @@ static void strided_copy(void *dst_bytes, const void *src_bytes, size_t esize, i
     int64_t inner = dims[r - 1], inner_stride = st[r - 1];
 
     /* A transposition: some other axis b is contiguous in the source. Copy
-     * TILE x TILE blocks so both sides stay in cache. */
+     * blocks so both sides stay in cache. */
     int b = -1;
-    if (inner_stride != 1 && r >= 2 && inner >= 4)
+    if (inner_stride != 1 && inner_stride != 0 && r >= 2 && inner >= 4)
         for (int d = 0; d < r - 1; d++)
             if (st[d] == 1 && dims[d] >= 4)
                 b = d;
@@ -240,8 +284,21 @@ static void strided_copy(void *dst_bytes, const void *src_bytes, size_t esize, i
         contiguous_strides(r, dims, dst_st);
         int64_t nb = dims[b];
         int64_t outer = numel / (nb * inner);
-        /* Tiles of tile_b x tile_a elements; a short inner axis gets longer tiles. */
-        int64_t tile_a = inner < TILE ? inner : TILE, tile_b = TILE * TILE / tile_a;
+        /* Tiles of about TILE_ELEMENTS elements, short (8) along the axis
+         * whose stride on the other side is larger (stores or loads far
+         * apart), long along the other; a short inner axis gets longer tiles. */
+        int64_t tile_b, tile_a;
+        if (dst_st[b] > inner_stride) {
+            tile_b = TILE_SHORT;
+            tile_a = TILE_ELEMENTS / TILE_SHORT;
+        } else {
+            tile_a = TILE_SHORT;
+            tile_b = TILE_ELEMENTS / TILE_SHORT;
+        }
+        if (tile_a > inner) {
+            tile_a = inner;
+            tile_b = TILE_ELEMENTS / tile_a;
+        }
         int64_t tiles_b = (nb + tile_b - 1) / tile_b, tiles_a = (inner + tile_a - 1) / tile_a;
         int64_t units = outer * tiles_b * tiles_a;
 #pragma omp parallel for num_threads(threads) if (parallel) schedule(static)
@@ -581,6 +638,19 @@ static fg_status *identity_infer(op_call *call)
 
 static fg_status *dropout_infer(op_call *call)
 {
+    if (op_has_input(call, 2))
+        OP_REQUIRE_VALUE(call, 2);
+    /* Inference only: a constant training_mode=true with a non-zero ratio
+     * would need random masks. */
+    if (op_has_input(call, 2) && call->in[2].data && fg_tensor_numel(&call->in[2]) > 0 &&
+        fg_load_i64(call->in[2].dtype, call->in[2].data, 0) != 0) {
+        double ratio = 0.5;
+        if (op_has_input(call, 1) && call->in[1].data && fg_tensor_numel(&call->in[1]) > 0)
+            ratio = fg_load_f64(call->in[1].dtype, call->in[1].data, 0);
+        if (ratio != 0)
+            return op_error(call, FG_ERR_UNSUPPORTED,
+                            "training_mode=true (random dropout) is not supported; export the model for inference");
+    }
     set_output(call, 0, call->in[0].dtype, call->in[0].rank, call->in[0].dims);
     if (call->n_out > 1)
         set_output(call, 1, FG_BOOL, call->in[0].rank, call->in[0].dims);
@@ -1137,6 +1207,143 @@ static fg_status *scatter_nd_run(op_call *call)
     return NULL;
 }
 
+static fg_status *gather_nd_infer(op_call *call)
+{
+    const fg_tensor *data = &call->in[0], *idx = &call->in[1];
+    int64_t batch_dims = ir_attr_int(call->node, "batch_dims", 0);
+    if (!is_integer_dtype(idx->dtype))
+        return op_error(call, FG_ERR_DTYPE, "indices must be integers, got %s", fg_dtype_name(idx->dtype));
+    if (idx->rank < 1 || batch_dims < 0 || batch_dims >= idx->rank || batch_dims >= data->rank)
+        return op_error(call, FG_ERR_SHAPE, "batch_dims %lld does not fit indices of rank %d and data of rank %d",
+                        (long long)batch_dims, idx->rank, data->rank);
+    int64_t k = idx->dims[idx->rank - 1];
+    if (k < 1 || batch_dims + k > data->rank)
+        return op_error(call, FG_ERR_SHAPE, "index tuples of length %lld do not fit data of rank %d", (long long)k,
+                        data->rank);
+    for (int d = 0; d < batch_dims; d++)
+        if (idx->dims[d] != data->dims[d])
+            return op_error(call, FG_ERR_SHAPE, "batch axis %d differs between data and indices", d);
+    int rank = idx->rank - 1 + data->rank - (int)(batch_dims + k);
+    if (rank > FG_MAX_RANK)
+        return op_error(call, FG_ERR_UNSUPPORTED, "the output would have rank %d", rank);
+    int64_t dims[FG_MAX_RANK];
+    int r = 0;
+    for (int d = 0; d < idx->rank - 1; d++)
+        dims[r++] = idx->dims[d];
+    for (int d = (int)(batch_dims + k); d < data->rank; d++)
+        dims[r++] = data->dims[d];
+    set_output(call, 0, data->dtype, rank, dims);
+    return NULL;
+}
+
+static fg_status *gather_nd_run(op_call *call)
+{
+    fg_status *err;
+    size_t esize = element_size(call, 0, &err);
+    if (err)
+        return err;
+    const fg_tensor *data = &call->in[0], *idx = &call->in[1];
+    int b = (int)ir_attr_int(call->node, "batch_dims", 0);
+    int k = (int)idx->dims[idx->rank - 1];
+    int64_t st[FG_MAX_RANK];
+    contiguous_strides(data->rank, data->dims, st);
+    int64_t batches = fg_shape_numel(b, data->dims);
+    int64_t batch_stride = fg_shape_numel(data->rank - b, data->dims + b);
+    int64_t tuples = fg_shape_numel(idx->rank - 1 - b, idx->dims + b);
+    int64_t slice = fg_shape_numel(data->rank - b - k, data->dims + b + k) * (int64_t)esize;
+    const char *src = (const char *)data->data;
+    char *dst = (char *)call->out[0].data;
+    for (int64_t bi = 0; bi < batches; bi++)
+        for (int64_t t = 0; t < tuples; t++) {
+            int64_t offset = bi * batch_stride, at = (bi * tuples + t) * k;
+            for (int j = 0; j < k; j++) {
+                int64_t dim = data->dims[b + j], v = fg_load_i64(idx->dtype, idx->data, at + j);
+                if (v < -dim || v >= dim)
+                    return op_error(call, FG_ERR_INVALID_ARGUMENT,
+                                    "index %lld is out of range for axis %d of size %lld", (long long)v, b + j,
+                                    (long long)dim);
+                offset += (v < 0 ? v + dim : v) * st[b + j];
+            }
+            memcpy(dst + (bi * tuples + t) * slice, src + offset * (int64_t)esize, (size_t)slice);
+        }
+    return NULL;
+}
+
+static int reduction_mode(const ir_node *node)
+{
+    const char *r = ir_attr_string(node, "reduction", "none");
+    return !strcmp(r, "none") ? 0 : !strcmp(r, "add") ? 1 : !strcmp(r, "mul") ? 2 : !strcmp(r, "max") ? 3
+         : !strcmp(r, "min") ? 4 : -1;
+}
+
+static void reduce_element(fg_dtype dtype, void *dst, int64_t at, fg_dtype src_type, const void *src, int64_t from,
+                           int mode, size_t esize)
+{
+    if (mode == 0) {
+        memcpy((char *)dst + at * (int64_t)esize, (const char *)src + from * (int64_t)esize, esize);
+        return;
+    }
+    double a = fg_load_f64(dtype, dst, at), b = fg_load_f64(src_type, src, from);
+    double r = mode == 1 ? a + b : mode == 2 ? a * b : mode == 3 ? (a > b ? a : b) : (a < b ? a : b);
+    fg_store_f64(dtype, dst, at, r);
+}
+
+static fg_status *scatter_elements_infer(op_call *call)
+{
+    const fg_tensor *data = &call->in[0], *idx = &call->in[1], *upd = &call->in[2];
+    int axis;
+    FG_TRY(op_axis(call, ir_attr_int(call->node, "axis", 0), data->rank, &axis));
+    if (!is_integer_dtype(idx->dtype))
+        return op_error(call, FG_ERR_DTYPE, "indices must be integers, got %s", fg_dtype_name(idx->dtype));
+    if (idx->rank != data->rank || !fg_shape_equal(idx->rank, idx->dims, upd->rank, upd->dims))
+        return op_error(call, FG_ERR_SHAPE, "indices and updates must have the same shape and the data's rank");
+    if (upd->dtype != data->dtype)
+        return op_error(call, FG_ERR_DTYPE, "updates are %s but data is %s", fg_dtype_name(upd->dtype),
+                        fg_dtype_name(data->dtype));
+    if (reduction_mode(call->node) < 0)
+        return op_error(call, FG_ERR_UNSUPPORTED, "reduction '%s' is not supported",
+                        ir_attr_string(call->node, "reduction", ""));
+    set_output(call, 0, data->dtype, data->rank, data->dims);
+    return NULL;
+}
+
+static fg_status *scatter_elements_run(op_call *call)
+{
+    fg_status *err;
+    size_t esize = element_size(call, 0, &err);
+    if (err)
+        return err;
+    const fg_tensor *data = &call->in[0], *idx = &call->in[1], *upd = &call->in[2];
+    int axis;
+    FG_TRY(op_axis(call, ir_attr_int(call->node, "axis", 0), data->rank, &axis));
+    int64_t dim = data->dims[axis];
+    FG_TRY(check_indices(call, idx, dim, axis));
+    char *dst = (char *)call->out[0].data;
+    if (dst != data->data)
+        parallel_memcpy(dst, (const char *)data->data, fg_tensor_nbytes(data), thread_count(call));
+    int mode = reduction_mode(call->node);
+    int64_t st[FG_MAX_RANK], coord[FG_MAX_RANK] = {0};
+    contiguous_strides(data->rank, data->dims, st);
+    int64_t n = fg_tensor_numel(idx), base = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = fg_load_i64(idx->dtype, idx->data, i);
+        if (v < 0)
+            v += dim;
+        reduce_element(data->dtype, dst, base + v * st[axis], upd->dtype, upd->data, i, mode, esize);
+        for (int d = idx->rank - 1; d >= 0; d--) {
+            coord[d]++;
+            if (d != axis)
+                base += st[d];
+            if (coord[d] < idx->dims[d])
+                break;
+            if (d != axis)
+                base -= st[d] * idx->dims[d];
+            coord[d] = 0;
+        }
+    }
+    return NULL;
+}
+
 /* ------------------------------------------------------------ Expand, Tile */
 
 static fg_status *expand_shape(op_call *call, int *rank, int64_t *dims)
@@ -1643,6 +1850,9 @@ const op_def op_family_tensor[] = {
     {"Gather", NULL, gather_infer, NULL, gather_run, NULL, 0},
     {"GatherElements", NULL, gather_elements_infer, NULL, gather_elements_run, NULL, 0},
     {"ScatterND", NULL, scatter_nd_infer, NULL, scatter_nd_run, NULL, 0},
+    {"GatherND", NULL, gather_nd_infer, NULL, gather_nd_run, NULL, 0},
+    {"ScatterElements", NULL, scatter_elements_infer, NULL, scatter_elements_run, NULL, 0},
+    {"Scatter", NULL, scatter_elements_infer, NULL, scatter_elements_run, NULL, 0},
     {"Expand", NULL, expand_infer, NULL, expand_run, NULL, 0},
     {"Tile", NULL, tile_infer, NULL, tile_run, NULL, 0},
     {"Pad", pad_check, pad_infer, NULL, pad_run, NULL, 0},

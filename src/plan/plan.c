@@ -611,7 +611,10 @@ static fg_status *plan_nodes(plan *p, const ir_model *model, const char *live)
             v->bytes = fg_tensor_nbytes(&v->t);
             v->bounded = s->call.out_bounded;
             v->kind = PLAN_ARENA;
-            if (j == 0 && (op->flags & OP_VIEW) && s->in[0] >= 0) {
+            int sole_output = 1; /* Dropout's mask output needs run(), so no alias then */
+            for (int q = 1; q < s->n_out; q++)
+                sole_output &= s->out[q] < 0;
+            if (j == 0 && (op->flags & OP_VIEW) && s->in[0] >= 0 && sole_output) {
                 v->kind = PLAN_ALIAS;
                 v->alias_of = s->in[0];
             }

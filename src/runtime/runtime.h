@@ -4,17 +4,36 @@
 
 #include "plan/plan.h"
 
+#ifdef FG_HAVE_CUDA
+#include "cuda/cuda_backend.h"
+#endif
+
 #include <pthread.h>
 
+#define ENGINE_MAX_PROVIDERS 8
+#define ENGINE_MAX_EXCLUDES 32
+
 struct fg_engine {
-    char providers[8][16];
+    char providers[ENGINE_MAX_PROVIDERS][16];
     int n_providers;
+    int use_cuda;         /* "cuda" was asked for (and this build has it) */
+    int cpu_fallback;     /* "cpu" listed after "cuda" */
     int device_id;
     int thread_count;
+    fg_cuda_graph_mode cuda_graph;
+    int allow_tf32;
+    char graph_exclude[ENGINE_MAX_EXCLUDES][128];
+    int n_graph_exclude;
+#ifdef FG_HAVE_CUDA
+    cuda_device *cuda;
+#endif
 };
 
 typedef struct session_plan {
     plan *plan;
+#ifdef FG_HAVE_CUDA
+    void *cuda; /* cuda_plan, or NULL when this signature runs on the CPU */
+#endif
     struct session_plan *next;
 } session_plan;
 
@@ -23,13 +42,17 @@ struct fg_session {
     ir_model *model;
     fg_value_info *inputs;
     fg_value_info *outputs;
-    session_plan *plans; /* one per input-shape signature, most recent first */
+    int on_cuda;          /* this model runs on the GPU */
+    int graph_excluded;
+    char warning[512];
+    session_plan *plans;  /* one per input-shape signature, most recent first */
+    session_plan *last;   /* the plan of the latest run */
     int n_plans;
     pthread_mutex_t lock;
 };
 
 /* The plan for these inputs' shapes, made on first use and cached. */
-fg_status *session_plan_for(fg_session *session, const fg_tensor *inputs, int n_inputs, plan **out);
+fg_status *session_plan_for(fg_session *session, const fg_tensor *inputs, int n_inputs, session_plan **out);
 const ir_model *session_model(const fg_session *session);
 
 #endif

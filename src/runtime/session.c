@@ -7,7 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *fg_available_providers(void) { return "cpu"; }
+const char *fg_available_providers(void)
+{
+#ifdef FG_HAVE_CUDA
+    return "cuda, cpu";
+#else
+    return "cpu";
+#endif
+}
+
+static int provider_known(const char *name)
+{
+    return !strcmp(name, "cpu") || !strcmp(name, "cuda");
+}
 
 fg_status *fg_engine_create(const fg_engine_options *options, fg_engine **out)
 {
@@ -16,28 +28,83 @@ fg_status *fg_engine_create(const fg_engine_options *options, fg_engine **out)
     if (!e)
         return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory creating the engine");
     int n = options && options->n_providers > 0 ? options->n_providers : 0;
-    if (n > 8)
-        n = 8;
+    if (n > ENGINE_MAX_PROVIDERS)
+        n = ENGINE_MAX_PROVIDERS;
     for (int i = 0; i < n; i++) {
         const char *name = options->providers[i];
-        if (strcmp(name, "cpu") != 0) {
+        int available = !strcmp(name, "cpu");
+#ifdef FG_HAVE_CUDA
+        available |= !strcmp(name, "cuda");
+#endif
+        if (!available) {
             fg_status *st = fg_error(FG_ERR_UNSUPPORTED,
-                                     "execution provider '%s' is not available in this build; available: %s", name,
+                                     "execution provider '%s' is %s; available: %s", name,
+                                     provider_known(name) ? "not built into this facegraph (no CUDA toolkit at build time)"
+                                                          : "not available in facegraph",
                                      fg_available_providers());
             free(e);
             return st;
         }
         snprintf(e->providers[e->n_providers++], sizeof e->providers[0], "%s", name);
+        if (!strcmp(name, "cuda"))
+            e->use_cuda = 1;
+        else if (e->use_cuda)
+            e->cpu_fallback = 1;
     }
     if (!e->n_providers)
         snprintf(e->providers[e->n_providers++], sizeof e->providers[0], "cpu");
     e->device_id = options ? options->device_id : 0;
     e->thread_count = options && options->thread_count > 0 ? options->thread_count : omp_get_num_procs();
+    e->cuda_graph = options ? options->cuda_graph : FG_CUDA_GRAPH_AUTO;
+    const char *kill = getenv("FACEGRAPH_CUDA_GRAPH");
+    if (kill && !strcmp(kill, "0"))
+        e->cuda_graph = FG_CUDA_GRAPH_OFF;
+    e->allow_tf32 = options ? options->allow_tf32 : 0;
+    for (int i = 0; options && i < options->n_cuda_graph_exclude && i < ENGINE_MAX_EXCLUDES; i++)
+        snprintf(e->graph_exclude[e->n_graph_exclude++], sizeof e->graph_exclude[0], "%s",
+                 options->cuda_graph_exclude[i]);
+#ifdef FG_HAVE_CUDA
+    if (e->use_cuda) {
+        if (e->device_id < 0) {
+            free(e);
+            return fg_error(FG_ERR_INVALID_ARGUMENT, "--execution-device-id must be 0 or more");
+        }
+        fg_status *st = cuda_device_open(e->device_id, &e->cuda);
+        if (st) {
+            free(e);
+            return st;
+        }
+    }
+#endif
     *out = e;
     return NULL;
 }
 
-void fg_engine_destroy(fg_engine *engine) { free(engine); }
+void fg_engine_destroy(fg_engine *engine)
+{
+    if (!engine)
+        return;
+#ifdef FG_HAVE_CUDA
+    cuda_device_close(engine->cuda);
+#endif
+    free(engine);
+}
+
+/* "--cuda-graph-exclude scrfd_2.5g" matches /path/scrfd_2.5g.onnx. */
+static int graph_excluded(const fg_engine *e, const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t stem = strcspn(base, ".");
+    const char *dot = strrchr(base, '.');
+    if (dot)
+        stem = (size_t)(dot - base);
+    for (int i = 0; i < e->n_graph_exclude; i++)
+        if (!strcmp(e->graph_exclude[i], base) ||
+            (strlen(e->graph_exclude[i]) == stem && !strncmp(e->graph_exclude[i], base, stem)))
+            return 1;
+    return 0;
+}
 
 static void fill_value_info(const ir_value *v, fg_value_info *info)
 {
@@ -103,6 +170,26 @@ fg_status *fg_session_open(fg_engine *engine, const char *model_path, fg_session
         fill_value_info(&g->values[g->inputs[i]], &s->inputs[i]);
     for (int i = 0; i < g->n_outputs; i++)
         fill_value_info(&g->values[g->outputs[i]], &s->outputs[i]);
+    s->graph_excluded = graph_excluded(engine, model_path);
+#ifdef FG_HAVE_CUDA
+    if (engine->use_cuda) {
+        const ir_node *missing = cuda_first_unsupported(model);
+        if (!missing) {
+            s->on_cuda = 1;
+        } else if (engine->cpu_fallback) {
+            snprintf(s->warning, sizeof s->warning,
+                     "node '%s' (%s) has no CUDA kernel: %s runs on the cpu provider", missing->name,
+                     missing->op_type, model_path);
+        } else {
+            fg_status *err = fg_error(FG_ERR_UNSUPPORTED,
+                                      "%s: node '%s' (%s) has no CUDA kernel; add cpu as a fallback "
+                                      "(--execution-providers cuda cpu)",
+                                      model_path, missing->name, missing->op_type);
+            fg_session_close(s);
+            return err;
+        }
+    }
+#endif
     pthread_mutex_init(&s->lock, NULL);
     *out = s;
     return NULL;
@@ -114,11 +201,15 @@ void fg_session_close(fg_session *s)
         return;
     for (session_plan *sp = s->plans; sp;) {
         session_plan *next = sp->next;
+#ifdef FG_HAVE_CUDA
+        cuda_plan_free(sp->cuda);
+#endif
         plan_free(sp->plan);
         free(sp);
         sp = next;
     }
-    pthread_mutex_destroy(&s->lock);
+    if (s->inputs && s->outputs)
+        pthread_mutex_destroy(&s->lock);
     free(s->inputs);
     free(s->outputs);
     ir_model_free(s->model);
@@ -160,11 +251,11 @@ static int signature_matches(const plan *p, const fg_tensor *inputs, int n)
     return 1;
 }
 
-fg_status *session_plan_for(fg_session *s, const fg_tensor *inputs, int n_inputs, plan **out)
+fg_status *session_plan_for(fg_session *s, const fg_tensor *inputs, int n_inputs, session_plan **out)
 {
     for (session_plan *sp = s->plans; sp; sp = sp->next)
         if (signature_matches(sp->plan, inputs, n_inputs)) {
-            *out = sp->plan;
+            *out = sp;
             return NULL;
         }
     session_plan *sp = calloc(1, sizeof *sp);
@@ -175,11 +266,42 @@ fg_status *session_plan_for(fg_session *s, const fg_tensor *inputs, int n_inputs
         free(sp);
         return fg_error_wrap(st, "%s", s->model->path);
     }
+#ifdef FG_HAVE_CUDA
+    if (s->on_cuda) {
+        cuda_plan_options co = {CUDA_GRAPH_AUTO, s->engine->allow_tf32};
+        if (s->engine->cuda_graph == FG_CUDA_GRAPH_OFF || s->graph_excluded)
+            co.graph_mode = CUDA_GRAPH_OFF;
+        else if (s->engine->cuda_graph == FG_CUDA_GRAPH_ON)
+            co.graph_mode = CUDA_GRAPH_ON;
+        cuda_plan *cp = NULL;
+        st = cuda_plan_create(s->engine->cuda, sp->plan, &co, &cp);
+        if (st && s->engine->cpu_fallback && fg_status_code(st) == FG_ERR_UNSUPPORTED) {
+            snprintf(s->warning, sizeof s->warning, "%s: runs on the cpu provider: %s", s->model->path,
+                     fg_status_message(st));
+            fg_status_free(st);
+            st = NULL;
+        } else if (st) {
+            plan_free(sp->plan);
+            free(sp);
+            return fg_error_wrap(st, "%s", s->model->path);
+        }
+        sp->cuda = cp;
+    }
+#endif
     sp->next = s->plans;
     s->plans = sp;
     s->n_plans++;
-    *out = sp->plan;
+    *out = sp;
     return NULL;
+}
+
+static fg_status *run_session_plan(session_plan *sp, const fg_tensor *inputs, fg_tensor *outputs)
+{
+#ifdef FG_HAVE_CUDA
+    if (sp->cuda)
+        return cuda_plan_run(sp->cuda, inputs, outputs);
+#endif
+    return cpu_run_plan(sp->plan, inputs, outputs);
 }
 
 fg_status *fg_session_run(fg_session *s, const fg_tensor *inputs, int n_inputs, fg_tensor *outputs, int n_outputs)
@@ -191,16 +313,45 @@ fg_status *fg_session_run(fg_session *s, const fg_tensor *inputs, int n_inputs, 
                         fg_session_output_count(s), n_outputs);
     for (int i = 0; i < n_inputs; i++) {
         if (inputs[i].location != FG_HOST)
-            return fg_error(FG_ERR_INVALID_ARGUMENT, "input '%s' is on the GPU; the cpu provider needs host tensors",
+            return fg_error(FG_ERR_INVALID_ARGUMENT, "input '%s' is in GPU memory; pass host tensors",
                             i < fg_session_input_count(s) ? s->inputs[i].name : "?");
         if (!inputs[i].data && fg_tensor_numel(&inputs[i]) > 0)
             return fg_error(FG_ERR_INVALID_ARGUMENT, "input %d has no data", i);
     }
     pthread_mutex_lock(&s->lock);
-    plan *p = NULL;
-    fg_status *st = session_plan_for(s, inputs, n_inputs, &p);
-    if (!st)
-        st = cpu_run_plan(p, inputs, outputs);
+    session_plan *sp = NULL;
+    fg_status *st = session_plan_for(s, inputs, n_inputs, &sp);
+    if (!st) {
+        s->last = sp;
+        st = run_session_plan(sp, inputs, outputs);
+    }
     pthread_mutex_unlock(&s->lock);
     return st;
+}
+
+const char *fg_session_warning(const fg_session *s) { return s->warning; }
+
+fg_status *fg_session_execution_report(const fg_session *s, fg_execution_report *r)
+{
+    memset(r, 0, sizeof *r);
+    const session_plan *sp = s->last;
+    if (!sp)
+        return fg_error(FG_ERR_INVALID_ARGUMENT, "the session has not run yet: run it once, then ask for the report");
+    snprintf(r->provider, sizeof r->provider, "cpu");
+    r->arena_bytes = sp->plan->arena_bytes;
+    r->plans = s->n_plans;
+    snprintf(r->graph_reason, sizeof r->graph_reason, "%s",
+             s->engine->use_cuda ? s->warning : "CUDA graphs apply to the cuda provider only");
+#ifdef FG_HAVE_CUDA
+    if (sp->cuda) {
+        cuda_plan_stats stats;
+        cuda_plan_get_stats(sp->cuda, &stats);
+        snprintf(r->provider, sizeof r->provider, "cuda");
+        snprintf(r->device, sizeof r->device, "%s", cuda_device_describe(s->engine->cuda));
+        r->graph_captured = stats.graph_adopted;
+        snprintf(r->graph_reason, sizeof r->graph_reason, "%s", stats.graph_reason);
+        r->kernels_per_run = stats.kernels_per_run;
+    }
+#endif
+    return NULL;
 }

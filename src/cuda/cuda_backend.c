@@ -1,0 +1,654 @@
+/* The CUDA backend: device, weight upload, eager runs and validated CUDA
+ * graphs over a plan's static memory layout. See cuda_backend.h. */
+#include "cuda/cuda_backend.h"
+
+#include "cuda/cuda_ops.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------- registry */
+
+static const cuda_op_def *const cuda_families[] = {
+    cuda_family_elementwise, cuda_family_tensor, cuda_family_conv,
+    cuda_family_matmul,      cuda_family_reduce, cuda_family_misc,
+};
+
+const cuda_op_def *cuda_op_find(const char *domain, const char *op_type)
+{
+    if (domain && domain[0] && strcmp(domain, "ai.onnx") != 0)
+        return NULL;
+    for (size_t f = 0; f < sizeof cuda_families / sizeof cuda_families[0]; f++)
+        for (const cuda_op_def *op = cuda_families[f]; op->op_type; op++)
+            if (strcmp(op->op_type, op_type) == 0)
+                return op;
+    return NULL;
+}
+
+fg_status *cuda_error(const cuda_call *call, cudaError_t err, const char *what)
+{
+    fg_code code = err == cudaErrorMemoryAllocation ? FG_ERR_OUT_OF_MEMORY : FG_ERR_DEVICE;
+    if (call)
+        return op_error(&call->op, code, "%s failed on the GPU: %s", what, cudaGetErrorString(err));
+    return fg_error(code, "%s failed on the GPU: %s%s", what, cudaGetErrorString(err),
+                    code == FG_ERR_OUT_OF_MEMORY ? " (free GPU memory or use smaller inputs)" : "");
+}
+
+fg_status *cudnn_error(const cuda_call *call, cudnnStatus_t err, const char *what)
+{
+    if (call)
+        return op_error(&call->op, FG_ERR_DEVICE, "cuDNN %s failed: %s", what, cudnnGetErrorString(err));
+    return fg_error(FG_ERR_DEVICE, "cuDNN %s failed: %s", what, cudnnGetErrorString(err));
+}
+
+fg_status *cublas_error(const cuda_call *call, cublasStatus_t err, const char *what)
+{
+    if (call)
+        return op_error(&call->op, FG_ERR_DEVICE, "cuBLAS %s failed: %s", what, cublasGetStatusString(err));
+    return fg_error(FG_ERR_DEVICE, "cuBLAS %s failed: %s", what, cublasGetStatusString(err));
+}
+
+#define CUDA_TRY(expr, what)                       \
+    do {                                           \
+        cudaError_t e_ = (expr);                   \
+        if (e_ != cudaSuccess)                     \
+            return cuda_error(NULL, e_, what);     \
+    } while (0)
+
+/* ------------------------------------------------------------- device */
+
+struct cuda_device {
+    int id;
+    cudaStream_t stream;
+    cudnnHandle_t cudnn;
+    cublasHandle_t cublas;
+    char description[640];
+};
+
+int cuda_device_count(void)
+{
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess)
+        return 0;
+    return n;
+}
+
+fg_status *cuda_device_open(int device_id, cuda_device **out)
+{
+    *out = NULL;
+    int n = 0;
+    cudaError_t err = cudaGetDeviceCount(&n);
+    if (err != cudaSuccess || n == 0)
+        return fg_error(FG_ERR_NOT_FOUND,
+                        "no CUDA GPU is usable here (%s); use --execution-providers cpu",
+                        err != cudaSuccess ? cudaGetErrorString(err) : "no devices");
+    if (device_id < 0 || device_id >= n) {
+        char list[1024] = "";
+        for (int i = 0; i < n && strlen(list) < 900; i++) {
+            struct cudaDeviceProp prop;
+            if (cudaGetDeviceProperties(&prop, i) == cudaSuccess)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%d: %s", i ? ", " : "", i, prop.name);
+        }
+        return fg_error(FG_ERR_NOT_FOUND, "--execution-device-id %d does not exist; devices found: %s", device_id,
+                        list);
+    }
+    cuda_device *dev = calloc(1, sizeof *dev);
+    if (!dev)
+        return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory opening the GPU");
+    dev->id = device_id;
+    fg_status *st = NULL;
+    if ((err = cudaSetDevice(device_id)) != cudaSuccess ||
+        (err = cudaStreamCreateWithFlags(&dev->stream, cudaStreamNonBlocking)) != cudaSuccess) {
+        st = cuda_error(NULL, err, "opening the GPU");
+        goto fail;
+    }
+    cudnnStatus_t ds = cudnnCreate(&dev->cudnn);
+    if (ds != CUDNN_STATUS_SUCCESS) {
+        st = cudnn_error(NULL, ds, "initialisation");
+        goto fail;
+    }
+    cudnnSetStream(dev->cudnn, dev->stream);
+    cublasStatus_t bs = cublasCreate(&dev->cublas);
+    if (bs != CUBLAS_STATUS_SUCCESS) {
+        st = cublas_error(NULL, bs, "initialisation");
+        goto fail;
+    }
+    cublasSetStream(dev->cublas, dev->stream);
+    struct cudaDeviceProp prop;
+    int driver = 0, runtime = 0, blas = 0;
+    cudaGetDeviceProperties(&prop, device_id);
+    cudaDriverGetVersion(&driver);
+    cudaRuntimeGetVersion(&runtime);
+    cublasGetVersion(dev->cublas, &blas);
+    size_t dnn = cudnnGetVersion();
+    snprintf(dev->description, sizeof dev->description,
+             "%s (sm_%d%d), driver %d.%d, CUDA runtime %d.%d, cuDNN %zu.%zu.%zu, cuBLAS %d.%d.%d", prop.name,
+             prop.major, prop.minor, driver / 1000, driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10,
+             dnn / 10000, dnn % 10000 / 100, dnn % 100, blas / 10000, blas % 10000 / 100, blas % 100);
+    *out = dev;
+    return NULL;
+fail:
+    cuda_device_close(dev);
+    return st;
+}
+
+void cuda_device_close(cuda_device *dev)
+{
+    if (!dev)
+        return;
+    if (dev->cublas)
+        cublasDestroy(dev->cublas);
+    if (dev->cudnn)
+        cudnnDestroy(dev->cudnn);
+    if (dev->stream)
+        cudaStreamDestroy(dev->stream);
+    free(dev);
+}
+
+const char *cuda_device_describe(const cuda_device *dev) { return dev->description; }
+
+const ir_node *cuda_first_unsupported(const ir_model *model)
+{
+    const ir_graph *g = model->graph;
+    for (int k = 0; k < g->n_nodes; k++) {
+        const ir_node *node = &g->nodes[k];
+        if (strcmp(node->op_type, "Constant") != 0 && !cuda_op_find(node->domain, node->op_type))
+            return node;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------- plans */
+
+typedef struct device_buffer {
+    const void *host; /* constants: host source */
+    void *dev;
+} device_buffer;
+
+struct cuda_plan {
+    cuda_device *dev;
+    plan *p;
+    cuda_plan_options options;
+    void *d_arena;
+    void *d_scratch;
+    size_t scratch_bytes;
+    void **d_value;        /* per value id: device pointer for CONST and INPUT roots */
+    void **d_owned;        /* device allocations to free */
+    int n_d_owned;
+    void **h_input;        /* pinned staging per model input */
+    void **h_output;       /* pinned staging per model output */
+    int64_t *d_counts;     /* per step: device counts of data-dependent outputs */
+    int64_t *h_counts;     /* pinned copies of d_counts */
+    cuda_call *calls;
+    fg_tensor *call_tensors;
+    const cuda_op_def **ops;
+    char *skip;            /* per step: aliasing view, nothing to run */
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    int graph_state;       /* 0 untried, 1 adopted, -1 refused */
+    char graph_reason[256];
+    int kernels_per_run;
+    int runs;
+};
+
+static int root_value(const plan *p, int id)
+{
+    while (id >= 0 && p->values[id].kind == PLAN_ALIAS)
+        id = p->values[id].alias_of;
+    return id;
+}
+
+static void *device_ptr(const cuda_plan *cp, int id)
+{
+    int r = root_value(cp->p, id);
+    const plan_value *v = &cp->p->values[r];
+    if (v->kind == PLAN_ARENA)
+        return (char *)cp->d_arena + v->offset;
+    return cp->d_value[r];
+}
+
+static fg_status *device_alloc(cuda_plan *cp, size_t bytes, void **out)
+{
+    void *d = NULL;
+    cudaError_t err = cudaMalloc(&d, bytes ? bytes : 256);
+    if (err != cudaSuccess)
+        return fg_error(FG_ERR_OUT_OF_MEMORY,
+                        "GPU out of memory allocating %zu MiB (%s); free GPU memory, close other programs or use "
+                        "--execution-providers cpu",
+                        bytes >> 20, cudaGetErrorString(err));
+    cp->d_owned[cp->n_d_owned++] = d;
+    *out = d;
+    return NULL;
+}
+
+void cuda_plan_free(cuda_plan *cp)
+{
+    if (!cp)
+        return;
+    cudaStreamSynchronize(cp->dev->stream);
+    if (cp->exec)
+        cudaGraphExecDestroy(cp->exec);
+    if (cp->graph)
+        cudaGraphDestroy(cp->graph);
+    for (int k = 0; cp->calls && k < cp->p->n_steps; k++)
+        if (cp->ops && cp->ops[k] && cp->ops[k]->release && cp->calls[k].op.state)
+            cp->ops[k]->release(cp->calls[k].op.state);
+    for (int i = 0; i < cp->n_d_owned; i++)
+        cudaFree(cp->d_owned[i]);
+    for (int i = 0; cp->h_input && i < cp->p->n_inputs; i++)
+        cudaFreeHost(cp->h_input[i]);
+    for (int i = 0; cp->h_output && i < cp->p->n_outputs; i++)
+        cudaFreeHost(cp->h_output[i]);
+    cudaFreeHost(cp->h_counts);
+    free(cp->d_owned);
+    free(cp->d_value);
+    free(cp->h_input);
+    free(cp->h_output);
+    free(cp->calls);
+    free(cp->call_tensors);
+    free(cp->ops);
+    free(cp->skip);
+    free(cp);
+}
+
+static fg_status *upload_constants(cuda_plan *cp)
+{
+    plan *p = cp->p;
+    for (int k = 0; k < p->n_steps; k++) {
+        const plan_step *s = &p->steps[k];
+        for (int i = 0; i < s->n_in; i++) {
+            int r = s->in[i] >= 0 ? root_value(p, s->in[i]) : -1;
+            if (r < 0 || p->values[r].kind != PLAN_CONST || cp->d_value[r])
+                continue;
+            size_t bytes = fg_tensor_nbytes(&p->values[r].t);
+            FG_TRY(device_alloc(cp, bytes, &cp->d_value[r]));
+            CUDA_TRY(cudaMemcpy(cp->d_value[r], p->values[r].t.data, bytes, cudaMemcpyHostToDevice),
+                     "uploading weights");
+        }
+    }
+    /* constant model outputs */
+    for (int i = 0; i < p->n_outputs; i++) {
+        int r = root_value(p, p->outputs[i]);
+        if (p->values[r].kind == PLAN_CONST && !cp->d_value[r]) {
+            size_t bytes = fg_tensor_nbytes(&p->values[r].t);
+            FG_TRY(device_alloc(cp, bytes, &cp->d_value[r]));
+            CUDA_TRY(cudaMemcpy(cp->d_value[r], p->values[r].t.data, bytes, cudaMemcpyHostToDevice),
+                     "uploading constants");
+        }
+    }
+    return NULL;
+}
+
+static fg_status *bind_steps(cuda_plan *cp)
+{
+    plan *p = cp->p;
+    int total = 0;
+    for (int k = 0; k < p->n_steps; k++)
+        total += p->steps[k].n_in * 2 + p->steps[k].n_out;
+    cp->calls = calloc((size_t)p->n_steps + 1, sizeof *cp->calls);
+    cp->call_tensors = calloc((size_t)total + 1, sizeof *cp->call_tensors);
+    cp->ops = calloc((size_t)p->n_steps + 1, sizeof *cp->ops);
+    cp->skip = calloc((size_t)p->n_steps + 1, 1);
+    if (!cp->calls || !cp->call_tensors || !cp->ops || !cp->skip)
+        return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory binding the plan to the GPU");
+    int n_bounded = 0;
+    for (int k = 0; k < p->n_steps; k++)
+        n_bounded += p->steps[k].call.out_bounded;
+    if (n_bounded) {
+        FG_TRY(device_alloc(cp, sizeof(int64_t) * (size_t)p->n_steps, (void **)&cp->d_counts));
+        CUDA_TRY(cudaMallocHost((void **)&cp->h_counts, sizeof(int64_t) * (size_t)p->n_steps), "pinned memory");
+    }
+    fg_tensor *pool = cp->call_tensors;
+    size_t scratch = 0;
+    for (int k = 0; k < p->n_steps; k++) {
+        plan_step *s = &p->steps[k];
+        cuda_call *c = &cp->calls[k];
+        if (s->out[0] >= 0 && p->values[s->out[0]].kind == PLAN_ALIAS) {
+            cp->skip[k] = 1;
+            continue;
+        }
+        const cuda_op_def *op = cuda_op_find(s->node->domain, s->node->op_type);
+        if (!op)
+            return fg_error(FG_ERR_UNSUPPORTED, "node '%s': op %s has no CUDA kernel", s->node->name,
+                            s->node->op_type);
+        cp->ops[k] = op;
+        c->op = s->call;
+        c->op.state = NULL;
+        c->op.scratch = NULL;
+        c->op.scratch_bytes = 0;
+        c->op.in = pool;
+        pool += s->n_in;
+        fg_tensor *host_in = pool;
+        pool += s->n_in;
+        c->host_in = host_in;
+        c->op.out = pool;
+        pool += s->n_out;
+        for (int i = 0; i < s->n_in; i++) {
+            int id = s->in[i];
+            if (id < 0)
+                continue;
+            int r = root_value(p, id);
+            c->op.in[i] = p->values[id].t;
+            c->op.in[i].data = device_ptr(cp, id);
+            c->op.in[i].location = FG_DEVICE;
+            host_in[i] = p->values[id].t;
+            host_in[i].data = p->values[r].kind == PLAN_CONST ? p->values[r].t.data : NULL;
+        }
+        for (int j = 0; j < s->n_out; j++) {
+            int id = s->out[j];
+            if (id < 0)
+                continue;
+            c->op.out[j] = p->values[id].t;
+            c->op.out[j].data = device_ptr(cp, id);
+            c->op.out[j].location = FG_DEVICE;
+        }
+        c->stream = cp->dev->stream;
+        c->cudnn = cp->dev->cudnn;
+        c->cublas = cp->dev->cublas;
+        c->device = cp->dev->id;
+        c->allow_tf32 = cp->options.allow_tf32;
+        c->device_count = s->call.out_bounded ? cp->d_counts + k : NULL;
+        if (op->prepare)
+            FG_TRY(op->prepare(c));
+        if (c->op.scratch_bytes > scratch)
+            scratch = c->op.scratch_bytes;
+    }
+    if (scratch)
+        FG_TRY(device_alloc(cp, scratch, &cp->d_scratch));
+    for (int k = 0; k < p->n_steps; k++)
+        cp->calls[k].scratch = cp->calls[k].op.scratch = cp->d_scratch;
+    return NULL;
+}
+
+fg_status *cuda_plan_create(cuda_device *dev, plan *p, const cuda_plan_options *options, cuda_plan **out)
+{
+    *out = NULL;
+    for (int k = 0; k < p->n_steps; k++)
+        if (p->steps[k].dynamic)
+            return fg_error(FG_ERR_UNSUPPORTED,
+                            "node '%s' (%s): its output shape depends on data computed at run time; the CUDA "
+                            "provider needs every shape known when planning",
+                            p->steps[k].node->name, p->steps[k].node->op_type);
+    cuda_plan *cp = calloc(1, sizeof *cp);
+    if (!cp)
+        return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory binding the plan to the GPU");
+    cp->dev = dev;
+    cp->p = p;
+    cp->options = *options;
+    int max_allocs = p->n_values + p->n_inputs + 8;
+    cp->d_value = calloc((size_t)p->n_values + 1, sizeof *cp->d_value);
+    cp->d_owned = calloc((size_t)max_allocs, sizeof *cp->d_owned);
+    cp->h_input = calloc((size_t)p->n_inputs + 1, sizeof *cp->h_input);
+    cp->h_output = calloc((size_t)p->n_outputs + 1, sizeof *cp->h_output);
+    fg_status *st = NULL;
+    cudaError_t err;
+    if (!cp->d_value || !cp->d_owned || !cp->h_input || !cp->h_output) {
+        st = fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory binding the plan to the GPU");
+        goto fail;
+    }
+    if ((err = cudaSetDevice(dev->id)) != cudaSuccess) {
+        st = cuda_error(NULL, err, "selecting the GPU");
+        goto fail;
+    }
+    st = device_alloc(cp, p->arena_bytes, &cp->d_arena);
+    if (st)
+        goto fail;
+    for (int i = 0; i < p->n_values && !st; i++) {
+        plan_value *v = &p->values[i];
+        if (v->kind != PLAN_INPUT)
+            continue;
+        size_t bytes = fg_tensor_nbytes(&v->t);
+        st = device_alloc(cp, bytes, &cp->d_value[i]);
+        if (!st && (err = cudaMallocHost(&cp->h_input[v->input_index], bytes ? bytes : 1)) != cudaSuccess)
+            st = cuda_error(NULL, err, "allocating pinned input memory");
+    }
+    for (int i = 0; i < p->n_outputs && !st; i++) {
+        size_t bytes = p->values[root_value(p, p->outputs[i])].bytes;
+        size_t out_bytes = fg_tensor_nbytes(&p->values[p->outputs[i]].t);
+        if (out_bytes > bytes)
+            bytes = out_bytes;
+        if ((err = cudaMallocHost(&cp->h_output[i], bytes ? bytes : 1)) != cudaSuccess)
+            st = cuda_error(NULL, err, "allocating pinned output memory");
+    }
+    if (!st)
+        st = upload_constants(cp);
+    if (!st)
+        st = bind_steps(cp);
+    if (st)
+        goto fail;
+    cp->graph_state = options->graph_mode == CUDA_GRAPH_OFF ? -1 : 0;
+    snprintf(cp->graph_reason, sizeof cp->graph_reason, "%s",
+             options->graph_mode == CUDA_GRAPH_OFF ? "CUDA graphs switched off" : "not captured yet");
+    *out = cp;
+    return NULL;
+fail:
+    cuda_plan_free(cp);
+    return st;
+}
+
+/* Everything one run does on the stream: inputs in, steps, outputs out. */
+static fg_status *enqueue_run(cuda_plan *cp, int *launches)
+{
+    plan *p = cp->p;
+    cudaStream_t stream = cp->dev->stream;
+    cudaError_t err;
+    int n = 0;
+    for (int i = 0; i < p->n_values; i++) {
+        plan_value *v = &p->values[i];
+        if (v->kind != PLAN_INPUT)
+            continue;
+        err = cudaMemcpyAsync(cp->d_value[i], cp->h_input[v->input_index], fg_tensor_nbytes(&v->t),
+                              cudaMemcpyHostToDevice, stream);
+        if (err != cudaSuccess)
+            return cuda_error(NULL, err, "copying inputs to the GPU");
+    }
+    for (int k = 0; k < p->n_steps; k++) {
+        if (cp->skip[k])
+            continue;
+        FG_TRY(cp->ops[k]->run(&cp->calls[k]));
+        n++;
+    }
+    for (int i = 0; i < p->n_outputs; i++) {
+        int id = p->outputs[i];
+        size_t bytes = p->values[root_value(p, id)].kind == PLAN_ARENA ? p->values[root_value(p, id)].bytes
+                                                                       : fg_tensor_nbytes(&p->values[id].t);
+        err = cudaMemcpyAsync(cp->h_output[i], device_ptr(cp, id), bytes, cudaMemcpyDeviceToHost, stream);
+        if (err != cudaSuccess)
+            return cuda_error(NULL, err, "copying outputs from the GPU");
+    }
+    if (cp->d_counts) {
+        err = cudaMemcpyAsync(cp->h_counts, cp->d_counts, sizeof(int64_t) * (size_t)p->n_steps,
+                              cudaMemcpyDeviceToHost, stream);
+        if (err != cudaSuccess)
+            return cuda_error(NULL, err, "copying output counts from the GPU");
+    }
+    if (launches)
+        *launches = n;
+    return NULL;
+}
+
+/* Output views; data-dependent outputs get their true length. */
+static void collect_outputs(cuda_plan *cp, fg_tensor *outputs)
+{
+    plan *p = cp->p;
+    for (int i = 0; i < p->n_outputs; i++) {
+        int id = p->outputs[i];
+        outputs[i] = p->values[id].t;
+        outputs[i].data = cp->h_output[i];
+        outputs[i].location = FG_HOST;
+        if (!cp->d_counts)
+            continue;
+        for (int k = 0; k < p->n_steps; k++) {
+            const plan_step *s = &p->steps[k];
+            if (!s->call.out_bounded)
+                continue;
+            for (int j = 0; j < s->n_out; j++)
+                if (s->out[j] == id) {
+                    int axis = strcmp(s->node->op_type, "NonZero") == 0 ? 1 : 0;
+                    outputs[i].dims[axis] = cp->h_counts[k];
+                }
+        }
+    }
+}
+
+static fg_status *sync(cuda_plan *cp)
+{
+    cudaError_t err = cudaStreamSynchronize(cp->dev->stream);
+    if (err != cudaSuccess)
+        return cuda_error(NULL, err, "running the model");
+    return NULL;
+}
+
+static fg_status *run_eager(cuda_plan *cp, fg_tensor *outputs)
+{
+    int launches = 0;
+    FG_TRY(enqueue_run(cp, &launches));
+    FG_TRY(sync(cp));
+    if (cp->graph_state != 1)
+        cp->kernels_per_run = launches;
+    collect_outputs(cp, outputs);
+    return NULL;
+}
+
+static void refuse_graph(cuda_plan *cp, const char *fmt, const char *detail)
+{
+    cp->graph_state = -1;
+    snprintf(cp->graph_reason, sizeof cp->graph_reason, fmt, detail);
+    if (cp->exec)
+        cudaGraphExecDestroy(cp->exec);
+    if (cp->graph)
+        cudaGraphDestroy(cp->graph);
+    cp->exec = NULL;
+    cp->graph = NULL;
+}
+
+/* Capture the run, replay it on the same inputs, adopt it if the outputs
+ * match the eager run bit for bit. */
+static fg_status *try_graph(cuda_plan *cp, fg_tensor *outputs)
+{
+    plan *p = cp->p;
+    FG_TRY(run_eager(cp, outputs));
+    size_t total = 0;
+    for (int i = 0; i < p->n_outputs; i++)
+        total += fg_tensor_nbytes(&outputs[i]);
+    char *eager = malloc(total ? total : 1);
+    if (!eager)
+        return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory validating a CUDA graph");
+    size_t off = 0;
+    for (int i = 0; i < p->n_outputs; i++) {
+        memcpy(eager + off, outputs[i].data, fg_tensor_nbytes(&outputs[i]));
+        off += fg_tensor_nbytes(&outputs[i]);
+    }
+    cudaStream_t stream = cp->dev->stream;
+    cudaError_t err = cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal);
+    fg_status *st = NULL;
+    if (err != cudaSuccess) {
+        refuse_graph(cp, "capture could not start: %s", cudaGetErrorString(err));
+        goto done;
+    }
+    st = enqueue_run(cp, NULL);
+    err = cudaStreamEndCapture(stream, &cp->graph);
+    if (st) { /* a kernel refused to be captured: the eager path still works */
+        refuse_graph(cp, "capture failed: %s", fg_status_message(st));
+        fg_status_free(st);
+        st = NULL;
+        cudaGetLastError();
+        goto done;
+    }
+    if (err != cudaSuccess) {
+        cudaGetLastError();
+        refuse_graph(cp, "capture failed: %s", cudaGetErrorString(err));
+        goto done;
+    }
+    err = cudaGraphInstantiate(&cp->exec, cp->graph, 0);
+    if (err != cudaSuccess) {
+        refuse_graph(cp, "instantiation failed: %s", cudaGetErrorString(err));
+        goto done;
+    }
+    size_t n_nodes = 0;
+    cudaGraphGetNodes(cp->graph, NULL, &n_nodes);
+    cudaGraphNode_t *nodes = calloc(n_nodes + 1, sizeof *nodes);
+    int kernels = 0;
+    if (nodes && cudaGraphGetNodes(cp->graph, nodes, &n_nodes) == cudaSuccess)
+        for (size_t i = 0; i < n_nodes; i++) {
+            enum cudaGraphNodeType type;
+            if (cudaGraphNodeGetType(nodes[i], &type) == cudaSuccess && type == cudaGraphNodeTypeKernel)
+                kernels++;
+        }
+    free(nodes);
+    for (int i = 0; i < p->n_outputs; i++) /* poison, so a replay that writes nothing is caught */
+        memset(cp->h_output[i], 0xA5, fg_tensor_nbytes(&outputs[i]));
+    err = cudaGraphLaunch(cp->exec, stream);
+    if (err == cudaSuccess)
+        err = cudaStreamSynchronize(stream);
+    if (err != cudaSuccess) {
+        st = cuda_error(NULL, err, "replaying the CUDA graph");
+        goto done;
+    }
+    collect_outputs(cp, outputs);
+    off = 0;
+    for (int i = 0; i < p->n_outputs; i++) {
+        size_t bytes = fg_tensor_nbytes(&outputs[i]);
+        if (memcmp(eager + off, outputs[i].data, bytes) != 0) {
+            char what[160];
+            snprintf(what, sizeof what, "output %d", i);
+            refuse_graph(cp, "graph replay differs from the eager run at %s", what);
+            memcpy(outputs[i].data, eager + off, bytes);
+        }
+        off += bytes;
+    }
+    if (cp->graph_state != -1) {
+        cp->graph_state = 1;
+        cp->kernels_per_run = kernels;
+        snprintf(cp->graph_reason, sizeof cp->graph_reason,
+                 "captured; replay validated bit-exact against the eager run");
+    }
+done:
+    free(eager);
+    return st;
+}
+
+fg_status *cuda_plan_run(cuda_plan *cp, const fg_tensor *inputs, fg_tensor *outputs)
+{
+    plan *p = cp->p;
+    for (int i = 0; i < p->n_inputs; i++) {
+        if (!fg_shape_equal(inputs[i].rank, inputs[i].dims, p->signature[i].rank, p->signature[i].dims) ||
+            inputs[i].dtype != p->signature[i].dtype)
+            return fg_error(FG_ERR_INTERNAL, "input %d does not match the signature this GPU plan was made for", i);
+        memcpy(cp->h_input[i], inputs[i].data, fg_tensor_nbytes(&inputs[i]));
+    }
+    cudaError_t err = cudaSetDevice(cp->dev->id);
+    if (err != cudaSuccess)
+        return cuda_error(NULL, err, "selecting the GPU");
+    fg_status *st;
+    if (cp->graph_state == 1) {
+        err = cudaGraphLaunch(cp->exec, cp->dev->stream);
+        if (err != cudaSuccess)
+            return cuda_error(NULL, err, "launching the CUDA graph");
+        st = sync(cp);
+        if (!st)
+            collect_outputs(cp, outputs);
+    } else if (cp->graph_state == 0 && cp->runs >= 2) {
+        st = try_graph(cp, outputs);
+        if (!st && cp->graph_state == -1 && cp->options.graph_mode == CUDA_GRAPH_ON)
+            st = fg_error(FG_ERR_UNSUPPORTED, "--cuda-graph on: this model cannot run as a CUDA graph: %s",
+                          cp->graph_reason);
+    } else {
+        st = run_eager(cp, outputs);
+    }
+    if (!st)
+        cp->runs++;
+    return st;
+}
+
+void cuda_plan_get_stats(const cuda_plan *cp, cuda_plan_stats *s)
+{
+    memset(s, 0, sizeof *s);
+    s->graph_adopted = cp->graph_state == 1;
+    s->graph_tried = cp->graph_state != 0;
+    snprintf(s->graph_reason, sizeof s->graph_reason, "%s", cp->graph_reason);
+    s->kernels_per_run = cp->kernels_per_run;
+    s->arena_bytes = cp->p->arena_bytes;
+    s->runs = cp->runs;
+}
