@@ -32,6 +32,7 @@ import onnx
 import onnxruntime as ort
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # keep tools/standins free of __pycache__
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
 
 import standins  # noqa: E402

@@ -81,7 +81,7 @@ static int compare(const fg_tensor *got, const ir_tensor *want, char *why, size_
 /* One test directory: returns 1 pass, 0 fail, -1 skipped (unsupported op). */
 static int run_test(fg_engine *engine, const char *dir, char *why, size_t why_size, char *missing_op, size_t mo_size)
 {
-    char path[4096];
+    char path[4200];
     snprintf(path, sizeof path, "%s/model.onnx", dir);
     ir_model *model = NULL;
     fg_status *st = ir_model_load(path, &model);

@@ -58,7 +58,9 @@ enum op_flags {
     OP_VIEW = 1u << 1,             /* output 0 is input 0's bytes with a new shape
                                       (Reshape, Flatten, Squeeze, Unsqueeze, Identity,
                                       Dropout): the planner aliases, run is not called */
-    OP_DATA_DEPENDENT = 1u << 2    /* output shape depends on input values (NonZero, NMS) */
+    OP_DATA_DEPENDENT = 1u << 2,   /* output shape depends on input values (NonZero, NMS) */
+    OP_SHAPE_ONLY = 1u << 3        /* output depends only on input shapes (Shape, Size): run reads no
+                                      input data, so the planner folds it to a constant */
 };
 
 typedef struct op_def {

@@ -1835,8 +1835,8 @@ static fg_status *trilu_run(op_call *call)
 
 const op_def op_family_tensor[] = {
     {"Constant", constant_check, constant_infer, NULL, constant_run, NULL, 0},
-    {"Shape", NULL, shape_infer, NULL, shape_run, NULL, 0},
-    {"Size", NULL, size_infer, NULL, size_run, NULL, 0},
+    {"Shape", NULL, shape_infer, NULL, shape_run, NULL, OP_SHAPE_ONLY},
+    {"Size", NULL, size_infer, NULL, size_run, NULL, OP_SHAPE_ONLY},
     {"Reshape", NULL, reshape_infer, NULL, run_copy_input, NULL, OP_VIEW},
     {"Flatten", NULL, flatten_infer, NULL, run_copy_input, NULL, OP_VIEW},
     {"Squeeze", NULL, squeeze_infer, NULL, run_copy_input, NULL, OP_VIEW},

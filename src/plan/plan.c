@@ -591,7 +591,7 @@ static fg_status *plan_nodes(plan *p, const ir_model *model, const char *live)
         }
         if (st)
             return st;
-        if (all_const) {
+        if (all_const || (op->flags & OP_SHAPE_ONLY)) {
             FG_TRY(fold_step(p, s));
             step_release(s);
             free(s->in);
