@@ -558,10 +558,16 @@ fg_status *onnx_decode_tensor(onnx_decoder *d, const uint8_t *p, const uint8_t *
             t->owned = fg_aligned_alloc(nbytes);
             if (!t->owned)
                 return out_of_memory(d);
-            memcpy(t->owned, raw, nbytes);
+            /* in slices, so the copy and the mapped pages never both hold
+             * more than a slice of this tensor */
+            const size_t slice = (size_t)8 << 20;
+            for (size_t done = 0; done < nbytes; done += slice) {
+                size_t n = nbytes - done < slice ? nbytes - done : slice;
+                memcpy((char *)t->owned + done, raw + done, n);
+                if (d->owns_mapping)
+                    release_mapped_range(raw + done, n);
+            }
             t->data = t->owned;
-            if (d->owns_mapping)
-                release_mapped_range(raw, nbytes);
         } else {
             t->data = raw;
         }

@@ -220,6 +220,8 @@ done:
  * AVX-512 Xeons for every shape tried (ViT 577x768x3072: 9-11 ms vs 11-23 ms
  * at 2 threads; brgemm with plain weights re-packs B on every call), so it is
  * preferred when listed. */
+int mm_packed_brgemm_min_threads = 4;
+
 static dnnl_primitive_desc_t mm_pick_impl(const dnnl_matmul_desc_t *desc, const_dnnl_primitive_attr_t attr,
                                           dnnl_engine_t eng, int prefer_gemm)
 {
@@ -323,7 +325,7 @@ static int mm_prim_create(const op_call *call, const mm_layout *l, mm_prim *p, c
             dnnl_primitive_attr_set_post_ops(attr, po) != dnnl_success)
             goto done;
     }
-    pd = mm_pick_impl(&desc, attr, eng, 1);
+    pd = mm_pick_impl(&desc, attr, eng, !(pack && p->threads >= mm_packed_brgemm_min_threads));
     if (!pd)
         goto done;
     if (dnnl_primitive_create(&p->prim, pd) != dnnl_success)

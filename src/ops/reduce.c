@@ -442,6 +442,33 @@ static fg_status *smx_run(op_call *call)
             smx_row_f32(kind, xf + r * n, yf + r * n, n);
         return NULL;
     }
+    if (dt == FG_FLOAT32) { /* strided lanes (axis not last) */
+        const float *xf = x->data;
+        float *yf = y->data;
+#pragma omp parallel for num_threads(red_threads(call)) if (lanes * n > 16384 && lanes > 1) schedule(static)
+        for (int64_t lane = 0; lane < lanes; lane++) {
+            int64_t base = (lane / inner) * n * inner + lane % inner;
+            float mx = -INFINITY;
+            int64_t arg = 0;
+            for (int64_t j = 0; j < n; j++)
+                if (xf[base + j * inner] > mx)
+                    mx = xf[base + j * inner], arg = j;
+            if (kind == SMX_HARDMAX) {
+                for (int64_t j = 0; j < n; j++)
+                    yf[base + j * inner] = j == arg ? 1.0f : 0.0f;
+                continue;
+            }
+            float sum = 0.0f;
+            for (int64_t j = 0; j < n; j++)
+                sum += expf(xf[base + j * inner] - mx);
+            float inv = 1.0f / sum, lse = logf(sum);
+            for (int64_t j = 0; j < n; j++) {
+                float v = xf[base + j * inner] - mx;
+                yf[base + j * inner] = kind == SMX_SOFTMAX ? expf(v) * inv : v - lse;
+            }
+        }
+        return NULL;
+    }
 #pragma omp parallel for num_threads(red_threads(call)) if (lanes * n > 16384 && lanes > 1) schedule(static)
     for (int64_t lane = 0; lane < lanes; lane++) {
         int64_t base = (lane / inner) * n * inner + lane % inner;

@@ -38,8 +38,8 @@ static fg_status *own_alloc(plan *p, size_t bytes, void **out)
     return NULL;
 }
 
-/* Appends a constant value (for rewritten weights); returns its id or -1. */
-static int add_const_value(plan *p, fg_dtype dtype, int rank, const int64_t *dims, void *data)
+/* Appends a value; returns its id or -1 on out of memory. */
+static int add_value(plan *p)
 {
     if (p->n_values == p->cap_values) {
         int cap = p->cap_values * 2;
@@ -53,15 +53,101 @@ static int add_const_value(plan *p, fg_dtype dtype, int rank, const int64_t *dim
     int id = p->n_values++;
     plan_value *v = &p->values[id];
     memset(v, 0, sizeof *v);
-    v->kind = PLAN_CONST;
     v->alias_of = -1;
+    v->input_index = -1;
     v->first_step = v->last_step = -1;
+    return id;
+}
+
+/* Appends a constant value (for rewritten weights); returns its id or -1. */
+static int add_const_value(plan *p, fg_dtype dtype, int rank, const int64_t *dims, void *data)
+{
+    int id = add_value(p);
+    if (id < 0)
+        return -1;
+    plan_value *v = &p->values[id];
+    v->kind = PLAN_CONST;
     v->t.dtype = dtype;
     v->t.rank = rank;
     memcpy(v->t.dims, dims, sizeof(int64_t) * (size_t)rank);
     v->t.data = data;
     v->bytes = fg_tensor_nbytes(&v->t);
     return id;
+}
+
+/* ------------------------------------------------------------- float16
+ * Kernels compute in float32. A float16 model runs as ONNX Runtime's CPU
+ * provider runs one: float16 weights become float32 constants, float16
+ * inputs are converted on entry, Cast-to-float16 inside the graph becomes
+ * Cast-to-float32, and float16 outputs are converted back on exit. */
+
+static fg_status *float16_const_to_float32(plan *p, plan_value *v)
+{
+    if (v->kind != PLAN_CONST || v->t.dtype != FG_FLOAT16)
+        return NULL;
+    int64_t n = fg_tensor_numel(&v->t);
+    float *f;
+    FG_TRY(own_alloc(p, (size_t)(n ? n : 1) * sizeof(float), (void **)&f));
+    for (int64_t i = 0; i < n; i++)
+        f[i] = fg_half_to_float(((const uint16_t *)v->t.data)[i]);
+    v->t.dtype = FG_FLOAT32;
+    v->t.data = f;
+    v->bytes = (size_t)n * sizeof(float);
+    return NULL;
+}
+
+typedef struct synthetic_node {
+    ir_node node;
+    ir_attr *attrs;
+    int io[2];
+} synthetic_node;
+
+/* A copy of `node` (sharing its strings) whose Cast target is float32. */
+static fg_status *float32_cast_of(plan *p, const ir_node *node, const ir_node **out)
+{
+    synthetic_node *sn = NULL;
+    FG_TRY(own_alloc(p, sizeof *sn + sizeof(ir_attr) * (size_t)(node->n_attrs + 1), (void **)&sn));
+    memset(sn, 0, sizeof *sn);
+    sn->node = *node;
+    sn->attrs = (ir_attr *)(sn + 1);
+    memcpy(sn->attrs, node->attrs, sizeof(ir_attr) * (size_t)node->n_attrs);
+    for (int a = 0; a < node->n_attrs; a++)
+        if (!strcmp(sn->attrs[a].name, "to"))
+            sn->attrs[a].i = FG_FLOAT32;
+    sn->node.attrs = sn->attrs;
+    *out = &sn->node;
+    return NULL;
+}
+
+static fg_status *plan_node(plan *p, const ir_model *model, const ir_node *node, const op_def *op,
+                            const int *remap);
+
+/* Adds a Cast step from value `from` to dtype `to`; *out is the new value. */
+static fg_status *add_cast_step(plan *p, const ir_model *model, int from, fg_dtype to, int *out)
+{
+    synthetic_node *sn = NULL;
+    FG_TRY(own_alloc(p, sizeof *sn + sizeof(ir_attr), (void **)&sn));
+    memset(sn, 0, sizeof *sn + sizeof(ir_attr));
+    sn->attrs = (ir_attr *)(sn + 1);
+    sn->attrs[0].name = "to";
+    sn->attrs[0].type = IR_ATTR_INT;
+    sn->attrs[0].i = to;
+    int id = add_value(p);
+    if (id < 0)
+        return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
+    sn->io[0] = from;
+    sn->io[1] = id;
+    sn->node.name = "float16 conversion";
+    sn->node.op_type = "Cast";
+    sn->node.domain = "";
+    sn->node.n_inputs = 1;
+    sn->node.inputs = &sn->io[0];
+    sn->node.n_outputs = 1;
+    sn->node.outputs = &sn->io[1];
+    sn->node.n_attrs = 1;
+    sn->node.attrs = sn->attrs;
+    *out = id;
+    return plan_node(p, model, &sn->node, op_find("", "Cast"), NULL);
 }
 
 static int root_of(const plan *p, int id)
@@ -194,6 +280,7 @@ static fg_status *fold_step(plan *p, plan_step *s)
         v->kind = PLAN_CONST;
         v->t = s->out_t[j];
         v->bytes = fg_tensor_nbytes(&v->t);
+        FG_TRY(float16_const_to_float32(p, v));
     }
     p->n_folded++;
     return NULL;
@@ -549,78 +636,111 @@ static fg_status *layout_arena(plan *p)
 
 /* ------------------------------------------------------------- planning */
 
+/* Plans one node: shape, then fold, defer (dynamic) or give it memory.
+ * remap redirects model value ids (float16 inputs converted on entry). */
+static fg_status *plan_node(plan *p, const ir_model *model, const ir_node *node, const op_def *op,
+                            const int *remap)
+{
+    const ir_graph *g = model->graph;
+    plan_step *s = &p->steps[p->n_steps];
+    FG_TRY(make_step(p, model, node, op, s));
+    p->n_steps++;
+    int dynamic = 0, all_const = 1;
+    for (int i = 0; i < s->n_in; i++) {
+        int id = s->in[i];
+        if (id < 0)
+            continue;
+        if (remap)
+            id = s->in[i] = remap[id];
+        const plan_value *v = &p->values[id];
+        if (v->kind == PLAN_UNUSED)
+            return fg_error(FG_ERR_CORRUPT, "node '%s' (%s): input '%s' is not produced by any earlier node",
+                            node->name, node->op_type, id < g->n_values ? g->values[id].name : "?");
+        if (v->kind == PLAN_DYNAMIC || v->bounded)
+            dynamic = 1;
+        if (v->kind != PLAN_CONST)
+            all_const = 0;
+    }
+    bind_plan_inputs(p, s);
+    fg_status *st = dynamic ? op_need_value() : op->infer(&s->call);
+    if (st == op_need_value()) {
+        s->dynamic = 1;
+        p->has_dynamic = 1;
+        for (int j = 0; j < s->n_out; j++)
+            if (s->out[j] >= 0) {
+                p->values[s->out[j]].kind = PLAN_DYNAMIC;
+                p->values[s->out[j]].t.rank = -1;
+            }
+        return NULL;
+    }
+    if (st)
+        return st;
+    if (all_const || (op->flags & OP_SHAPE_ONLY)) {
+        FG_TRY(fold_step(p, s));
+        step_release(s);
+        free(s->in);
+        free(s->out);
+        free(s->in_t);
+        free(s->out_t);
+        p->n_steps--;
+        return NULL;
+    }
+    int sole_output = 1; /* Dropout's mask output needs run(), so no alias then */
+    for (int q = 1; q < s->n_out; q++)
+        sole_output &= s->out[q] < 0;
+    for (int j = 0; j < s->n_out; j++) {
+        int id = s->out[j];
+        if (id < 0)
+            continue;
+        plan_value *v = &p->values[id];
+        v->t = s->out_t[j];
+        v->t.data = NULL;
+        v->bytes = fg_tensor_nbytes(&v->t);
+        v->bounded = s->call.out_bounded;
+        v->kind = PLAN_ARENA;
+        if (j == 0 && (op->flags & OP_VIEW) && s->in[0] >= 0 && sole_output) {
+            v->kind = PLAN_ALIAS;
+            v->alias_of = s->in[0];
+        }
+    }
+    return NULL;
+}
+
 static fg_status *plan_nodes(plan *p, const ir_model *model, const char *live)
 {
     const ir_graph *g = model->graph;
-    for (int k = 0; k < g->n_nodes; k++) {
+    int *remap = malloc(sizeof(int) * (size_t)(g->n_values + 1));
+    if (!remap)
+        return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
+    for (int i = 0; i < g->n_values; i++)
+        remap[i] = i;
+    fg_status *st = NULL;
+    for (int i = 0; i < g->n_inputs && !st; i++)
+        if (p->values[g->inputs[i]].t.dtype == FG_FLOAT16)
+            st = add_cast_step(p, model, g->inputs[i], FG_FLOAT32, &remap[g->inputs[i]]);
+    for (int k = 0; k < g->n_nodes && !st; k++) {
         if (!live[k])
             continue;
         const ir_node *node = &g->nodes[k];
         const op_def *op = op_find(node->domain, node->op_type);
         if (!op)
-            return fg_error(FG_ERR_UNSUPPORTED, "node '%s': op %s%s%s is not supported", node->name,
-                            node->domain[0] ? node->domain : "", node->domain[0] ? "." : "", node->op_type);
-        plan_step *s = &p->steps[p->n_steps];
-        FG_TRY(make_step(p, model, node, op, s));
-        p->n_steps++;
-        int dynamic = 0, all_const = 1;
-        for (int i = 0; i < s->n_in; i++) {
-            int id = s->in[i];
-            if (id < 0)
-                continue;
-            const plan_value *v = &p->values[id];
-            if (v->kind == PLAN_UNUSED)
-                return fg_error(FG_ERR_CORRUPT, "node '%s' (%s): input '%s' is not produced by any earlier node",
-                                node->name, node->op_type, g->values[id].name);
-            if (v->kind == PLAN_DYNAMIC || v->bounded)
-                dynamic = 1;
-            if (v->kind != PLAN_CONST)
-                all_const = 0;
-        }
-        bind_plan_inputs(p, s);
-        fg_status *st = dynamic ? op_need_value() : op->infer(&s->call);
-        if (st == op_need_value()) {
-            s->dynamic = 1;
-            p->has_dynamic = 1;
-            for (int j = 0; j < s->n_out; j++)
-                if (s->out[j] >= 0) {
-                    p->values[s->out[j]].kind = PLAN_DYNAMIC;
-                    p->values[s->out[j]].t.rank = -1;
-                }
-            continue;
-        }
-        if (st)
-            return st;
-        if (all_const || (op->flags & OP_SHAPE_ONLY)) {
-            FG_TRY(fold_step(p, s));
-            step_release(s);
-            free(s->in);
-            free(s->out);
-            free(s->in_t);
-            free(s->out_t);
-            p->n_steps--;
-            continue;
-        }
-        for (int j = 0; j < s->n_out; j++) {
-            int id = s->out[j];
-            if (id < 0)
-                continue;
-            plan_value *v = &p->values[id];
-            v->t = s->out_t[j];
-            v->t.data = NULL;
-            v->bytes = fg_tensor_nbytes(&v->t);
-            v->bounded = s->call.out_bounded;
-            v->kind = PLAN_ARENA;
-            int sole_output = 1; /* Dropout's mask output needs run(), so no alias then */
-            for (int q = 1; q < s->n_out; q++)
-                sole_output &= s->out[q] < 0;
-            if (j == 0 && (op->flags & OP_VIEW) && s->in[0] >= 0 && sole_output) {
-                v->kind = PLAN_ALIAS;
-                v->alias_of = s->in[0];
-            }
-        }
+            st = fg_error(FG_ERR_UNSUPPORTED, "node '%s': op %s%s%s is not supported", node->name,
+                          node->domain[0] ? node->domain : "", node->domain[0] ? "." : "", node->op_type);
+        else if (!strcmp(node->op_type, "Cast") && ir_attr_int(node, "to", 0) == FG_FLOAT16 &&
+                 !(st = float32_cast_of(p, node, &node)))
+            st = plan_node(p, model, node, op, remap);
+        else if (!st)
+            st = plan_node(p, model, node, op, remap);
     }
-    return NULL;
+    for (int i = 0; i < g->n_outputs && !st; i++) {
+        int id = remap[p->outputs[i]];
+        p->outputs[i] = id;
+        if (g->values[g->outputs[i]].dtype == FG_FLOAT16 && p->values[id].t.dtype == FG_FLOAT32 &&
+            p->values[id].kind != PLAN_UNUSED && p->values[id].kind != PLAN_DYNAMIC)
+            st = add_cast_step(p, model, id, FG_FLOAT16, &p->outputs[i]);
+    }
+    free(remap);
+    return st;
 }
 
 static fg_status *check_signature(const ir_model *model, const fg_tensor *inputs, int n_inputs)
@@ -668,7 +788,7 @@ fg_status *plan_for_signature(const ir_model *model, const fg_tensor *inputs, in
     p->cap_values = g->n_values + 64;
     p->n_values = g->n_values;
     p->values = calloc((size_t)p->cap_values, sizeof *p->values);
-    p->steps = calloc((size_t)g->n_nodes + 1, sizeof *p->steps);
+    p->steps = calloc((size_t)(g->n_nodes + n_inputs + g->n_outputs) + 1, sizeof *p->steps);
     p->signature = calloc((size_t)n_inputs + 1, sizeof *p->signature);
     p->outputs = calloc((size_t)g->n_outputs + 1, sizeof *p->outputs);
     live = calloc((size_t)g->n_nodes + 1, 1);
@@ -692,6 +812,9 @@ fg_status *plan_for_signature(const ir_model *model, const fg_tensor *inputs, in
             memcpy(v->t.dims, init->dims, sizeof init->dims);
             v->t.data = (void *)init->data;
             v->bytes = init->nbytes;
+            st = float16_const_to_float32(p, v);
+            if (st)
+                goto fail;
         }
     }
     for (int i = 0; i < n_inputs; i++) {
