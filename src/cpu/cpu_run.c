@@ -77,7 +77,9 @@ fg_status *cpu_run_plan(plan *p, const fg_tensor *inputs, fg_tensor *outputs)
             s->in_t[i] = p->values[id].t;
             s->in_t[i].data = plan_value_data(p, id);
         }
-        if (s->dynamic) {
+        if (s->control) {
+            st = cpu_run_control(p, s);
+        } else if (s->dynamic) {
             st = run_dynamic_step(p, s, &p->dynamic_scratch, &p->dynamic_scratch_bytes);
         } else {
             for (int j = 0; j < s->n_out; j++) {

@@ -59,8 +59,9 @@ enum op_flags {
                                       (Reshape, Flatten, Squeeze, Unsqueeze, Identity,
                                       Dropout): the planner aliases, run is not called */
     OP_DATA_DEPENDENT = 1u << 2,   /* output shape depends on input values (NonZero, NMS) */
-    OP_SHAPE_ONLY = 1u << 3        /* output depends only on input shapes (Shape, Size): run reads no
+    OP_SHAPE_ONLY = 1u << 3,       /* output depends only on input shapes (Shape, Size): run reads no
                                       input data, so the planner folds it to a constant */
+    OP_CONTROL_FLOW = 1u << 4      /* If, Loop: subgraphs run by the backend, not by run() */
 };
 
 typedef struct op_def {
@@ -122,5 +123,6 @@ extern const op_def op_family_matmul[];
 extern const op_def op_family_resize[];
 extern const op_def op_family_reduce[];
 extern const op_def op_family_detection[];
+extern const op_def op_family_control[];
 
 #endif

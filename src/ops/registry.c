@@ -8,7 +8,7 @@
 
 static const op_def *const families[] = {
     op_family_elementwise, op_family_tensor, op_family_conv,   op_family_pool,      op_family_norm,
-    op_family_matmul,      op_family_resize, op_family_reduce, op_family_detection,
+    op_family_matmul,      op_family_resize, op_family_reduce, op_family_detection, op_family_control,
 };
 
 const op_def *op_find(const char *domain, const char *op_type)

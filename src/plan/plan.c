@@ -183,6 +183,12 @@ void plan_free(plan *p)
         return;
     for (int i = 0; i < p->n_steps; i++) {
         step_release(&p->steps[i]);
+        for (plan_subplan *sp = p->steps[i].subplans; sp;) {
+            plan_subplan *next = sp->next;
+            plan_free(sp->plan);
+            free(sp);
+            sp = next;
+        }
         free(p->steps[i].in);
         free(p->steps[i].out);
         free(p->steps[i].in_t);
@@ -634,6 +640,97 @@ static fg_status *layout_arena(plan *p)
     return NULL;
 }
 
+/* ------------------------------------------------------------- control flow */
+
+int plan_outer_values(const ir_graph *graph, int *ids, int max)
+{
+    int n = 0;
+    for (int v = 0; v < graph->n_values; v++)
+        if (graph->values[v].outer) {
+            if (n < max)
+                ids[n] = v;
+            n++;
+        }
+    return n;
+}
+
+/* If / Loop: the step runs at run time; it also reads every enclosing value
+ * its subgraphs use, so those become extra inputs (for liveness). */
+static fg_status *plan_control_step(plan *p, plan_step *s)
+{
+    const ir_graph *g = p->graph;
+    s->control = 1;
+    s->dynamic = 1;
+    p->has_dynamic = 1;
+    for (int a = 0; a < s->node->n_attrs; a++) {
+        const ir_graph *sub = s->node->attrs[a].type == IR_ATTR_GRAPH ? s->node->attrs[a].g : NULL;
+        for (int v = 0; sub && v < sub->n_values; v++) {
+            if (!sub->values[v].outer)
+                continue;
+            int id = ir_graph_find_value(g, sub->values[v].name);
+            if (id < 0)
+                return fg_error(FG_ERR_UNSUPPORTED,
+                                "node '%s' (%s): its subgraph reads '%s' from two or more graphs up, which is not "
+                                "supported",
+                                s->node->name, s->node->op_type, sub->values[v].name);
+            int seen = 0;
+            for (int i = 0; i < s->n_in; i++)
+                seen |= s->in[i] == id;
+            if (seen)
+                continue;
+            int *in = realloc(s->in, sizeof(int) * (size_t)(s->n_in + 1));
+            fg_tensor *in_t = in ? realloc(s->in_t, sizeof(fg_tensor) * (size_t)(s->n_in + 1)) : NULL;
+            if (in)
+                s->in = in;
+            if (!in || !in_t)
+                return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
+            s->in_t = in_t;
+            s->call.in = in_t;
+            s->in[s->n_in++] = id;
+        }
+    }
+    for (int j = 0; j < s->n_out; j++)
+        if (s->out[j] >= 0) {
+            p->values[s->out[j]].kind = PLAN_DYNAMIC;
+            p->values[s->out[j]].t.rank = -1;
+        }
+    return NULL;
+}
+
+static int same_signature(const plan *p, const fg_tensor *inputs, int n)
+{
+    if (p->n_inputs != n)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (p->signature[i].dtype != inputs[i].dtype ||
+            !fg_shape_equal(p->signature[i].rank, p->signature[i].dims, inputs[i].rank, inputs[i].dims))
+            return 0;
+    return 1;
+}
+
+fg_status *plan_subplan_for(plan *p, plan_step *s, const ir_graph *graph, const fg_tensor *inputs, int n_inputs,
+                            plan **out)
+{
+    for (plan_subplan *sp = s->subplans; sp; sp = sp->next)
+        if (sp->graph == graph && same_signature(sp->plan, inputs, n_inputs)) {
+            *out = sp->plan;
+            return NULL;
+        }
+    plan_subplan *sp = calloc(1, sizeof *sp);
+    if (!sp)
+        return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning a subgraph");
+    fg_status *st = plan_for_graph(p->model, graph, inputs, n_inputs, p->threads, &sp->plan);
+    if (st) {
+        free(sp);
+        return fg_error_wrap(st, "node '%s' (%s)", s->node->name, s->node->op_type);
+    }
+    sp->graph = graph;
+    sp->next = s->subplans;
+    s->subplans = sp;
+    *out = sp->plan;
+    return NULL;
+}
+
 /* ------------------------------------------------------------- planning */
 
 /* Plans one node: shape, then fold, defer (dynamic) or give it memory.
@@ -641,7 +738,7 @@ static fg_status *layout_arena(plan *p)
 static fg_status *plan_node(plan *p, const ir_model *model, const ir_node *node, const op_def *op,
                             const int *remap)
 {
-    const ir_graph *g = model->graph;
+    const ir_graph *g = p->graph;
     plan_step *s = &p->steps[p->n_steps];
     FG_TRY(make_step(p, model, node, op, s));
     p->n_steps++;
@@ -661,6 +758,8 @@ static fg_status *plan_node(plan *p, const ir_model *model, const ir_node *node,
         if (v->kind != PLAN_CONST)
             all_const = 0;
     }
+    if (op->flags & OP_CONTROL_FLOW)
+        return plan_control_step(p, s);
     bind_plan_inputs(p, s);
     fg_status *st = dynamic ? op_need_value() : op->infer(&s->call);
     if (st == op_need_value()) {
@@ -708,7 +807,7 @@ static fg_status *plan_node(plan *p, const ir_model *model, const ir_node *node,
 
 static fg_status *plan_nodes(plan *p, const ir_model *model, const char *live)
 {
-    const ir_graph *g = model->graph;
+    const ir_graph *g = p->graph;
     int *remap = malloc(sizeof(int) * (size_t)(g->n_values + 1));
     if (!remap)
         return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
@@ -743,12 +842,13 @@ static fg_status *plan_nodes(plan *p, const ir_model *model, const char *live)
     return st;
 }
 
-static fg_status *check_signature(const ir_model *model, const fg_tensor *inputs, int n_inputs)
+static fg_status *check_signature(const ir_graph *g, const fg_tensor *inputs, int n_inputs)
 {
-    const ir_graph *g = model->graph;
-    if (n_inputs != g->n_inputs)
-        return fg_error(FG_ERR_INVALID_ARGUMENT, "the model takes %d inputs, %d were given", g->n_inputs, n_inputs);
-    for (int i = 0; i < n_inputs; i++) {
+    int n_outer = plan_outer_values(g, NULL, 0);
+    if (n_inputs != g->n_inputs + n_outer)
+        return fg_error(FG_ERR_INVALID_ARGUMENT, "the model takes %d inputs, %d were given", g->n_inputs,
+                        n_inputs - n_outer);
+    for (int i = 0; i < g->n_inputs && !g->parent; i++) { /* subgraph inputs are typed by the caller */
         const ir_value *v = &g->values[g->inputs[i]];
         const fg_tensor *t = &inputs[i];
         char want[160], got[160];
@@ -776,15 +876,22 @@ static fg_status *check_signature(const ir_model *model, const fg_tensor *inputs
 
 fg_status *plan_for_signature(const ir_model *model, const fg_tensor *inputs, int n_inputs, int threads, plan **out)
 {
+    return plan_for_graph(model, model->graph, inputs, n_inputs, threads, out);
+}
+
+fg_status *plan_for_graph(const ir_model *model, const ir_graph *g, const fg_tensor *inputs, int n_inputs,
+                          int threads, plan **out)
+{
     *out = NULL;
-    FG_TRY(check_signature(model, inputs, n_inputs));
-    const ir_graph *g = model->graph;
+    FG_TRY(check_signature(g, inputs, n_inputs));
     plan *p = calloc(1, sizeof *p);
     if (!p)
         return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
     fg_status *st = NULL;
     char *live = NULL, *needed = NULL;
     p->threads = threads > 0 ? threads : 1;
+    p->model = model;
+    p->graph = g;
     p->cap_values = g->n_values + 64;
     p->n_values = g->n_values;
     p->values = calloc((size_t)p->cap_values, sizeof *p->values);
@@ -817,8 +924,15 @@ fg_status *plan_for_signature(const ir_model *model, const fg_tensor *inputs, in
                 goto fail;
         }
     }
+    int *input_ids = malloc(sizeof(int) * (size_t)(n_inputs + 1));
+    if (!input_ids) {
+        st = fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
+        goto fail;
+    }
+    memcpy(input_ids, g->inputs, sizeof(int) * (size_t)g->n_inputs);
+    plan_outer_values(g, input_ids + g->n_inputs, n_inputs - g->n_inputs);
     for (int i = 0; i < n_inputs; i++) {
-        plan_value *v = &p->values[g->inputs[i]];
+        plan_value *v = &p->values[input_ids[i]];
         v->kind = PLAN_INPUT;
         v->t = inputs[i];
         v->t.data = NULL;
@@ -827,6 +941,7 @@ fg_status *plan_for_signature(const ir_model *model, const fg_tensor *inputs, in
         v->bytes = fg_tensor_nbytes(&v->t);
         p->signature[i] = v->t;
     }
+    free(input_ids);
     /* dead-node removal: keep nodes that lead to a model output */
     for (int i = 0; i < g->n_outputs; i++)
         needed[g->outputs[i]] = 1;

@@ -35,6 +35,15 @@ typedef struct plan_value {
     size_t heap_bytes;
 } plan_value;
 
+struct plan;
+
+/* A plan of an If branch or Loop body for one signature (cached per step). */
+typedef struct plan_subplan {
+    const ir_graph *graph;
+    struct plan *plan;
+    struct plan_subplan *next;
+} plan_subplan;
+
 typedef struct plan_step {
     const op_def *op;
     const ir_node *node;
@@ -46,9 +55,14 @@ typedef struct plan_step {
     op_call call;
     int dynamic;        /* shapes re-inferred at run time */
     int prepared;
+    int control;        /* If / Loop: run by the backend through sub-plans; in[] holds the
+                           node's inputs, then the enclosing values its subgraphs read */
+    plan_subplan *subplans;
 } plan_step;
 
 typedef struct plan {
+    const ir_model *model;
+    const ir_graph *graph; /* the model's graph, or an If branch / Loop body */
     int n_values, cap_values;
     plan_value *values;
     int n_steps;
@@ -76,6 +90,17 @@ typedef struct plan {
 fg_status *plan_for_signature(const ir_model *model, const fg_tensor *inputs, int n_inputs, int threads,
                               plan **out);
 void plan_free(plan *p);
+
+/* The same for a subgraph: inputs are the graph's inputs followed by the
+ * values it reads from enclosing graphs, in plan_outer_values order. */
+fg_status *plan_for_graph(const ir_model *model, const ir_graph *graph, const fg_tensor *inputs, int n_inputs,
+                          int threads, plan **out);
+/* Ids (in graph's value table) of the values a subgraph reads from enclosing
+ * graphs, in id order; returns the count (at most max). */
+int plan_outer_values(const ir_graph *graph, int *ids, int max);
+/* The cached sub-plan of step s for graph and these inputs' signature. */
+fg_status *plan_subplan_for(plan *p, plan_step *s, const ir_graph *graph, const fg_tensor *inputs, int n_inputs,
+                            plan **out);
 
 /* Data pointer of a value in the current run (follows aliases; inputs
  * point at the caller's buffers bound by the backend). */

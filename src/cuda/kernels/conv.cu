@@ -1,5 +1,992 @@
+/* CUDA Conv and ConvTranspose (float32, NCHW, 1-D to 3-D) on cuDNN 9's
+ * legacy convolution API.
+ *
+ * prepare works out the geometry exactly as src/ops/conv.c does, builds the
+ * cuDNN descriptors (1-D convolutions become 2-D ones with H = 1), picks the
+ * algorithm (FACEGRAPH_CUDNN_CONV_ALGO_SEARCH = exhaustive (default, cached
+ * on disk through conv_algo_cache) | heuristic | default) and sizes the
+ * scratch: [cuDNN workspace | padded input or full transposed output].
+ *
+ * Paths:
+ *   - depthwise 2-D (group == C_in == C_out): a direct kernel with fused
+ *     bias and activation (FACEGRAPH_CUDA_DEPTHWISE=cudnn uses cuDNN instead)
+ *   - Conv: cudnnConvolutionBiasActivationForward when there is a bias and
+ *     the activation is ReLU (or none with the implicit precomputed GEMM
+ *     algorithm), else cudnnConvolutionForward + one bias/activation kernel.
+ *     Asymmetric pads: the input is zero-padded into scratch by the excess
+ *     and cuDNN runs with the symmetric remainder.
+ *   - ConvTranspose: cudnnConvolutionBackwardData straight into the output
+ *     when the pads fit cuDNN's symmetric model (pad_begin - pad_end, the
+ *     output padding, in [0, stride)); otherwise into the full (unpadded)
+ *     result in scratch, cropped by the bias/activation kernel.
+ * TF32: call->allow_tf32 == 0 forces CUDNN_FMA_MATH (true fp32). */
 #include "cuda/cuda_ops.h"
+#include "cuda/kernels/kernel_util.cuh"
+#include "cuda/conv_algo_cache.h"
+
+#include <limits.h>
+#include <stdio.h>
+
+#define CONV_MAX_SP 3
+#define CONV_ALIGN 256
+#define CONV_MAX_ALGOS 16
+#define CONV_SEARCH_WORKSPACE_CAP ((size_t)1 << 30)
+
+/* ------------------------------------------------------------ geometry (as src/ops/conv.c) */
+
+typedef struct conv_geom {
+    int transposed;
+    int nsp; /* spatial rank: 1..3 */
+    int64_t batch, c_in, c_out, group;
+    int64_t in_sp[CONV_MAX_SP], out_sp[CONV_MAX_SP], kernel[CONV_MAX_SP];
+    int64_t stride[CONV_MAX_SP], dilation[CONV_MAX_SP];
+    int64_t pad_l[CONV_MAX_SP], pad_r[CONV_MAX_SP]; /* transposed: pad_r already less output_padding */
+} conv_geom;
+
+static fg_status *read_spatial_attr(const op_call *call, const char *name, int nsp, int64_t dflt, int64_t *out)
+{
+    const int64_t *v;
+    int n = ir_attr_ints(call->node, name, &v);
+    for (int i = 0; i < nsp; i++)
+        out[i] = dflt;
+    if (n == 0)
+        return NULL;
+    if (n != nsp)
+        return op_error(call, FG_ERR_INVALID_ARGUMENT, "attribute %s has %d values, expected %d (one per spatial axis)",
+                        name, n, nsp);
+    for (int i = 0; i < nsp; i++)
+        out[i] = v[i];
+    return NULL;
+}
+
+static fg_status *conv_geometry(const op_call *call, int transposed, conv_geom *g)
+{
+    memset(g, 0, sizeof *g);
+    g->transposed = transposed;
+    if (call->n_in < 2 || !op_has_input(call, 1))
+        return op_error(call, FG_ERR_INVALID_ARGUMENT, "needs inputs X and W");
+    const fg_tensor *x = &call->in[0], *w = &call->in[1];
+    if (x->rank < 3 || x->rank > 2 + CONV_MAX_SP)
+        return op_error(call, FG_ERR_UNSUPPORTED,
+                        "input X has rank %d; supported are 1-D to 3-D convolutions (rank 3 to 5)", x->rank);
+    if (w->rank != x->rank)
+        return op_error(call, FG_ERR_SHAPE, "weights W have rank %d but input X has rank %d", w->rank, x->rank);
+    int nsp = x->rank - 2;
+    g->nsp = nsp;
+    g->batch = x->dims[0];
+    g->c_in = x->dims[1];
+    g->group = ir_attr_int(call->node, "group", 1);
+    if (g->group < 1)
+        return op_error(call, FG_ERR_INVALID_ARGUMENT, "group is %lld, must be at least 1", (long long)g->group);
+    for (int i = 0; i < nsp; i++) {
+        g->in_sp[i] = x->dims[2 + i];
+        g->kernel[i] = w->dims[2 + i];
+    }
+    int64_t ks[CONV_MAX_SP];
+    FG_TRY(read_spatial_attr(call, "kernel_shape", nsp, 0, ks));
+    if (ir_attr_find(call->node, "kernel_shape"))
+        for (int i = 0; i < nsp; i++)
+            if (ks[i] != g->kernel[i])
+                return op_error(call, FG_ERR_SHAPE, "kernel_shape[%d] = %lld does not match weights dimension %lld", i,
+                                (long long)ks[i], (long long)g->kernel[i]);
+    FG_TRY(read_spatial_attr(call, "strides", nsp, 1, g->stride));
+    FG_TRY(read_spatial_attr(call, "dilations", nsp, 1, g->dilation));
+    for (int i = 0; i < nsp; i++)
+        if (g->stride[i] < 1 || g->dilation[i] < 1 || g->kernel[i] < 1)
+            return op_error(call, FG_ERR_INVALID_ARGUMENT, "strides, dilations and kernel sizes must be positive");
+
+    const int64_t *pads;
+    int n_pads = ir_attr_ints(call->node, "pads", &pads);
+    if (n_pads && n_pads != 2 * nsp)
+        return op_error(call, FG_ERR_INVALID_ARGUMENT, "pads has %d values, expected %d", n_pads, 2 * nsp);
+    for (int i = 0; i < nsp; i++) {
+        g->pad_l[i] = n_pads ? pads[i] : 0;
+        g->pad_r[i] = n_pads ? pads[nsp + i] : 0;
+    }
+    const char *auto_pad = ir_attr_string(call->node, "auto_pad", "NOTSET");
+    int same_upper = strcmp(auto_pad, "SAME_UPPER") == 0, same_lower = strcmp(auto_pad, "SAME_LOWER") == 0;
+    int valid = strcmp(auto_pad, "VALID") == 0;
+    if (!same_upper && !same_lower && !valid && strcmp(auto_pad, "NOTSET") != 0)
+        return op_error(call, FG_ERR_INVALID_ARGUMENT, "unknown auto_pad '%s'", auto_pad);
+    if (valid)
+        for (int i = 0; i < nsp; i++)
+            g->pad_l[i] = g->pad_r[i] = 0;
+
+    if (!transposed) {
+        g->c_out = w->dims[0];
+        if (g->c_in != w->dims[1] * g->group)
+            return op_error(call, FG_ERR_SHAPE,
+                            "input has %lld channels but weights expect %lld (W dim 1 = %lld times group %lld)",
+                            (long long)g->c_in, (long long)(w->dims[1] * g->group), (long long)w->dims[1],
+                            (long long)g->group);
+        if (g->c_out % g->group)
+            return op_error(call, FG_ERR_SHAPE, "output channels %lld are not divisible by group %lld",
+                            (long long)g->c_out, (long long)g->group);
+        for (int i = 0; i < nsp; i++) {
+            int64_t span = g->dilation[i] * (g->kernel[i] - 1) + 1;
+            if (same_upper || same_lower) {
+                int64_t out = (g->in_sp[i] + g->stride[i] - 1) / g->stride[i];
+                int64_t total = (out - 1) * g->stride[i] + span - g->in_sp[i];
+                if (total < 0)
+                    total = 0;
+                g->pad_l[i] = same_upper ? total / 2 : total - total / 2;
+                g->pad_r[i] = total - g->pad_l[i];
+            }
+            int64_t padded = g->in_sp[i] + g->pad_l[i] + g->pad_r[i];
+            if (padded < span)
+                return op_error(call, FG_ERR_SHAPE,
+                                "spatial axis %d: padded input size %lld is smaller than the dilated kernel %lld", i,
+                                (long long)padded, (long long)span);
+            g->out_sp[i] = (padded - span) / g->stride[i] + 1;
+        }
+    } else {
+        if (g->c_in != w->dims[0])
+            return op_error(call, FG_ERR_SHAPE, "input has %lld channels but weights dim 0 is %lld",
+                            (long long)g->c_in, (long long)w->dims[0]);
+        if (g->c_in % g->group)
+            return op_error(call, FG_ERR_SHAPE, "input channels %lld are not divisible by group %lld",
+                            (long long)g->c_in, (long long)g->group);
+        g->c_out = w->dims[1] * g->group;
+        int64_t out_pad[CONV_MAX_SP], out_shape[CONV_MAX_SP];
+        FG_TRY(read_spatial_attr(call, "output_padding", nsp, 0, out_pad));
+        const int64_t *os;
+        int n_os = ir_attr_ints(call->node, "output_shape", &os);
+        if (n_os && n_os != nsp && n_os != nsp + 2)
+            return op_error(call, FG_ERR_INVALID_ARGUMENT, "output_shape has %d values, expected %d", n_os, nsp);
+        for (int i = 0; i < nsp; i++) {
+            int64_t span = g->dilation[i] * (g->kernel[i] - 1) + 1;
+            int64_t full = g->stride[i] * (g->in_sp[i] - 1) + out_pad[i] + span;
+            if (n_os || same_upper || same_lower) {
+                out_shape[i] = n_os ? os[n_os - nsp + i] : g->in_sp[i] * g->stride[i];
+                int64_t total = full - out_shape[i];
+                int64_t half = total >= 0 ? total / 2 : -((1 - total) / 2); /* floor(total / 2) */
+                if (same_upper) {
+                    g->pad_l[i] = half;
+                    g->pad_r[i] = total - half;
+                } else {
+                    g->pad_l[i] = total - half;
+                    g->pad_r[i] = half;
+                }
+            }
+            g->out_sp[i] = full - g->pad_l[i] - g->pad_r[i];
+            if (g->out_sp[i] < 1)
+                return op_error(call, FG_ERR_SHAPE, "spatial axis %d: output size %lld is not positive", i,
+                                (long long)g->out_sp[i]);
+            g->pad_r[i] -= out_pad[i];
+        }
+    }
+    if (op_has_input(call, 2)) {
+        const fg_tensor *b = &call->in[2];
+        if (fg_tensor_numel(b) != g->c_out || b->rank != 1)
+            return op_error(call, FG_ERR_SHAPE, "bias has %lld elements, expected %lld (one per output channel)",
+                            (long long)fg_tensor_numel(b), (long long)g->c_out);
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ kernels */
+
+/* Spatial geometry widened to 3 axes (leading axes of size 1), 32-bit. */
+typedef struct sp3 {
+    int d, h, w;
+} sp3;
+
+/* y[i] = act(y[i] + bias[channel]) in place; bias may be NULL. */
+__global__ void conv_bias_act_kernel(float *y, const float *bias, uint32_t channels, uint32_t plane, uint32_t total,
+                                     op_activation act)
+{
+    CU_LOOP(i, total)
+    {
+        float v = y[i];
+        if (bias)
+            v += __ldg(bias + (i / plane) % channels);
+        y[i] = cu_act(act, v);
+    }
+}
+
+/* Same with float4 (plane % 4 == 0, 16-byte aligned y). */
+__global__ void conv_bias_act_vec4_kernel(float4 *y, const float *bias, uint32_t channels, uint32_t plane4,
+                                          uint32_t total4, op_activation act)
+{
+    CU_LOOP(i, total4)
+    {
+        float4 v = y[i];
+        float b = bias ? __ldg(bias + (i / plane4) % channels) : 0.0f;
+        v.x = cu_act(act, v.x + b);
+        v.y = cu_act(act, v.y + b);
+        v.z = cu_act(act, v.z + b);
+        v.w = cu_act(act, v.w + b);
+        y[i] = v;
+    }
+}
+
+/* Zero-pads planes: dst[p, z, y, x] = src[p, z - lo.d, y - lo.h, x - lo.w] (0 outside). */
+__global__ void conv_pad_kernel(const float *src, float *dst, sp3 in, sp3 out, sp3 lo, uint32_t total)
+{
+    CU_LOOP(i, total)
+    {
+        uint32_t x = i % out.w, t = i / out.w;
+        uint32_t yy = t % out.h;
+        t /= out.h;
+        uint32_t z = t % out.d, p = t / out.d;
+        int sx = (int)x - lo.w, sy = (int)yy - lo.h, sz = (int)z - lo.d;
+        float v = 0.0f;
+        if (sx >= 0 && sx < in.w && sy >= 0 && sy < in.h && sz >= 0 && sz < in.d)
+            v = src[(((size_t)p * in.d + sz) * in.h + sy) * in.w + sx];
+        dst[i] = v;
+    }
+}
+
+/* y[p, z, y, x] = act(full[p, z + off.d, y + off.h, x + off.w] (0 outside) + bias[p % channels]). */
+__global__ void conv_crop_bias_act_kernel(const float *full, float *y, const float *bias, uint32_t channels,
+                                          sp3 full_sp, sp3 out, sp3 off, uint32_t total, op_activation act)
+{
+    CU_LOOP(i, total)
+    {
+        uint32_t x = i % out.w, t = i / out.w;
+        uint32_t yy = t % out.h;
+        t /= out.h;
+        uint32_t z = t % out.d, p = t / out.d;
+        int sx = (int)x + off.w, sy = (int)yy + off.h, sz = (int)z + off.d;
+        float v = 0.0f;
+        if (sx >= 0 && sx < full_sp.w && sy >= 0 && sy < full_sp.h && sz >= 0 && sz < full_sp.d)
+            v = full[(((size_t)p * full_sp.d + sz) * full_sp.h + sy) * full_sp.w + sx];
+        if (bias)
+            v += __ldg(bias + p % channels);
+        y[i] = cu_act(act, v);
+    }
+}
+
+typedef struct dw_params {
+    uint32_t channels, in_h, in_w, out_h, out_w;
+    int k_h, k_w, s_h, s_w, d_h, d_w, p_h, p_w; /* p: leading pads */
+    uint32_t total;
+} dw_params;
+
+/* Depthwise 2-D convolution (one input channel per output channel) with
+ * fused bias and activation; one thread per output element. */
+__global__ void conv_depthwise_kernel(const float *__restrict__ x, const float *__restrict__ w,
+                                      const float *__restrict__ bias, float *__restrict__ y, dw_params p,
+                                      op_activation act)
+{
+    CU_LOOP(i, p.total)
+    {
+        uint32_t ow = i % p.out_w, t = i / p.out_w;
+        uint32_t oh = t % p.out_h, plane = t / p.out_h;
+        uint32_t c = plane % p.channels;
+        const float *xp = x + (size_t)plane * p.in_h * p.in_w;
+        const float *wp = w + (size_t)c * p.k_h * p.k_w;
+        int ih0 = (int)oh * p.s_h - p.p_h, iw0 = (int)ow * p.s_w - p.p_w;
+        float acc = 0.0f;
+        for (int kh = 0; kh < p.k_h; kh++) {
+            int ih = ih0 + kh * p.d_h;
+            if (ih < 0 || ih >= (int)p.in_h)
+                continue;
+            const float *xrow = xp + (size_t)ih * p.in_w;
+            const float *wrow = wp + kh * p.k_w;
+            for (int kw = 0; kw < p.k_w; kw++) {
+                int iw = iw0 + kw * p.d_w;
+                if (iw >= 0 && iw < (int)p.in_w)
+                    acc = fmaf(__ldg(xrow + iw), __ldg(wrow + kw), acc);
+            }
+        }
+        if (bias)
+            acc += __ldg(bias + c);
+        y[i] = cu_act(act, acc);
+    }
+}
+
+/* ------------------------------------------------------------ state */
+
+enum conv_path { CONV_PATH_CUDNN = 0, CONV_PATH_DEPTHWISE };
+enum conv_search { SEARCH_EXHAUSTIVE = 0, SEARCH_HEURISTIC, SEARCH_DEFAULT };
+
+typedef struct conv_state {
+    conv_geom g;
+    int path;
+    int empty;       /* output has no elements: nothing to run */
+    int has_bias;
+    op_activation act;
+    /* cuDNN */
+    int nd;          /* 4 or 5 */
+    cudnnTensorDescriptor_t x_desc, y_desc, bias_desc; /* transposed: x_desc = dy (the input), y_desc = dx */
+    cudnnFilterDescriptor_t w_desc;
+    cudnnConvolutionDescriptor_t conv_desc;
+    cudnnActivationDescriptor_t act_desc;
+    int algo;        /* cudnnConvolutionFwdAlgo_t or cudnnConvolutionBwdDataAlgo_t */
+    size_t ws_bytes;
+    int fused;       /* cudnnConvolutionBiasActivationForward */
+    int post;        /* bias/activation kernel after cuDNN */
+    /* Conv with asymmetric pads: input zero-padded into scratch */
+    int pad_input;
+    sp3 pad_in, pad_out, pad_lo;
+    uint32_t pad_total;
+    /* ConvTranspose outside cuDNN's pad model: full result in scratch, cropped */
+    int crop;
+    sp3 full_sp, crop_out, crop_off;
+    size_t buf_off;  /* scratch offset of the padded input / full result */
+    /* depthwise */
+    dw_params dw;
+} conv_state;
+
+static void conv_release(void *state)
+{
+    conv_state *s = (conv_state *)state;
+    if (!s)
+        return;
+    if (s->x_desc)
+        cudnnDestroyTensorDescriptor(s->x_desc);
+    if (s->y_desc)
+        cudnnDestroyTensorDescriptor(s->y_desc);
+    if (s->bias_desc)
+        cudnnDestroyTensorDescriptor(s->bias_desc);
+    if (s->w_desc)
+        cudnnDestroyFilterDescriptor(s->w_desc);
+    if (s->conv_desc)
+        cudnnDestroyConvolutionDescriptor(s->conv_desc);
+    if (s->act_desc)
+        cudnnDestroyActivationDescriptor(s->act_desc);
+    free(s);
+}
+
+static size_t align_up(size_t x)
+{
+    return (x + CONV_ALIGN - 1) & ~(size_t)(CONV_ALIGN - 1);
+}
+
+static int search_mode(void)
+{
+    const char *e = getenv("FACEGRAPH_CUDNN_CONV_ALGO_SEARCH");
+    if (!e || !e[0] || strcmp(e, "exhaustive") == 0)
+        return SEARCH_EXHAUSTIVE;
+    if (strcmp(e, "heuristic") == 0)
+        return SEARCH_HEURISTIC;
+    if (strcmp(e, "default") == 0)
+        return SEARCH_DEFAULT;
+    return SEARCH_EXHAUSTIVE;
+}
+
+static int depthwise_direct_enabled(void)
+{
+    const char *e = getenv("FACEGRAPH_CUDA_DEPTHWISE");
+    return !(e && strcmp(e, "cudnn") == 0);
+}
+
+/* Widens n spatial values to `count` axes (2 or 3), padding in front. */
+static void widen(const int64_t *v, int nsp, int count, int64_t fill, int64_t *out)
+{
+    int off = count - nsp;
+    for (int i = 0; i < count; i++)
+        out[i] = i >= off ? v[i - off] : fill;
+}
+
+static sp3 to_sp3(const int64_t *v, int count)
+{
+    sp3 r;
+    r.d = count == 3 ? (int)v[0] : 1;
+    r.h = (int)v[count - 2];
+    r.w = (int)v[count - 1];
+    return r;
+}
+
+static int fits_int(int64_t v)
+{
+    return v >= 0 && v <= INT_MAX;
+}
+
+#define DNN_TRY(call, expr, what)                                                                                    \
+    do {                                                                                                             \
+        cudnnStatus_t st_ = (expr);                                                                                  \
+        if (st_ != CUDNN_STATUS_SUCCESS)                                                                             \
+            return cudnn_error((call), st_, (what));                                                                 \
+    } while (0)
+
+static fg_status *set_tensor_desc(const cuda_call *call, cudnnTensorDescriptor_t desc, int nd, const int *dims)
+{
+    int strides[5];
+    int64_t s = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        strides[i] = (int)s;
+        s *= dims[i];
+    }
+    if (s > INT_MAX)
+        return op_error(&call->op, FG_ERR_UNSUPPORTED, "tensor of %lld elements is too large for cuDNN",
+                        (long long)s);
+    DNN_TRY(call, cudnnSetTensorNdDescriptor(desc, CUDNN_DATA_FLOAT, nd, dims, strides), "tensor descriptor");
+    return NULL;
+}
+
+/* Math types a search result may carry. */
+static int math_allowed(const cuda_call *call, cudnnMathType_t m)
+{
+    if (m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
+        return 0; /* may down-convert to fp16/bf16 */
+    if (!call->allow_tf32 && m == CUDNN_TENSOR_OP_MATH)
+        return 0;
+    return 1;
+}
+
+/* Sets the descriptor's math type for a chosen algorithm's result. */
+static fg_status *apply_math(const cuda_call *call, conv_state *s, cudnnMathType_t m)
+{
+    cudnnMathType_t use = call->allow_tf32 ? m : CUDNN_FMA_MATH;
+    DNN_TRY(call, cudnnSetConvolutionMathType(s->conv_desc, use), "math type");
+    return NULL;
+}
+
+static size_t workspace_cap(void)
+{
+    size_t free_b = 0, total_b = 0;
+    size_t cap = CONV_SEARCH_WORKSPACE_CAP;
+    if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess && free_b / 4 < cap)
+        cap = free_b / 4;
+    return cap;
+}
+
+/* The signature of a convolution for the algorithm cache. */
+static void make_cache_key(const cuda_call *call, const conv_state *s, char *key, size_t size)
+{
+    struct cudaDeviceProp prop;
+    char name[256] = "gpu";
+    if (cudaGetDeviceProperties(&prop, call->device) == cudaSuccess) {
+        snprintf(name, sizeof name, "%s", prop.name);
+        for (char *p = name; *p; p++)
+            if (*p == '\t' || *p == '\n' || *p == '\r' || *p == '|')
+                *p = ' ';
+    }
+    int xd[5], yd[5], wd[5], pad[3], str[3], dil[3], nd_out, n_conv;
+    cudnnDataType_t dt;
+    cudnnTensorFormat_t fmt;
+    cudnnConvolutionMode_t mode;
+    int xs[5], ys[5];
+    cudnnGetTensorNdDescriptor(s->x_desc, 5, &dt, &nd_out, xd, xs);
+    cudnnGetTensorNdDescriptor(s->y_desc, 5, &dt, &nd_out, yd, ys);
+    cudnnGetFilterNdDescriptor(s->w_desc, 5, &dt, &fmt, &nd_out, wd);
+    cudnnGetConvolutionNdDescriptor(s->conv_desc, 3, &n_conv, pad, str, dil, &mode, &dt);
+    int n = snprintf(key, size, "%s|%s|cudnn%zu|tf32=%d|g%lld|x", s->g.transposed ? "bwd_data" : "fwd", name,
+                     (size_t)cudnnGetVersion(), call->allow_tf32, (long long)s->g.group);
+    for (int i = 0; i < s->nd && n > 0 && (size_t)n < size; i++)
+        n += snprintf(key + n, size - n, "%s%d", i ? "," : "", xd[i]);
+    if (n > 0 && (size_t)n < size)
+        n += snprintf(key + n, size - n, "|w");
+    for (int i = 0; i < s->nd && n > 0 && (size_t)n < size; i++)
+        n += snprintf(key + n, size - n, "%s%d", i ? "," : "", wd[i]);
+    if (n > 0 && (size_t)n < size)
+        n += snprintf(key + n, size - n, "|y");
+    for (int i = 0; i < s->nd && n > 0 && (size_t)n < size; i++)
+        n += snprintf(key + n, size - n, "%s%d", i ? "," : "", yd[i]);
+    for (int i = 0; i < s->nd - 2 && n > 0 && (size_t)n < size; i++)
+        n += snprintf(key + n, size - n, "|p%d,s%d,d%d", pad[i], str[i], dil[i]);
+}
+
+static size_t tensor_desc_bytes(cudnnTensorDescriptor_t d)
+{
+    size_t b = 0;
+    if (cudnnGetTensorSizeInBytes(d, &b) != CUDNN_STATUS_SUCCESS)
+        return 0;
+    return b;
+}
+
+/* Workspace bytes of the chosen algorithm; CUDNN status on failure. */
+static cudnnStatus_t algo_workspace(const cuda_call *call, const conv_state *s, int algo, size_t *bytes)
+{
+    if (!s->g.transposed)
+        return cudnnGetConvolutionForwardWorkspaceSize(call->cudnn, s->x_desc, s->w_desc, s->conv_desc, s->y_desc,
+                                                       (cudnnConvolutionFwdAlgo_t)algo, bytes);
+    return cudnnGetConvolutionBackwardDataWorkspaceSize(call->cudnn, s->w_desc, s->x_desc, s->conv_desc, s->y_desc,
+                                                        (cudnnConvolutionBwdDataAlgo_t)algo, bytes);
+}
+
+/* Heuristic choice; *found = 0 when nothing usable was returned. */
+static fg_status *choose_heuristic(const cuda_call *call, conv_state *s, int *found, size_t *max_memory)
+{
+    int returned = 0;
+    *found = 0;
+    *max_memory = 0;
+    if (!s->g.transposed) {
+        cudnnConvolutionFwdAlgoPerf_t perf[CONV_MAX_ALGOS];
+        DNN_TRY(call,
+                cudnnGetConvolutionForwardAlgorithm_v7(call->cudnn, s->x_desc, s->w_desc, s->conv_desc, s->y_desc,
+                                                       CONV_MAX_ALGOS, &returned, perf),
+                "algorithm heuristics");
+        for (int i = 0; i < returned; i++) {
+            if (perf[i].status != CUDNN_STATUS_SUCCESS || !math_allowed(call, perf[i].mathType))
+                continue;
+            if (perf[i].memory > *max_memory)
+                *max_memory = perf[i].memory;
+            if (!*found) {
+                s->algo = (int)perf[i].algo;
+                FG_TRY(apply_math(call, s, perf[i].mathType));
+                *found = 1;
+            }
+        }
+    } else {
+        cudnnConvolutionBwdDataAlgoPerf_t perf[CONV_MAX_ALGOS];
+        DNN_TRY(call,
+                cudnnGetConvolutionBackwardDataAlgorithm_v7(call->cudnn, s->w_desc, s->x_desc, s->conv_desc,
+                                                            s->y_desc, CONV_MAX_ALGOS, &returned, perf),
+                "algorithm heuristics");
+        for (int i = 0; i < returned; i++) {
+            if (perf[i].status != CUDNN_STATUS_SUCCESS || !math_allowed(call, perf[i].mathType))
+                continue;
+            if (perf[i].memory > *max_memory)
+                *max_memory = perf[i].memory;
+            if (!*found) {
+                s->algo = (int)perf[i].algo;
+                FG_TRY(apply_math(call, s, perf[i].mathType));
+                *found = 1;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Exhaustive (timed) choice on temporary device buffers. *found = 0 when
+ * the search could not run (memory) or returned nothing usable. */
+static fg_status *choose_exhaustive(const cuda_call *call, conv_state *s, size_t ws_hint, int *found)
+{
+    *found = 0;
+    size_t x_bytes = tensor_desc_bytes(s->x_desc), y_bytes = tensor_desc_bytes(s->y_desc);
+    void *x = NULL, *y = NULL, *ws = NULL;
+    size_t ws_bytes = ws_hint < workspace_cap() ? ws_hint : workspace_cap();
+    if (cudaMalloc(&x, x_bytes ? x_bytes : 256) != cudaSuccess || cudaMalloc(&y, y_bytes ? y_bytes : 256) != cudaSuccess) {
+        cudaGetLastError(); /* clear the allocation error: the heuristic choice stands */
+        cudaFree(x);
+        return NULL;
+    }
+    while (ws_bytes && cudaMalloc(&ws, ws_bytes) != cudaSuccess) {
+        cudaGetLastError();
+        ws = NULL;
+        ws_bytes /= 2;
+    }
+    /* deterministic, finite contents: the timings must not depend on denormals or NaNs */
+    cudaMemsetAsync(x, 0, x_bytes, call->stream);
+    const void *w = call->op.in[1].data;
+    int returned = 0;
+    cudnnStatus_t st;
+    if (!s->g.transposed) {
+        cudnnConvolutionFwdAlgoPerf_t perf[CONV_MAX_ALGOS];
+        st = cudnnFindConvolutionForwardAlgorithmEx(call->cudnn, s->x_desc, x, s->w_desc, w, s->conv_desc, s->y_desc,
+                                                    y, CONV_MAX_ALGOS, &returned, perf, ws, ws_bytes);
+        for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < returned; i++) {
+            if (perf[i].status != CUDNN_STATUS_SUCCESS || !math_allowed(call, perf[i].mathType) ||
+                perf[i].memory > ws_bytes)
+                continue;
+            s->algo = (int)perf[i].algo;
+            fg_status *err = apply_math(call, s, perf[i].mathType);
+            if (err) {
+                fg_status_free(err);
+                break;
+            }
+            *found = 1;
+            break;
+        }
+    } else {
+        cudnnConvolutionBwdDataAlgoPerf_t perf[CONV_MAX_ALGOS];
+        st = cudnnFindConvolutionBackwardDataAlgorithmEx(call->cudnn, s->w_desc, w, s->x_desc, x, s->conv_desc,
+                                                         s->y_desc, y, CONV_MAX_ALGOS, &returned, perf, ws, ws_bytes);
+        for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < returned; i++) {
+            if (perf[i].status != CUDNN_STATUS_SUCCESS || !math_allowed(call, perf[i].mathType) ||
+                perf[i].memory > ws_bytes)
+                continue;
+            s->algo = (int)perf[i].algo;
+            fg_status *err = apply_math(call, s, perf[i].mathType);
+            if (err) {
+                fg_status_free(err);
+                break;
+            }
+            *found = 1;
+            break;
+        }
+    }
+    cudaStreamSynchronize(call->stream);
+    cudaFree(x);
+    cudaFree(y);
+    cudaFree(ws);
+    cudaGetLastError();
+    return NULL;
+}
+
+static fg_status *choose_algorithm(const cuda_call *call, conv_state *s)
+{
+    int mode = search_mode();
+    cudnnMathType_t base_math = call->allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+    DNN_TRY(call, cudnnSetConvolutionMathType(s->conv_desc, base_math), "math type");
+    size_t bytes = 0;
+    if (mode == SEARCH_DEFAULT) {
+        s->algo = s->g.transposed ? (int)CUDNN_CONVOLUTION_BWD_DATA_ALGO_1
+                                  : (int)CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+        if (algo_workspace(call, s, s->algo, &bytes) == CUDNN_STATUS_SUCCESS) {
+            s->ws_bytes = bytes;
+            return NULL;
+        }
+        mode = SEARCH_HEURISTIC;
+    }
+    char key[CONV_ALGO_KEY_MAX + 1];
+    int cached = 0;
+    if (mode == SEARCH_EXHAUSTIVE) {
+        make_cache_key(call, s, key, sizeof key);
+        int algo, math;
+        if (conv_algo_cache_lookup(key, &algo, &math) && math_allowed(call, (cudnnMathType_t)math)) {
+            s->algo = algo;
+            FG_TRY(apply_math(call, s, (cudnnMathType_t)math));
+            if (algo_workspace(call, s, s->algo, &bytes) == CUDNN_STATUS_SUCCESS) {
+                s->ws_bytes = bytes;
+                return NULL;
+            }
+            DNN_TRY(call, cudnnSetConvolutionMathType(s->conv_desc, base_math), "math type");
+        }
+    }
+    int found = 0;
+    size_t max_memory = 0;
+    FG_TRY(choose_heuristic(call, s, &found, &max_memory));
+    if (mode == SEARCH_EXHAUSTIVE) {
+        int heuristic_algo = s->algo;
+        cudnnMathType_t heuristic_math = CUDNN_DEFAULT_MATH;
+        cudnnGetConvolutionMathType(s->conv_desc, &heuristic_math);
+        DNN_TRY(call, cudnnSetConvolutionMathType(s->conv_desc, base_math), "math type");
+        int exhaustive_found = 0;
+        FG_TRY(choose_exhaustive(call, s, max_memory, &exhaustive_found));
+        if (exhaustive_found) {
+            cudnnMathType_t m = CUDNN_DEFAULT_MATH;
+            cudnnGetConvolutionMathType(s->conv_desc, &m);
+            if (algo_workspace(call, s, s->algo, &bytes) == CUDNN_STATUS_SUCCESS) {
+                conv_algo_cache_store(key, s->algo, (int)m);
+                cached = 1;
+            }
+        }
+        if (!cached && found) {
+            s->algo = heuristic_algo;
+            FG_TRY(apply_math(call, s, heuristic_math));
+        }
+        found = found || cached;
+    }
+    if (!found)
+        return op_error(&call->op, FG_ERR_UNSUPPORTED, "cuDNN has no algorithm for this %s",
+                        s->g.transposed ? "transposed convolution" : "convolution");
+    DNN_TRY(call, algo_workspace(call, s, s->algo, &bytes), "workspace size");
+    s->ws_bytes = bytes;
+    return NULL;
+}
+
+/* Depthwise 2-D (or 1-D) convolution the direct kernel handles. */
+static int is_depthwise(const conv_geom *g)
+{
+    return !g->transposed && g->nsp <= 2 && g->group > 1 && g->group == g->c_in && g->group == g->c_out;
+}
+
+static fg_status *prepare_depthwise(cuda_call *call, conv_state *s)
+{
+    const conv_geom *g = &s->g;
+    int64_t in[2], out[2], k[2], st[2], dl[2], pl[2];
+    widen(g->in_sp, g->nsp, 2, 1, in);
+    widen(g->out_sp, g->nsp, 2, 1, out);
+    widen(g->kernel, g->nsp, 2, 1, k);
+    widen(g->stride, g->nsp, 2, 1, st);
+    widen(g->dilation, g->nsp, 2, 1, dl);
+    widen(g->pad_l, g->nsp, 2, 0, pl);
+    int64_t total = g->batch * g->c_out * out[0] * out[1];
+    int64_t in_total = g->batch * g->c_in * in[0] * in[1];
+    if (total > CU_INDEX_LIMIT || in_total > CU_INDEX_LIMIT)
+        return op_error(&call->op, FG_ERR_UNSUPPORTED, "depthwise convolution too large (%lld outputs)",
+                        (long long)total);
+    dw_params *p = &s->dw;
+    p->channels = (uint32_t)g->c_out;
+    p->in_h = (uint32_t)in[0], p->in_w = (uint32_t)in[1];
+    p->out_h = (uint32_t)out[0], p->out_w = (uint32_t)out[1];
+    p->k_h = (int)k[0], p->k_w = (int)k[1];
+    p->s_h = (int)st[0], p->s_w = (int)st[1];
+    p->d_h = (int)dl[0], p->d_w = (int)dl[1];
+    p->p_h = (int)pl[0], p->p_w = (int)pl[1];
+    p->total = (uint32_t)total;
+    s->path = CONV_PATH_DEPTHWISE;
+    call->op.scratch_bytes = 0;
+    return NULL;
+}
+
+static fg_status *conv_prepare_common(cuda_call *call, int transposed)
+{
+    conv_state *s = (conv_state *)cu_state_alloc(sizeof *s);
+    if (!s)
+        return op_error(&call->op, FG_ERR_OUT_OF_MEMORY, "out of memory for convolution state");
+    call->op.state = s;
+    call->op.scratch_bytes = 0;
+    FG_TRY(conv_geometry(&call->op, transposed, &s->g));
+    for (int i = 0; i < call->op.n_in && i < 3; i++)
+        if (op_has_input(&call->op, i) && call->op.in[i].dtype != FG_FLOAT32)
+            return op_error(&call->op, FG_ERR_UNSUPPORTED,
+                            "input %d has dtype %s; the CUDA convolution supports float32 only", i,
+                            fg_dtype_name(call->op.in[i].dtype));
+    const conv_geom *g = &s->g;
+    s->has_bias = op_has_input(&call->op, 2);
+    s->act = call->op.act;
+    if (fg_tensor_numel(&call->op.out[0]) == 0) {
+        s->empty = 1;
+        return NULL;
+    }
+    if (is_depthwise(g) && depthwise_direct_enabled())
+        return prepare_depthwise(call, s);
+
+    int cnt = g->nsp <= 2 ? 2 : 3;
+    s->nd = cnt + 2;
+    int64_t in[3], out[3], k[3], st[3], dl[3], pl[3], pr[3];
+    widen(g->in_sp, g->nsp, cnt, 1, in);
+    widen(g->out_sp, g->nsp, cnt, 1, out);
+    widen(g->kernel, g->nsp, cnt, 1, k);
+    widen(g->stride, g->nsp, cnt, 1, st);
+    widen(g->dilation, g->nsp, cnt, 1, dl);
+    widen(g->pad_l, g->nsp, cnt, 0, pl);
+    widen(g->pad_r, g->nsp, cnt, 0, pr);
+
+    int pad[3], strides[3], dils[3];
+    int x_dims[5], y_dims[5], w_dims[5];
+    x_dims[0] = y_dims[0] = (int)g->batch;
+    if (!fits_int(g->batch) || !fits_int(g->c_in) || !fits_int(g->c_out))
+        return op_error(&call->op, FG_ERR_UNSUPPORTED, "dimensions too large for cuDNN");
+    for (int i = 0; i < cnt; i++) {
+        strides[i] = (int)st[i];
+        dils[i] = (int)dl[i];
+        w_dims[2 + i] = (int)k[i];
+        if (!fits_int(in[i]) || !fits_int(out[i]) || !fits_int(k[i]) || st[i] > INT_MAX || dl[i] > INT_MAX)
+            return op_error(&call->op, FG_ERR_UNSUPPORTED, "dimensions too large for cuDNN");
+    }
+    size_t buf_bytes = 0;
+    if (!transposed) {
+        /* forward: X [N, C_in, in], W [C_out, C_in/g, k], Y [N, C_out, out] */
+        x_dims[1] = (int)g->c_in;
+        y_dims[1] = (int)g->c_out;
+        w_dims[0] = (int)g->c_out;
+        w_dims[1] = (int)(g->c_in / g->group);
+        int64_t padded[3], lo[3];
+        for (int i = 0; i < cnt; i++) {
+            if (pl[i] < 0 || pr[i] < 0)
+                return op_error(&call->op, FG_ERR_UNSUPPORTED, "negative pads are not supported");
+            int64_t p = pl[i] < pr[i] ? pl[i] : pr[i];
+            pad[i] = (int)p;
+            lo[i] = pl[i] - p;
+            padded[i] = in[i] + (pl[i] - p) + (pr[i] - p);
+            if (pl[i] != pr[i])
+                s->pad_input = 1;
+            if (!fits_int(padded[i]))
+                return op_error(&call->op, FG_ERR_UNSUPPORTED, "dimensions too large for cuDNN");
+            x_dims[2 + i] = (int)(s->pad_input ? padded[i] : in[i]);
+            y_dims[2 + i] = (int)out[i];
+        }
+        if (s->pad_input) {
+            for (int i = 0; i < cnt; i++)
+                x_dims[2 + i] = (int)padded[i];
+            s->pad_in = to_sp3(in, cnt);
+            s->pad_out = to_sp3(padded, cnt);
+            s->pad_lo = to_sp3(lo, cnt);
+            int64_t total = g->batch * g->c_in * padded[0] * padded[1] * (cnt == 3 ? padded[2] : 1);
+            if (total > CU_INDEX_LIMIT)
+                return op_error(&call->op, FG_ERR_UNSUPPORTED, "padded input too large (%lld elements)",
+                                (long long)total);
+            s->pad_total = (uint32_t)total;
+            buf_bytes = (size_t)total * sizeof(float);
+        }
+    } else {
+        /* ConvTranspose as the data gradient of the forward convolution
+         * dX -> dY with dY = our input X [N, C_in, in], W [C_in, C_out/g, k],
+         * dX = our output (or the full result) [N, C_out, ...] */
+        x_dims[1] = (int)g->c_in;
+        y_dims[1] = (int)g->c_out;
+        w_dims[0] = (int)g->c_in;
+        w_dims[1] = (int)(g->c_out / g->group);
+        int direct = 1;
+        for (int i = 0; i < cnt; i++)
+            if (pl[i] < 0 || pl[i] > INT_MAX || pr[i] > pl[i] || pl[i] - pr[i] >= st[i])
+                direct = 0;
+        int64_t full[3], off[3];
+        for (int i = 0; i < cnt; i++) {
+            x_dims[2 + i] = (int)in[i];
+            full[i] = st[i] * (in[i] - 1) + dl[i] * (k[i] - 1) + 1;
+            off[i] = pl[i];
+            if (!fits_int(full[i]) || pl[i] > INT_MAX || pl[i] < INT_MIN)
+                return op_error(&call->op, FG_ERR_UNSUPPORTED, "dimensions too large for cuDNN");
+            pad[i] = direct ? (int)pl[i] : 0;
+            y_dims[2 + i] = (int)(direct ? out[i] : full[i]);
+        }
+        if (!direct) {
+            s->crop = 1;
+            s->full_sp = to_sp3(full, cnt);
+            s->crop_out = to_sp3(out, cnt);
+            s->crop_off = to_sp3(off, cnt);
+            int64_t total = g->batch * g->c_out * full[0] * full[1] * (cnt == 3 ? full[2] : 1);
+            if (total > CU_INDEX_LIMIT)
+                return op_error(&call->op, FG_ERR_UNSUPPORTED, "transposed convolution too large (%lld elements)",
+                                (long long)total);
+            buf_bytes = (size_t)total * sizeof(float);
+        }
+    }
+    if (fg_tensor_numel(&call->op.out[0]) > CU_INDEX_LIMIT)
+        return op_error(&call->op, FG_ERR_UNSUPPORTED, "output too large (%lld elements)",
+                        (long long)fg_tensor_numel(&call->op.out[0]));
+
+    DNN_TRY(call, cudnnSetStream(call->cudnn, call->stream), "stream");
+    DNN_TRY(call, cudnnCreateTensorDescriptor(&s->x_desc), "tensor descriptor");
+    DNN_TRY(call, cudnnCreateTensorDescriptor(&s->y_desc), "tensor descriptor");
+    DNN_TRY(call, cudnnCreateFilterDescriptor(&s->w_desc), "filter descriptor");
+    DNN_TRY(call, cudnnCreateConvolutionDescriptor(&s->conv_desc), "convolution descriptor");
+    FG_TRY(set_tensor_desc(call, s->x_desc, s->nd, x_dims));
+    FG_TRY(set_tensor_desc(call, s->y_desc, s->nd, y_dims));
+    DNN_TRY(call, cudnnSetFilterNdDescriptor(s->w_desc, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s->nd, w_dims),
+            "filter descriptor");
+    DNN_TRY(call,
+            cudnnSetConvolutionNdDescriptor(s->conv_desc, cnt, pad, strides, dils, CUDNN_CROSS_CORRELATION,
+                                            CUDNN_DATA_FLOAT),
+            "convolution descriptor");
+    DNN_TRY(call, cudnnSetConvolutionGroupCount(s->conv_desc, (int)g->group), "group count");
+
+    /* the forward convolution must map the descriptors onto each other */
+    int check[5];
+    const int *expect = transposed ? x_dims : y_dims;
+    DNN_TRY(call,
+            cudnnGetConvolutionNdForwardOutputDim(s->conv_desc, transposed ? s->y_desc : s->x_desc, s->w_desc, s->nd,
+                                                  check),
+            "output dimensions");
+    for (int i = 0; i < s->nd; i++)
+        if (check[i] != expect[i])
+            return op_error(&call->op, FG_ERR_INTERNAL,
+                            "cuDNN computes output dimension %d = %d where ONNX gives %d", i, check[i], expect[i]);
+
+    FG_TRY(choose_algorithm(call, s));
+
+    int need_post = s->has_bias || s->act.kind != OP_ACT_NONE;
+    if (!transposed && s->has_bias &&
+        (s->act.kind == OP_ACT_RELU ||
+         (s->act.kind == OP_ACT_NONE && s->algo == (int)CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM))) {
+        int bias_dims[5] = {1, (int)g->c_out, 1, 1, 1};
+        DNN_TRY(call, cudnnCreateTensorDescriptor(&s->bias_desc), "tensor descriptor");
+        FG_TRY(set_tensor_desc(call, s->bias_desc, s->nd, bias_dims));
+        DNN_TRY(call, cudnnCreateActivationDescriptor(&s->act_desc), "activation descriptor");
+        DNN_TRY(call,
+                cudnnSetActivationDescriptor(s->act_desc,
+                                             s->act.kind == OP_ACT_RELU ? CUDNN_ACTIVATION_RELU
+                                                                        : CUDNN_ACTIVATION_IDENTITY,
+                                             CUDNN_NOT_PROPAGATE_NAN, 0.0),
+                "activation descriptor");
+        s->fused = 1;
+        need_post = 0;
+    }
+    s->post = need_post;
+    s->buf_off = align_up(s->ws_bytes);
+    call->op.scratch_bytes = s->buf_off + align_up(buf_bytes);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ run */
+
+static fg_status *launch_bias_act(cuda_call *call, const conv_state *s, float *y)
+{
+    const fg_tensor *out = &call->op.out[0];
+    int64_t total = fg_tensor_numel(out);
+    int64_t plane = total / (s->g.batch * s->g.c_out);
+    const float *bias = s->has_bias ? (const float *)call->op.in[2].data : NULL;
+    if (plane % 4 == 0 && ((uintptr_t)y & 15) == 0) {
+        uint32_t total4 = (uint32_t)(total / 4);
+        conv_bias_act_vec4_kernel<<<cu_blocks(total4), CU_THREADS, 0, call->stream>>>(
+            (float4 *)y, bias, (uint32_t)s->g.c_out, (uint32_t)(plane / 4), total4, s->act);
+    } else {
+        conv_bias_act_kernel<<<cu_blocks(total), CU_THREADS, 0, call->stream>>>(y, bias, (uint32_t)s->g.c_out,
+                                                                                 (uint32_t)plane, (uint32_t)total,
+                                                                                 s->act);
+    }
+    CU_CHECK_LAUNCH(call, "convolution bias and activation");
+    return NULL;
+}
+
+static int is_not_supported(cudnnStatus_t st)
+{
+    return st >= CUDNN_STATUS_NOT_SUPPORTED && st < CUDNN_STATUS_NOT_SUPPORTED + 1000;
+}
+
+static fg_status *conv_run(cuda_call *call)
+{
+    conv_state *s = (conv_state *)call->op.state;
+    if (!s)
+        return op_error(&call->op, FG_ERR_INTERNAL, "convolution was not prepared");
+    if (s->empty)
+        return NULL;
+    const float *x = (const float *)call->op.in[0].data;
+    const float *w = (const float *)call->op.in[1].data;
+    const float *bias = s->has_bias ? (const float *)call->op.in[2].data : NULL;
+    float *y = (float *)call->op.out[0].data;
+    if (s->path == CONV_PATH_DEPTHWISE) {
+        conv_depthwise_kernel<<<cu_blocks(s->dw.total), CU_THREADS, 0, call->stream>>>(x, w, bias, y, s->dw,
+                                                                                        s->act);
+        CU_CHECK_LAUNCH(call, "depthwise convolution");
+        return NULL;
+    }
+    char *scratch = (char *)call->scratch;
+    void *ws = s->ws_bytes ? scratch : NULL;
+    DNN_TRY(call, cudnnSetStream(call->cudnn, call->stream), "stream");
+    if (s->pad_input) {
+        float *padded = (float *)(scratch + s->buf_off);
+        conv_pad_kernel<<<cu_blocks(s->pad_total), CU_THREADS, 0, call->stream>>>(x, padded, s->pad_in, s->pad_out,
+                                                                                   s->pad_lo, s->pad_total);
+        CU_CHECK_LAUNCH(call, "convolution input padding");
+        x = padded;
+    }
+    const float one = 1.0f, zero = 0.0f;
+    if (s->fused) {
+        cudnnStatus_t st = cudnnConvolutionBiasActivationForward(
+            call->cudnn, &one, s->x_desc, x, s->w_desc, w, s->conv_desc, (cudnnConvolutionFwdAlgo_t)s->algo, ws,
+            s->ws_bytes, &zero, s->y_desc, y, s->bias_desc, bias, s->act_desc, s->y_desc, y);
+        if (st == CUDNN_STATUS_SUCCESS)
+            return NULL;
+        if (!is_not_supported(st))
+            return cudnn_error(call, st, "fused convolution");
+        /* not available for these parameters: convolution + bias/activation kernel from now on */
+        s->fused = 0;
+        s->post = 1;
+    }
+    DNN_TRY(call,
+            cudnnConvolutionForward(call->cudnn, &one, s->x_desc, x, s->w_desc, w, s->conv_desc,
+                                    (cudnnConvolutionFwdAlgo_t)s->algo, ws, s->ws_bytes, &zero, s->y_desc, y),
+            "convolution");
+    if (s->post)
+        FG_TRY(launch_bias_act(call, s, y));
+    return NULL;
+}
+
+static fg_status *conv_transpose_run(cuda_call *call)
+{
+    conv_state *s = (conv_state *)call->op.state;
+    if (!s)
+        return op_error(&call->op, FG_ERR_INTERNAL, "transposed convolution was not prepared");
+    if (s->empty)
+        return NULL;
+    const float *x = (const float *)call->op.in[0].data;
+    const float *w = (const float *)call->op.in[1].data;
+    float *y = (float *)call->op.out[0].data;
+    char *scratch = (char *)call->scratch;
+    void *ws = s->ws_bytes ? scratch : NULL;
+    float *dx = s->crop ? (float *)(scratch + s->buf_off) : y;
+    const float one = 1.0f, zero = 0.0f;
+    DNN_TRY(call, cudnnSetStream(call->cudnn, call->stream), "stream");
+    DNN_TRY(call,
+            cudnnConvolutionBackwardData(call->cudnn, &one, s->w_desc, w, s->x_desc, x, s->conv_desc,
+                                         (cudnnConvolutionBwdDataAlgo_t)s->algo, ws, s->ws_bytes, &zero, s->y_desc,
+                                         dx),
+            "transposed convolution");
+    if (s->crop) {
+        uint32_t total = (uint32_t)fg_tensor_numel(&call->op.out[0]);
+        const float *bias = s->has_bias ? (const float *)call->op.in[2].data : NULL;
+        conv_crop_bias_act_kernel<<<cu_blocks(total), CU_THREADS, 0, call->stream>>>(
+            dx, y, bias, (uint32_t)s->g.c_out, s->full_sp, s->crop_out, s->crop_off, total, s->act);
+        CU_CHECK_LAUNCH(call, "transposed convolution crop");
+    } else if (s->post) {
+        FG_TRY(launch_bias_act(call, s, y));
+    }
+    return NULL;
+}
+
+static fg_status *conv_prepare(cuda_call *call) { return conv_prepare_common(call, 0); }
+static fg_status *conv_transpose_prepare(cuda_call *call) { return conv_prepare_common(call, 1); }
 
 extern "C" const cuda_op_def cuda_family_conv[] = {
-    {0},
+    {"Conv", conv_prepare, conv_run, conv_release},
+    {"ConvTranspose", conv_transpose_prepare, conv_transpose_run, conv_release},
+    {NULL, NULL, NULL, NULL},
 };
