@@ -159,6 +159,82 @@ const ir_node *cuda_first_unsupported(const ir_model *model)
     return NULL;
 }
 
+/* ------------------------------------------------------------- weights */
+
+struct cuda_weights {
+    cuda_device *dev;
+    const void **host;
+    void **dev_ptr;
+    size_t *bytes;
+    int n, cap;
+    size_t total;
+};
+
+fg_status *cuda_weights_create(cuda_device *dev, cuda_weights **out)
+{
+    *out = calloc(1, sizeof **out);
+    if (!*out)
+        return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory");
+    (*out)->dev = dev;
+    return NULL;
+}
+
+void cuda_weights_free(cuda_weights *w)
+{
+    if (!w)
+        return;
+    for (int i = 0; i < w->n; i++)
+        cudaFree(w->dev_ptr[i]);
+    free(w->host);
+    free(w->dev_ptr);
+    free(w->bytes);
+    free(w);
+}
+
+size_t cuda_weights_bytes(const cuda_weights *w) { return w ? w->total : 0; }
+
+/* The device copy of a model weight, uploaded on first use. */
+static fg_status *weights_get(cuda_weights *w, const void *host, size_t bytes, void **out)
+{
+    for (int i = 0; i < w->n; i++)
+        if (w->host[i] == host && w->bytes[i] == bytes) {
+            *out = w->dev_ptr[i];
+            return NULL;
+        }
+    if (w->n == w->cap) {
+        int cap = w->cap ? w->cap * 2 : 256;
+        const void **h = realloc(w->host, sizeof *h * (size_t)cap);
+        if (h)
+            w->host = h;
+        void **d = h ? realloc(w->dev_ptr, sizeof *d * (size_t)cap) : NULL;
+        if (d)
+            w->dev_ptr = d;
+        size_t *b = d ? realloc(w->bytes, sizeof *b * (size_t)cap) : NULL;
+        if (!b)
+            return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory");
+        w->bytes = b;
+        w->cap = cap;
+    }
+    void *d = NULL;
+    cudaError_t err = cudaMalloc(&d, bytes ? bytes : 256);
+    if (err != cudaSuccess)
+        return fg_error(FG_ERR_OUT_OF_MEMORY,
+                        "GPU out of memory uploading %zu MiB of weights (%s); free GPU memory or use "
+                        "--execution-providers cpu",
+                        bytes >> 20, cudaGetErrorString(err));
+    err = cudaMemcpy(d, host, bytes, cudaMemcpyHostToDevice);
+    if (err != cudaSuccess) {
+        cudaFree(d);
+        return cuda_error(NULL, err, "uploading weights");
+    }
+    w->host[w->n] = host;
+    w->dev_ptr[w->n] = d;
+    w->bytes[w->n++] = bytes;
+    w->total += bytes;
+    *out = d;
+    return NULL;
+}
+
 /* ------------------------------------------------------------- plans */
 
 typedef struct device_buffer {
@@ -168,6 +244,7 @@ typedef struct device_buffer {
 
 struct cuda_plan {
     cuda_device *dev;
+    cuda_weights *weights;
     plan *p;
     cuda_plan_options options;
     void *d_arena;
@@ -252,6 +329,22 @@ void cuda_plan_free(cuda_plan *cp)
     free(cp);
 }
 
+/* Model weights come from the shared per-session copy; constants the plan
+ * made (folded, BatchNormalization-folded) are uploaded for this plan. */
+static fg_status *upload_value(cuda_plan *cp, int r)
+{
+    plan *p = cp->p;
+    if (cp->d_value[r])
+        return NULL;
+    size_t bytes = fg_tensor_nbytes(&p->values[r].t);
+    const ir_value *iv = r < p->graph->n_values ? &p->graph->values[r] : NULL;
+    if (iv && iv->initializer && iv->initializer->data == p->values[r].t.data)
+        return weights_get(cp->weights, p->values[r].t.data, bytes, &cp->d_value[r]);
+    FG_TRY(device_alloc(cp, bytes, &cp->d_value[r]));
+    CUDA_TRY(cudaMemcpy(cp->d_value[r], p->values[r].t.data, bytes, cudaMemcpyHostToDevice), "uploading constants");
+    return NULL;
+}
+
 static fg_status *upload_constants(cuda_plan *cp)
 {
     plan *p = cp->p;
@@ -259,23 +352,14 @@ static fg_status *upload_constants(cuda_plan *cp)
         const plan_step *s = &p->steps[k];
         for (int i = 0; i < s->n_in; i++) {
             int r = s->in[i] >= 0 ? root_value(p, s->in[i]) : -1;
-            if (r < 0 || p->values[r].kind != PLAN_CONST || cp->d_value[r])
-                continue;
-            size_t bytes = fg_tensor_nbytes(&p->values[r].t);
-            FG_TRY(device_alloc(cp, bytes, &cp->d_value[r]));
-            CUDA_TRY(cudaMemcpy(cp->d_value[r], p->values[r].t.data, bytes, cudaMemcpyHostToDevice),
-                     "uploading weights");
+            if (r >= 0 && p->values[r].kind == PLAN_CONST)
+                FG_TRY(upload_value(cp, r));
         }
     }
-    /* constant model outputs */
     for (int i = 0; i < p->n_outputs; i++) {
         int r = root_value(p, p->outputs[i]);
-        if (p->values[r].kind == PLAN_CONST && !cp->d_value[r]) {
-            size_t bytes = fg_tensor_nbytes(&p->values[r].t);
-            FG_TRY(device_alloc(cp, bytes, &cp->d_value[r]));
-            CUDA_TRY(cudaMemcpy(cp->d_value[r], p->values[r].t.data, bytes, cudaMemcpyHostToDevice),
-                     "uploading constants");
-        }
+        if (p->values[r].kind == PLAN_CONST)
+            FG_TRY(upload_value(cp, r));
     }
     return NULL;
 }
@@ -361,7 +445,8 @@ static fg_status *bind_steps(cuda_plan *cp)
     return NULL;
 }
 
-fg_status *cuda_plan_create(cuda_device *dev, plan *p, const cuda_plan_options *options, cuda_plan **out)
+fg_status *cuda_plan_create(cuda_device *dev, cuda_weights *weights, plan *p, const cuda_plan_options *options,
+                            cuda_plan **out)
 {
     *out = NULL;
     for (int k = 0; k < p->n_steps; k++)
@@ -374,6 +459,7 @@ fg_status *cuda_plan_create(cuda_device *dev, plan *p, const cuda_plan_options *
     if (!cp)
         return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory binding the plan to the GPU");
     cp->dev = dev;
+    cp->weights = weights;
     cp->p = p;
     cp->options = *options;
     int max_allocs = p->n_values + p->n_inputs + 8;

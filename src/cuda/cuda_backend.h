@@ -21,6 +21,13 @@ int cuda_device_count(void);
  * kernel, or NULL when every op has one. */
 const ir_node *cuda_first_unsupported(const ir_model *model);
 
+/* A model's weights on one device, shared by every plan (signature) of the
+ * model: uploaded on first use, freed with the session. */
+typedef struct cuda_weights cuda_weights;
+fg_status *cuda_weights_create(cuda_device *dev, cuda_weights **out);
+void cuda_weights_free(cuda_weights *weights);
+size_t cuda_weights_bytes(const cuda_weights *weights);
+
 typedef struct cuda_plan_options {
     cuda_graph_mode graph_mode;
     int allow_tf32;
@@ -29,7 +36,8 @@ typedef struct cuda_plan_options {
 /* Binds a host plan to the device: device arena, constants uploaded (shared
  * per device through the weight cache), every step prepared. Takes
  * ownership of p on success. */
-fg_status *cuda_plan_create(cuda_device *dev, plan *p, const cuda_plan_options *options, cuda_plan **out);
+fg_status *cuda_plan_create(cuda_device *dev, cuda_weights *weights, plan *p, const cuda_plan_options *options,
+                            cuda_plan **out);
 void cuda_plan_free(cuda_plan *cp);
 
 /* Runs on host inputs; outputs view pinned host memory valid until the next

@@ -8,27 +8,26 @@
  * in run); other dtypes, or shapes oneDNN declines, run on a generic loop. */
 #include "ops/op.h"
 
+#include "ops/dnnl_util.h"
+
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ------------------------------------------------------------ oneDNN glue */
 
-static dnnl_engine_t mm_engine;
-static dnnl_status_t mm_engine_status = dnnl_runtime_error;
-static pthread_once_t mm_engine_once = PTHREAD_ONCE_INIT;
-
-static void mm_engine_init(void)
+/* The process-wide engine from dnnl_util (shared with conv); NULL when
+ * oneDNN cannot make one (the generic kernels then run). */
+static dnnl_engine_t mm_get_engine(const op_call *call)
 {
-    mm_engine_status = dnnl_engine_create(&mm_engine, dnnl_cpu, 0);
-}
-
-static dnnl_engine_t mm_get_engine(void)
-{
-    pthread_once(&mm_engine_once, mm_engine_init);
-    return mm_engine_status == dnnl_success ? mm_engine : NULL;
+    dnnl_engine_t eng = NULL;
+    fg_status *st = dnnl_util_engine(call, &eng);
+    if (st) {
+        fg_status_free(st);
+        return NULL;
+    }
+    return eng;
 }
 
 static int mm_threads(const op_call *call)
@@ -215,12 +214,13 @@ done:
     return ok;
 }
 
-/* Implementation choice: oneDNN lists its implementations best first, but
- * for f32 its gemm-based matmul ("gemm:jit") measured faster than brgemm on
- * AVX-512 Xeons for every shape tried (ViT 577x768x3072: 9-11 ms vs 11-23 ms
- * at 2 threads; brgemm with plain weights re-packs B on every call), so it is
- * preferred when listed. */
-int mm_packed_brgemm_min_threads = 4;
+/* Implementation choice, measured on a 16-core AVX-512 Xeon (noisy host):
+ * for plain (unpacked) f32 weights oneDNN's gemm-based matmul ("gemm:jit")
+ * beats brgemm clearly (ViT 577x768x3072 at 2 threads: ~12 ms vs ~23 ms;
+ * brgemm re-packs B on every call). For constant weights, packed once in
+ * prepare, brgemm is about even at 2 threads and ahead from 4 threads up
+ * (16 threads: ~2.5 ms vs ~3-4.4 ms). */
+static const int mm_packed_brgemm_min_threads = 4;
 
 static dnnl_primitive_desc_t mm_pick_impl(const dnnl_matmul_desc_t *desc, const_dnnl_primitive_attr_t attr,
                                           dnnl_engine_t eng, int prefer_gemm)
@@ -272,7 +272,7 @@ static int mm_useful_threads(const op_call *call, const mm_layout *l)
 static int mm_prim_create(const op_call *call, const mm_layout *l, mm_prim *p, const void *const_weights)
 {
     memset(p, 0, sizeof *p);
-    dnnl_engine_t eng = mm_get_engine();
+    dnnl_engine_t eng = mm_get_engine(call);
     if (!eng || l->M <= 0 || l->N <= 0 || l->K <= 0 || l->batch <= 0)
         return 0;
     int nd = l->batch > 1 ? 3 : 2;

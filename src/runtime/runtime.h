@@ -27,6 +27,8 @@ struct fg_engine {
 #ifdef FG_HAVE_CUDA
     cuda_device *cuda;
 #endif
+    struct fg_session *sessions; /* open sessions, one per model sha256 */
+    pthread_mutex_t lock;
 };
 
 typedef struct session_plan {
@@ -49,6 +51,11 @@ struct fg_session {
     session_plan *last;   /* the plan of the latest run */
     int n_plans;
     pthread_mutex_t lock;
+    int refs;                     /* fg_session_open calls not yet closed */
+    struct fg_session *next;      /* in the engine's list */
+#ifdef FG_HAVE_CUDA
+    cuda_weights *weights;        /* the model's weights on the GPU, shared by all plans */
+#endif
 };
 
 /* The plan for these inputs' shapes, made on first use and cached. */

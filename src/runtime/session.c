@@ -60,6 +60,7 @@ fg_status *fg_engine_create(const fg_engine_options *options, fg_engine **out)
     if (kill && !strcmp(kill, "0"))
         e->cuda_graph = FG_CUDA_GRAPH_OFF;
     e->allow_tf32 = options ? options->allow_tf32 : 0;
+    pthread_mutex_init(&e->lock, NULL);
     for (int i = 0; options && i < options->n_cuda_graph_exclude && i < ENGINE_MAX_EXCLUDES; i++)
         snprintf(e->graph_exclude[e->n_graph_exclude++], sizeof e->graph_exclude[0], "%s",
                  options->cuda_graph_exclude[i]);
@@ -87,6 +88,7 @@ void fg_engine_destroy(fg_engine *engine)
 #ifdef FG_HAVE_CUDA
     cuda_device_close(engine->cuda);
 #endif
+    pthread_mutex_destroy(&engine->lock);
     free(engine);
 }
 
@@ -137,13 +139,30 @@ static fg_status *check_ops(const ir_model *model)
     return NULL;
 }
 
-fg_status *fg_session_open(fg_engine *engine, const char *model_path, fg_session **out)
+static void session_free(fg_session *s)
 {
-    *out = NULL;
-    if (!engine || !model_path)
-        return fg_error(FG_ERR_INVALID_ARGUMENT, "fg_session_open needs an engine and a model path");
-    ir_model *model = NULL;
-    FG_TRY(ir_model_load(model_path, &model));
+    for (session_plan *sp = s->plans; sp;) {
+        session_plan *next = sp->next;
+#ifdef FG_HAVE_CUDA
+        cuda_plan_free(sp->cuda);
+#endif
+        plan_free(sp->plan);
+        free(sp);
+        sp = next;
+    }
+#ifdef FG_HAVE_CUDA
+    cuda_weights_free(s->weights);
+#endif
+    pthread_mutex_destroy(&s->lock);
+    free(s->inputs);
+    free(s->outputs);
+    ir_model_free(s->model);
+    free(s);
+}
+
+/* A new session over a loaded model (takes ownership of it). */
+static fg_status *session_create(fg_engine *engine, const char *model_path, ir_model *model, fg_session **out)
+{
     fg_status *st = check_ops(model);
     if (st) {
         ir_model_free(model);
@@ -151,21 +170,20 @@ fg_status *fg_session_open(fg_engine *engine, const char *model_path, fg_session
     }
     fg_session *s = calloc(1, sizeof *s);
     const ir_graph *g = model->graph;
-    if (s) {
-        s->inputs = calloc((size_t)g->n_inputs + 1, sizeof *s->inputs);
-        s->outputs = calloc((size_t)g->n_outputs + 1, sizeof *s->outputs);
-    }
-    if (!s || !s->inputs || !s->outputs) {
-        if (s) {
-            free(s->inputs);
-            free(s->outputs);
-        }
-        free(s);
+    if (!s) {
         ir_model_free(model);
         return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory opening %s", model_path);
     }
+    pthread_mutex_init(&s->lock, NULL);
     s->engine = engine;
     s->model = model;
+    s->refs = 1;
+    s->inputs = calloc((size_t)g->n_inputs + 1, sizeof *s->inputs);
+    s->outputs = calloc((size_t)g->n_outputs + 1, sizeof *s->outputs);
+    if (!s->inputs || !s->outputs) {
+        session_free(s);
+        return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory opening %s", model_path);
+    }
     for (int i = 0; i < g->n_inputs; i++)
         fill_value_info(&g->values[g->inputs[i]], &s->inputs[i]);
     for (int i = 0; i < g->n_outputs; i++)
@@ -176,44 +194,73 @@ fg_status *fg_session_open(fg_engine *engine, const char *model_path, fg_session
         const ir_node *missing = cuda_first_unsupported(model);
         if (!missing) {
             s->on_cuda = 1;
+            st = cuda_weights_create(engine->cuda, &s->weights);
         } else if (engine->cpu_fallback) {
             snprintf(s->warning, sizeof s->warning,
                      "node '%s' (%s) has no CUDA kernel: %s runs on the cpu provider", missing->name,
                      missing->op_type, model_path);
         } else {
-            fg_status *err = fg_error(FG_ERR_UNSUPPORTED,
-                                      "%s: node '%s' (%s) has no CUDA kernel; add cpu as a fallback "
-                                      "(--execution-providers cuda cpu)",
-                                      model_path, missing->name, missing->op_type);
-            fg_session_close(s);
-            return err;
+            st = fg_error(FG_ERR_UNSUPPORTED,
+                          "%s: node '%s' (%s) has no CUDA kernel; add cpu as a fallback "
+                          "(--execution-providers cuda cpu)",
+                          model_path, missing->name, missing->op_type);
+        }
+        if (st) {
+            session_free(s);
+            return st;
         }
     }
 #endif
-    pthread_mutex_init(&s->lock, NULL);
     *out = s;
     return NULL;
+}
+
+/* Sessions are cached per engine (provider, device, options) and model
+ * sha256: opening the same model twice returns the same session, so its
+ * weights exist once per device. */
+fg_status *fg_session_open(fg_engine *engine, const char *model_path, fg_session **out)
+{
+    *out = NULL;
+    if (!engine || !model_path)
+        return fg_error(FG_ERR_INVALID_ARGUMENT, "fg_session_open needs an engine and a model path");
+    ir_model *model = NULL;
+    FG_TRY(ir_model_load(model_path, &model));
+    pthread_mutex_lock(&engine->lock);
+    for (fg_session *s = engine->sessions; s; s = s->next)
+        if (!strcmp(s->model->sha256, model->sha256)) {
+            s->refs++;
+            pthread_mutex_unlock(&engine->lock);
+            ir_model_free(model);
+            *out = s;
+            return NULL;
+        }
+    fg_session *s = NULL;
+    fg_status *st = session_create(engine, model_path, model, &s);
+    if (!st) {
+        s->next = engine->sessions;
+        engine->sessions = s;
+        *out = s;
+    }
+    pthread_mutex_unlock(&engine->lock);
+    return st;
 }
 
 void fg_session_close(fg_session *s)
 {
     if (!s)
         return;
-    for (session_plan *sp = s->plans; sp;) {
-        session_plan *next = sp->next;
-#ifdef FG_HAVE_CUDA
-        cuda_plan_free(sp->cuda);
-#endif
-        plan_free(sp->plan);
-        free(sp);
-        sp = next;
-    }
-    if (s->inputs && s->outputs)
-        pthread_mutex_destroy(&s->lock);
-    free(s->inputs);
-    free(s->outputs);
-    ir_model_free(s->model);
-    free(s);
+    fg_engine *e = s->engine;
+    pthread_mutex_lock(&e->lock);
+    int last = --s->refs == 0;
+    if (last)
+        for (fg_session **link = &e->sessions; *link; link = &(*link)->next)
+            if (*link == s) {
+                *link = s->next;
+                break;
+            }
+    pthread_mutex_unlock(&e->lock);
+    if (last)
+        session_free(s);
 }
 
 int fg_session_input_count(const fg_session *s) { return s->model->graph->n_inputs; }
@@ -274,7 +321,7 @@ fg_status *session_plan_for(fg_session *s, const fg_tensor *inputs, int n_inputs
         else if (s->engine->cuda_graph == FG_CUDA_GRAPH_ON)
             co.graph_mode = CUDA_GRAPH_ON;
         cuda_plan *cp = NULL;
-        st = cuda_plan_create(s->engine->cuda, sp->plan, &co, &cp);
+        st = cuda_plan_create(s->engine->cuda, s->weights, sp->plan, &co, &cp);
         if (st && s->engine->cpu_fallback && fg_status_code(st) == FG_ERR_UNSUPPORTED) {
             snprintf(s->warning, sizeof s->warning, "%s: runs on the cpu provider: %s", s->model->path,
                      fg_status_message(st));

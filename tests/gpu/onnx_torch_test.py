@@ -37,6 +37,86 @@ import onnx_torch  # noqa: E402
 from gpu_inputs import make_inputs  # noqa: E402
 
 
+def op_models():
+    """Single-node models for ops the face models use rarely (or differently)."""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    rng = np.random.default_rng(5)
+    x4 = rng.standard_normal((1, 3, 5, 6)).astype(np.float32)
+
+    def model(name, nodes, inputs, outputs, inits=(), opset=17):
+        g = h.make_graph(nodes, name, [h.make_tensor_value_info(n, T.FLOAT, a.shape) for n, a in inputs],
+                         [h.make_tensor_value_info(o, T.FLOAT, None) for o in outputs],
+                         [nh.from_array(np.asarray(v), k) for k, v in inits])
+        m = h.make_model(g, opset_imports=[h.make_opsetid("", opset)])
+        m.ir_version = 8
+        return name, m, dict(inputs)
+
+    out = []
+    for coord in ["half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel"]:
+        for mode, nmode in [("nearest", "round_prefer_floor"), ("nearest", "floor"), ("nearest", "round_prefer_ceil"),
+                            ("linear", "floor")]:
+            for label, extra in [("scales", [("scales", np.array([1, 1, 2, 1.5], np.float32))]),
+                                 ("sizes", [("sizes", np.array([1, 3, 7, 13], np.int64))])]:
+                ins = ["x", "", "scales", ""] if label == "scales" else ["x", "", "", "sizes"]
+                out.append(model("resize_%s_%s_%s_%s" % (mode, nmode, coord, label),
+                                 [h.make_node("Resize", ins, ["y"], mode=mode, nearest_mode=nmode,
+                                              coordinate_transformation_mode=coord)],
+                                 [("x", x4)], ["y"], extra))
+    out.append(model("upsample9", [h.make_node("Upsample", ["x", "s"], ["y"], mode="nearest")], [("x", x4)], ["y"],
+                     [("s", np.array([1, 1, 2, 2], np.float32))], opset=9))
+    for mode in ["constant", "reflect", "edge"]:
+        out.append(model("pad_" + mode, [h.make_node("Pad", ["x", "p", "v"], ["y"], mode=mode)], [("x", x4)], ["y"],
+                         [("p", np.array([0, 0, 1, 2, 0, 0, 2, 1], np.int64)), ("v", np.array(0.5, np.float32))]))
+    out.append(model("slice_negstep", [h.make_node("Slice", ["x", "s", "e", "a", "t"], ["y"])], [("x", x4)], ["y"],
+                     [("s", np.array([-1, 4], np.int64)), ("e", np.array([-100, 0], np.int64)),
+                      ("a", np.array([3, 2], np.int64)), ("t", np.array([-2, -1], np.int64))]))
+    out.append(model("convtranspose", [h.make_node("ConvTranspose", ["x", "w", "b"], ["y"], strides=[2, 2],
+                                                   pads=[1, 0, 0, 1], output_padding=[1, 1])],
+                     [("x", x4)], ["y"], [("w", rng.standard_normal((3, 4, 3, 3)).astype(np.float32)),
+                                          ("b", rng.standard_normal(4).astype(np.float32))]))
+    out.append(model("instancenorm", [h.make_node("InstanceNormalization", ["x", "s", "b"], ["y"], epsilon=1e-3)],
+                     [("x", x4)], ["y"], [("s", rng.standard_normal(3).astype(np.float32)),
+                                          ("b", rng.standard_normal(3).astype(np.float32))]))
+    out.append(model("misc", [h.make_node("HardSigmoid", ["x"], ["a"], alpha=0.3, beta=0.4),
+                              h.make_node("HardSwish", ["x"], ["b"]),
+                              h.make_node("Tile", ["x", "r"], ["c"]),
+                              h.make_node("Equal", ["x", "x"], ["e"]),
+                              h.make_node("Where", ["e", "a", "b"], ["d"]),
+                              h.make_node("Expand", ["x", "es"], ["f"]),
+                              h.make_node("GlobalAveragePool", ["x"], ["g"]),
+                              h.make_node("AveragePool", ["x"], ["k"], kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                                          count_include_pad=0, ceil_mode=1, strides=[2, 2]),
+                              h.make_node("MaxPool", ["x"], ["m"], kernel_shape=[3, 2], pads=[1, 0, 1, 1], strides=[2, 2]),
+                              h.make_node("Split", ["x"], ["s1", "s2"], axis=3, num_outputs=2),
+                              h.make_node("Softmax", ["x"], ["sm"], axis=1)],
+                     [("x", x4)], ["a", "b", "c", "d", "f", "g", "k", "m", "s1", "s2", "sm"],
+                     [("r", np.array([1, 2, 1, 2], np.int64)), ("es", np.array([2, 1, 1, 1], np.int64))], opset=18))
+    out.append(model("softmax_opset11", [h.make_node("Softmax", ["x"], ["y"], axis=1)], [("x", x4)], ["y"], opset=11))
+    return out
+
+
+def check_ops(device):
+    passed = failed = 0
+    for name, model, feeds in op_models():
+        try:
+            ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+            runner = onnx_torch.OnnxTorch(None, feeds, device, model=model)
+            with torch.inference_mode():
+                ours = [o.cpu().numpy() for o in runner(*[torch.from_numpy(feeds[n]).to(device)
+                                                           for n in runner.input_names])]
+            bad = [i for i, (o, r) in enumerate(zip(ours, ref))
+                   if o.shape != r.shape or not np.allclose(o.astype(np.float64), r.astype(np.float64), 1e-5, 1e-5)]
+            detail = ", ".join("output %d: %s vs %s" % (i, ours[i].shape, ref[i].shape) for i in bad)
+        except Exception as e:
+            bad, detail = [0], "%s: %s" % (type(e).__name__, str(e)[:300])
+        if bad:
+            print("FAIL op %s: %s" % (name, detail), flush=True)
+        passed += not bad
+        failed += bool(bad)
+    print("op models: %d passed, %d failed" % (passed, failed))
+    return passed, failed
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default=os.environ.get("FACEGRAPH_SHARED", os.path.join(os.path.dirname(REPO), "shared")))
@@ -44,6 +124,7 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--only", default="")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--no-ops", action="store_true", help="skip the single-op models")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -59,8 +140,8 @@ def main():
     models += sorted(os.path.join(gen, f) for f in os.listdir(gen) if f.endswith(".onnx"))
     if args.only:
         models = [m for m in models if any(k in os.path.basename(m) for k in args.only.split(","))]
-    passed = failed = 0
     torch.backends.cudnn.allow_tf32 = False
+    passed, failed = check_ops(args.device) if not args.no_ops else (0, 0)
     torch.backends.cuda.matmul.allow_tf32 = False
     for path in models:
         name = os.path.basename(path)

@@ -718,7 +718,7 @@ static fg_status *strided_prepare(cuda_call *call, int rank, const int64_t *dims
     if (c->rank == 2 || c->rank == 3) {
         const int r = c->rank;
         const uint32_t p = c->dims[r - 2], q = c->dims[r - 1];
-        const int is_2d = c->strides[r - 2] == 1 && (uint32_t)c->strides[r - 1] == p && p >= 2 && q >= 2;
+        const int is_2d = c->strides[r - 2] == 1 && (uint32_t)c->strides[r - 1] == p && p >= 8 && q >= 8;
         const int batch_ok = r == 2 || (uint32_t)c->strides[0] == p * q;
         if (is_2d && batch_ok && src_offset == 0 && (q + TC_TILE - 1) / TC_TILE <= 65535) {
             st->kind = TC_TRANSPOSE2D;
