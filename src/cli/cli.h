@@ -37,5 +37,6 @@ int cli_parse_shape(const char *text, int64_t *dims, int max_rank);
 int cli_inspect(int argc, char **argv);
 int cli_infer(int argc, char **argv);
 int cli_detect(int argc, char **argv);
+int cli_models(int argc, char **argv);
 
 #endif

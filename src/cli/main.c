@@ -15,6 +15,8 @@ static void print_usage(FILE *to)
                 "      run a model on NumPy arrays and write one .npy per output\n"
                 "  detect -t IMAGE [-o ANNOTATED.jpg] [--json] [--face-detector-model yolo_face|scrfd|retinaface|yunet]\n"
                 "      find faces (boxes, scores, 5 landmarks) in a JPEG or PNG image\n"
+                "  models [--models DIR] [--graphs] [--json]\n"
+                "      list models and their support; --graphs: the CUDA-graph compatibility matrix\n"
                 "\n"
                 "execution options (every command that runs a model):\n"
                 "  --execution-providers cpu     providers in order of preference (this build: %s)\n"
@@ -43,6 +45,8 @@ int main(int argc, char **argv)
         return cli_infer(argc - 1, argv + 1);
     if (!strcmp(command, "detect"))
         return cli_detect(argc - 1, argv + 1);
+    if (!strcmp(command, "models"))
+        return cli_models(argc - 1, argv + 1);
     fprintf(stderr, "facegraph: unknown command '%s'\n\n", command);
     print_usage(stderr);
     return 2;
