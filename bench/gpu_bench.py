@@ -41,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "gpu"))
 sys.path.insert(0, HERE)
-from gpu_inputs import make_inputs  # noqa: E402
+from gpu_inputs import default_shared, make_inputs  # noqa: E402
 
 try:
     import torch
@@ -71,7 +71,7 @@ def run_facegraph(fg, model, inputs, out_dir, repeat, device, graph, precision, 
         return None, "timed out after %d s" % timeout
     if r.returncode != 0:
         msg = (r.stderr.strip() or r.stdout.strip() or "exit %d" % r.returncode).splitlines()
-        return None, (msg[-1] if msg else "")[:300] if r.returncode > 0 else "CRASHED (signal %d)" % -r.returncode
+        return None, one_line(msg[-1] if msg else "") if r.returncode > 0 else "CRASHED (signal %d)" % -r.returncode
     m = re.search(r"median run time: ([0-9.]+) ms", r.stdout)
     if not m:
         return None, "no 'median run time' in the output: " + r.stdout[-200:]
@@ -107,7 +107,7 @@ def torch_times(path, model, feeds, runs, device):
         outs = [o.float().cpu().numpy() for o in static_out]
         del graph, static_in, static_out
     except Exception as e:
-        res["torch_graph_error"] = ("%s: %s" % (type(e).__name__, e))[:300]
+        res["torch_graph_error"] = one_line("%s: %s" % (type(e).__name__, e))
         with torch.inference_mode():
             outs = [o.float().cpu().numpy() for o in runner(*inputs)]
     names = runner.output_names
@@ -128,6 +128,10 @@ def agreement(fg_outputs, torch_outputs):
         err = float(np.max(np.abs(ours - ref))) / (float(np.max(np.abs(ref))) + 1e-12)
         worst = err if worst is None else max(worst, err)
     return worst
+
+
+def one_line(text, limit=300):
+    return " ".join(str(text).split())[:limit]
 
 
 def fmt(v, digits=3):
@@ -176,7 +180,7 @@ def write_reports(out, meta, rows):
         target = r.get("target_ms")
         met = "" if target is None else (" (met)" if r.get("fg_best_ms") is not None and r["fg_best_ms"] <= target
                                          else " (MISSED)")
-        graph = "yes" if r.get("graph_captured") else ("no: " + r.get("graph_reason", "")[:60]
+        graph = "yes" if r.get("graph_captured") else ("no: " + one_line(r.get("graph_reason", ""), 60).replace("|", "/")
                                                        if "graph_captured" in r else "-")
         lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             r["model"], fmt(r.get("fg_eager_ms")), fmt(r.get("fg_graph_ms")), graph, fmt(r.get("kernels_per_run")),
@@ -200,7 +204,7 @@ def write_reports(out, meta, rows):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--facegraph", default=os.path.join(REPO, "build-gpu", "facegraph"))
-    ap.add_argument("--shared", default=os.environ.get("FACEGRAPH_SHARED", os.path.join(os.path.dirname(REPO), "shared")))
+    ap.add_argument("--shared", default=default_shared(REPO))
     ap.add_argument("--gen", default=os.path.join(REPO, "build-gpu", "gen", "standins-full"),
                     help="directory with (or for) the full-size stand-ins")
     ap.add_argument("--no-standins", action="store_true")
@@ -322,7 +326,7 @@ def main():
                 row.update(tres)
                 row["max_rel_diff"] = agreement(fg_outputs, touts)
             except Exception as e:
-                row["torch_error"] = ("%s: %s" % (type(e).__name__, e))[:300]
+                row["torch_error"] = one_line("%s: %s" % (type(e).__name__, e))
             gc.collect()
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()

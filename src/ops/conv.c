@@ -10,6 +10,7 @@
  * run falls back to a direct reference loop when no primitive was prepared
  * (constant folding, shapes only known at run time, or oneDNN having no
  * implementation for the parameters). */
+#include "ops/conv_kernels.h"
 #include "ops/dnnl_util.h"
 
 #include <stdio.h>
@@ -322,122 +323,52 @@ static void conv_reference(const conv_geom *g, const float *x, const float *w, c
     }
 }
 
-/* ------------------------------------------------ depthwise 2-D (NCHW) */
+/* ------------------------------------------- own kernels (conv_gemm.c) */
 
-/* One filter per channel (group == C_in == C_out): a direct loop over
- * output rows is memory-bound and, for wide rows, beats oneDNN's blocked
- * kernel once the NCHW <-> blocked reorders are counted. Narrow rows (small
- * feature maps) go to oneDNN. */
-#define DW_ZERO_ROW 4096
-
-static int is_depthwise_2d(const conv_geom *g)
+/* One filter per channel: direct row loops, no reorders. */
+static int is_depthwise(const conv_geom *g)
 {
-    return !g->transposed && g->nsp == 2 && g->group == g->c_in && g->c_out == g->c_in;
+    return !g->transposed && g->nsp <= 2 && g->group == g->c_in && g->c_out == g->c_in;
 }
 
-static void conv_depthwise_2d(const conv_geom *g, const float *x, const float *w, const float *bias, float *y,
-                              const op_activation *act, int threads)
+/* Forward convolutions of 1 or 2 spatial axes run as NCHW GEMMs
+ * (conv_gemm.c); transposed and 3-D ones go to oneDNN. */
+static int uses_gemm(const conv_geom *g)
 {
-    int64_t C = g->c_in, H = g->in_sp[0], W = g->in_sp[1], OH = g->out_sp[0], OW = g->out_sp[1];
-    int64_t KH = g->kernel[0], KW = g->kernel[1], sh = g->stride[0], sw = g->stride[1];
-    int64_t dh = g->dilation[0], dw = g->dilation[1], ph = g->pad_l[0], pw = g->pad_l[1];
-    /* output columns whose every tap is inside the row */
-    int64_t lo = (pw + sw - 1) / sw, hi = W - 1 + pw - (KW - 1) * dw;
-    hi = hi < 0 ? 0 : hi / sw + 1;
-    if (hi > OW)
-        hi = OW;
-    if (lo > hi)
-        lo = hi;
-    int64_t rows = g->batch * C * OH;
-    static const float zero_row[DW_ZERO_ROW];
-    int fast3x3 = KH == 3 && KW == 3 && dh == 1 && dw == 1 && W <= DW_ZERO_ROW;
-#pragma omp parallel for num_threads(threads) schedule(static) if (rows * OW * KH * KW > 30000)
-    for (int64_t row = 0; row < rows; row++) {
-        int64_t plane = row / OH, oh = row % OH, c = plane % C;
-        float *yr = y + row * OW;
-        float b = bias ? bias[c] : 0.0f;
-        if (fast3x3) {
-            /* one pass: three input rows (a zero row outside the image) */
-            const float *r0, *r1, *r2;
-            int64_t ih = oh * sh - ph;
-            r0 = ih >= 0 && ih < H ? x + (plane * H + ih) * W : zero_row;
-            r1 = ih + 1 >= 0 && ih + 1 < H ? x + (plane * H + ih + 1) * W : zero_row;
-            r2 = ih + 2 >= 0 && ih + 2 < H ? x + (plane * H + ih + 2) * W : zero_row;
-            const float *wc = w + c * 9;
-            float w0 = wc[0], w1 = wc[1], w2 = wc[2], w3 = wc[3], w4 = wc[4], w5 = wc[5], w6 = wc[6], w7 = wc[7],
-                  w8 = wc[8];
-            if (sw == 1) {
-                const float *a0 = r0 - pw, *a1 = r1 - pw, *a2 = r2 - pw;
-                for (int64_t ow = lo; ow < hi; ow++)
-                    yr[ow] = b + w0 * a0[ow] + w1 * a0[ow + 1] + w2 * a0[ow + 2] + w3 * a1[ow] + w4 * a1[ow + 1] +
-                             w5 * a1[ow + 2] + w6 * a2[ow] + w7 * a2[ow + 1] + w8 * a2[ow + 2];
-            } else {
-                for (int64_t ow = lo; ow < hi; ow++) {
-                    int64_t i = ow * sw - pw;
-                    yr[ow] = b + w0 * r0[i] + w1 * r0[i + 1] + w2 * r0[i + 2] + w3 * r1[i] + w4 * r1[i + 1] +
-                             w5 * r1[i + 2] + w6 * r2[i] + w7 * r2[i + 1] + w8 * r2[i + 2];
-                }
-            }
-            const float *rr[3] = {r0, r1, r2};
-            for (int64_t ow = 0; ow < OW; ow++) {
-                if (ow == lo)
-                    ow = hi;
-                if (ow >= OW)
-                    break;
-                float acc = b;
-                for (int kh = 0; kh < 3; kh++)
-                    for (int kw = 0; kw < 3; kw++) {
-                        int64_t iw = ow * sw - pw + kw;
-                        if (iw >= 0 && iw < W)
-                            acc += wc[kh * 3 + kw] * rr[kh][iw];
-                    }
-                yr[ow] = acc;
-            }
-            op_activation_apply(act, yr, OW);
-            continue;
-        }
-        for (int64_t ow = 0; ow < OW; ow++)
-            yr[ow] = b;
-        for (int64_t kh = 0; kh < KH; kh++) {
-            int64_t ih = oh * sh - ph + kh * dh;
-            if (ih < 0 || ih >= H)
-                continue;
-            const float *xr = x + (plane * H + ih) * W;
-            for (int64_t kw = 0; kw < KW; kw++) {
-                float wv = w[(c * KH + kh) * KW + kw];
-                int64_t off = kw * dw - pw;
-                for (int64_t ow = 0; ow < lo; ow++) {
-                    int64_t iw = ow * sw + off;
-                    if (iw >= 0 && iw < W)
-                        yr[ow] += wv * xr[iw];
-                }
-                if (sw == 1) {
-                    const float *xs = xr + off;
-                    for (int64_t ow = lo; ow < hi; ow++)
-                        yr[ow] += wv * xs[ow];
-                } else {
-                    for (int64_t ow = lo; ow < hi; ow++)
-                        yr[ow] += wv * xr[ow * sw + off];
-                }
-                for (int64_t ow = hi; ow < OW; ow++) {
-                    int64_t iw = ow * sw + off;
-                    if (iw >= 0 && iw < W)
-                        yr[ow] += wv * xr[iw];
-                }
-            }
-        }
-        op_activation_apply(act, yr, OW);
-    }
+    return !g->transposed && g->nsp <= 2 && !is_depthwise(g);
+}
+
+static void to_shape2d(const conv_geom *g, conv2d_shape *s)
+{
+    int two = g->nsp == 2;
+    s->batch = g->batch;
+    s->group = g->group;
+    s->icg = g->c_in / g->group;
+    s->ocg = g->c_out / g->group;
+    s->ih = two ? g->in_sp[0] : 1;
+    s->iw = g->in_sp[two];
+    s->oh = two ? g->out_sp[0] : 1;
+    s->ow = g->out_sp[two];
+    s->kh = two ? g->kernel[0] : 1;
+    s->kw = g->kernel[two];
+    s->sh = two ? g->stride[0] : 1;
+    s->sw = g->stride[two];
+    s->dh = two ? g->dilation[0] : 1;
+    s->dw = g->dilation[two];
+    s->ph = two ? g->pad_l[0] : 0;
+    s->pw = g->pad_l[two];
 }
 
 /* ------------------------------------------------------------ oneDNN */
 
-/* Layout policy for src/dst: plain NCHW given to the primitive, or format
- * `any` (blocked) with reorders through scratch. */
-typedef enum conv_layout { CONV_LAYOUT_AUTO = 0, CONV_LAYOUT_PLAIN, CONV_LAYOUT_BLOCKED } conv_layout;
-
 typedef struct conv_state {
     conv_geom geom;
+    /* GEMM path (conv_gemm.c): packed weights and bias, or NULL */
+    int gemm;
+    conv2d_shape shape;
+    float *packed_w, *packed_b;
+    size_t off_packed_w, off_packed_b; /* non-constant weights: packed per run into scratch */
+    size_t off_panels;
     dnnl_primitive_t prim;
     dnnl_primitive_t src_reorder, dst_reorder, weights_reorder; /* NULL when not needed */
     dnnl_memory_t user_src, user_dst, user_weights;             /* plain layouts, handles set per run */
@@ -464,6 +395,8 @@ static void conv_release(void *p)
         if (mems[i])
             dnnl_memory_destroy(mems[i]);
     fg_aligned_free(s->weights);
+    fg_aligned_free(s->packed_w);
+    fg_aligned_free(s->packed_b);
     free(s);
 }
 
@@ -613,21 +546,6 @@ static int impl_is_slow(dnnl_primitive_desc_t pd)
     return strstr(impl, "ref") != NULL || strstr(impl, "gemm") != NULL;
 }
 
-static conv_layout layout_policy(void)
-{
-    /* FG_CONV_LAYOUT=plain|blocked overrides the automatic choice
-     * (for benchmarking). */
-    static int cached = -1;
-    if (cached < 0) {
-        const char *e = getenv("FG_CONV_LAYOUT");
-        cached = !e                          ? CONV_LAYOUT_AUTO
-                 : strcmp(e, "plain") == 0   ? CONV_LAYOUT_PLAIN
-                 : strcmp(e, "blocked") == 0 ? CONV_LAYOUT_BLOCKED
-                                             : CONV_LAYOUT_AUTO;
-    }
-    return (conv_layout)cached;
-}
-
 /* Makes a reorder primitive between two descriptors. */
 static dnnl_status_t make_reorder(dnnl_engine_t engine, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
                                   dnnl_primitive_t *prim)
@@ -641,31 +559,68 @@ static dnnl_status_t make_reorder(dnnl_engine_t engine, const dnnl_memory_desc_t
     return st;
 }
 
+/* GEMM path: weights packed once when constant, else per run into scratch. */
+static fg_status *gemm_prepare(op_call *call, const conv_geom *g)
+{
+    conv_state *s = fg_xcalloc(1, sizeof *s);
+    if (!s)
+        return op_error(call, FG_ERR_OUT_OF_MEMORY, "out of memory for convolution state");
+    s->geom = *g;
+    s->gemm = 1;
+    s->has_bias = op_has_input(call, 2);
+    to_shape2d(g, &s->shape);
+    size_t w_bytes = conv_gemm_packed_weights_floats(&s->shape) * sizeof(float);
+    size_t b_bytes = conv_gemm_packed_bias_floats(&s->shape) * sizeof(float);
+    int bias_known = !s->has_bias || call->in[2].data;
+    size_t offset = 0;
+    if (call->in[1].data && bias_known) {
+        s->packed_w = fg_aligned_alloc(w_bytes);
+        s->packed_b = fg_aligned_alloc(b_bytes);
+        if (!s->packed_w || !s->packed_b) {
+            conv_release(s);
+            return op_error(call, FG_ERR_OUT_OF_MEMORY, "out of memory for packed convolution weights (%zu bytes)",
+                            w_bytes);
+        }
+        conv_gemm_pack(&s->shape, call->in[1].data, s->has_bias ? call->in[2].data : NULL, s->packed_w,
+                       s->packed_b);
+    } else {
+        s->off_packed_w = offset;
+        offset += align64(w_bytes);
+        s->off_packed_b = offset;
+        offset += align64(b_bytes);
+    }
+    s->off_panels = offset;
+    offset += align64(conv_gemm_scratch_bytes(&s->shape, call->threads));
+    call->scratch_bytes = offset;
+    call->state = s;
+    return NULL;
+}
+
 static fg_status *conv_prepare_common(op_call *call, int transposed)
 {
     conv_geom g;
     FG_TRY(conv_geometry(call, transposed, &g));
-    if (is_depthwise_2d(&g) && g.out_sp[1] >= 64 && layout_policy() == CONV_LAYOUT_AUTO) {
-        /* wide rows: the direct depthwise loop beats oneDNN plus reorders
-         * (measured: 64x160x160 3x3 1.09 ms vs 1.45 ms, 2 threads) */
+    if (is_depthwise(&g)) {
+        /* run calls the depthwise kernel directly */
         call->state = NULL;
         call->scratch_bytes = 0;
         return NULL;
     }
+    if (uses_gemm(&g))
+        return gemm_prepare(call, &g);
     dnnl_engine_t engine;
     FG_TRY(dnnl_util_engine(call, &engine));
     int has_bias = op_has_input(call, 2);
     int previous_threads = dnnl_util_set_threads(call->threads);
 
-    conv_layout policy = layout_policy();
+    /* plain NCHW first; blocked (with reorders) when plain gets a slow kernel */
     dnnl_primitive_desc_t pd = NULL;
     int act_fused = 0;
+    int blocked = 0;
     dnnl_status_t st;
-    if (policy == CONV_LAYOUT_BLOCKED) {
-        st = make_pd(&g, engine, 1, has_bias, &call->act, &act_fused, &pd);
-    } else {
+    {
         st = make_pd(&g, engine, 0, has_bias, &call->act, &act_fused, &pd);
-        if (policy == CONV_LAYOUT_AUTO && (st != dnnl_success || impl_is_slow(pd))) {
+        if (st != dnnl_success || impl_is_slow(pd)) {
             dnnl_primitive_desc_t blocked_pd = NULL;
             int blocked_fused = 0;
             if (make_pd(&g, engine, 1, has_bias, &call->act, &blocked_fused, &blocked_pd) == dnnl_success) {
@@ -673,6 +628,7 @@ static fg_status *conv_prepare_common(op_call *call, int transposed)
                     dnnl_primitive_desc_destroy(pd);
                 pd = blocked_pd;
                 act_fused = blocked_fused;
+                blocked = 1;
                 st = dnnl_success;
             }
         }
@@ -680,7 +636,7 @@ static fg_status *conv_prepare_common(op_call *call, int transposed)
     if (st != dnnl_success && call->act.kind != OP_ACT_NONE) {
         /* retry without the fused activation; apply it after */
         op_activation none = {OP_ACT_NONE, 0, 0};
-        st = make_pd(&g, engine, policy == CONV_LAYOUT_BLOCKED, has_bias, &none, &act_fused, &pd);
+        st = make_pd(&g, engine, blocked, has_bias, &none, &act_fused, &pd);
     }
     if (st != dnnl_success) {
         /* no oneDNN implementation: run uses the reference loops */
@@ -875,15 +831,31 @@ static fg_status *conv_run_common(op_call *call, int transposed)
     conv_geom g;
     FG_TRY(conv_geometry(call, transposed, &g));
     conv_state *s = call->state;
-    if (s && geom_equal(&s->geom, &g) && s->has_bias == op_has_input(call, 2)) {
+    int threads = call->threads > 0 ? call->threads : 1;
+    if (s && s->gemm && geom_equal(&s->geom, &g) && s->has_bias == op_has_input(call, 2)) {
+        char *scratch = call->scratch;
+        const float *packed_w = s->packed_w, *packed_b = s->packed_b;
+        if (!packed_w) {
+            float *pw = (float *)(scratch + s->off_packed_w), *pb = (float *)(scratch + s->off_packed_b);
+            conv_gemm_pack(&s->shape, call->in[1].data, s->has_bias ? call->in[2].data : NULL, pw, pb);
+            packed_w = pw;
+            packed_b = pb;
+        }
+        conv_gemm_run(&s->shape, packed_w, packed_b, call->in[0].data, call->out[0].data, &call->act, threads,
+                      scratch + s->off_panels);
+        return NULL;
+    }
+    if (s && !s->gemm && geom_equal(&s->geom, &g) && s->has_bias == op_has_input(call, 2)) {
         int previous_threads = dnnl_util_set_threads(call->threads);
         fg_status *err = conv_run_dnnl(call, s);
         dnnl_util_set_threads(previous_threads);
         return err;
     }
-    if (is_depthwise_2d(&g) && layout_policy() != CONV_LAYOUT_BLOCKED && layout_policy() != CONV_LAYOUT_PLAIN) {
-        conv_depthwise_2d(&g, call->in[0].data, call->in[1].data, op_has_input(call, 2) ? call->in[2].data : NULL,
-                          call->out[0].data, &call->act, call->threads > 0 ? call->threads : 1);
+    if (is_depthwise(&g)) {
+        conv2d_shape shape;
+        to_shape2d(&g, &shape);
+        conv_depthwise_run(&shape, call->in[1].data, op_has_input(call, 2) ? call->in[2].data : NULL,
+                           call->in[0].data, call->out[0].data, &call->act, threads);
         return NULL;
     }
     conv_reference(&g, call->in[0].data, call->in[1].data, op_has_input(call, 2) ? call->in[2].data : NULL,

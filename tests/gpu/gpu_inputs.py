@@ -90,3 +90,15 @@ def make_inputs(path, model, shared, seed=1234):
         else:
             feeds[v.name] = rng.integers(0, 2, shape).astype(dtype)
     return feeds
+
+
+def default_shared(repo):
+    """$FACEGRAPH_SHARED, else <repo>/.shared (the copy carried to the GPU
+    machine), else <repo>/../shared."""
+    env = os.environ.get("FACEGRAPH_SHARED")
+    if env:
+        return env
+    for candidate in (os.path.join(repo, ".shared"), os.path.join(os.path.dirname(repo), "shared")):
+        if os.path.isdir(os.path.join(candidate, "models")):
+            return candidate
+    return os.path.join(os.path.dirname(repo), "shared")

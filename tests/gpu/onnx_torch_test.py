@@ -34,7 +34,7 @@ except ImportError:
     sys.exit(77)
 
 import onnx_torch  # noqa: E402
-from gpu_inputs import make_inputs  # noqa: E402
+from gpu_inputs import default_shared, make_inputs  # noqa: E402
 
 
 def op_models():
@@ -119,7 +119,7 @@ def check_ops(device):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shared", default=os.environ.get("FACEGRAPH_SHARED", os.path.join(os.path.dirname(REPO), "shared")))
+    ap.add_argument("--shared", default=default_shared(REPO))
     ap.add_argument("--gen", default=None, help="directory with (or for) the small stand-ins")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--only", default="")

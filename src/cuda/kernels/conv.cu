@@ -380,10 +380,11 @@ static void widen(const int64_t *v, int nsp, int count, int64_t fill, int64_t *o
         out[i] = i >= off ? v[i - off] : fill;
 }
 
-static sp3 to_sp3(const int64_t *v, int count)
+/* fill: the depth of 2-D geometry (1 for sizes, 0 for offsets). */
+static sp3 to_sp3(const int64_t *v, int count, int fill)
 {
     sp3 r;
-    r.d = count == 3 ? (int)v[0] : 1;
+    r.d = count == 3 ? (int)v[0] : fill;
     r.h = (int)v[count - 2];
     r.w = (int)v[count - 1];
     return r;
@@ -775,9 +776,9 @@ static fg_status *conv_prepare_common(cuda_call *call, int transposed)
         if (s->pad_input) {
             for (int i = 0; i < cnt; i++)
                 x_dims[2 + i] = (int)padded[i];
-            s->pad_in = to_sp3(in, cnt);
-            s->pad_out = to_sp3(padded, cnt);
-            s->pad_lo = to_sp3(lo, cnt);
+            s->pad_in = to_sp3(in, cnt, 1);
+            s->pad_out = to_sp3(padded, cnt, 1);
+            s->pad_lo = to_sp3(lo, cnt, 0);
             int64_t total = g->batch * g->c_in * padded[0] * padded[1] * (cnt == 3 ? padded[2] : 1);
             if (total > CU_INDEX_LIMIT)
                 return op_error(&call->op, FG_ERR_UNSUPPORTED, "padded input too large (%lld elements)",
@@ -809,9 +810,9 @@ static fg_status *conv_prepare_common(cuda_call *call, int transposed)
         }
         if (!direct) {
             s->crop = 1;
-            s->full_sp = to_sp3(full, cnt);
-            s->crop_out = to_sp3(out, cnt);
-            s->crop_off = to_sp3(off, cnt);
+            s->full_sp = to_sp3(full, cnt, 1);
+            s->crop_out = to_sp3(out, cnt, 1);
+            s->crop_off = to_sp3(off, cnt, 0);
             int64_t total = g->batch * g->c_out * full[0] * full[1] * (cnt == 3 ? full[2] : 1);
             if (total > CU_INDEX_LIMIT)
                 return op_error(&call->op, FG_ERR_UNSUPPORTED, "transposed convolution too large (%lld elements)",

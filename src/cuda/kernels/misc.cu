@@ -1592,7 +1592,7 @@ static __device__ __forceinline__ int nz_is_nonzero(int dt, const void *p, int64
 }
 
 /* One block: count, then an ordered compaction chunk by chunk. */
-__global__ void nz_kernel(nz_desc d, const void *x, long long *out, long long *count_out)
+__global__ void __launch_bounds__(NZ_THREADS) nz_kernel(nz_desc d, const void *x, long long *out, long long *count_out)
 {
     __shared__ long long warp_counts[NZ_THREADS / 32];
     __shared__ int chunk_counts[NZ_THREADS / 32];
@@ -1800,7 +1800,7 @@ static __device__ __forceinline__ int nms_suppressed_by(float4 a, float4 b, floa
 
 /* One block per (batch, class): sort the candidates (bitonic, in scratch),
  * then greedy suppression in order. */
-__global__ void nms_select_kernel(nms_desc d, const float *boxes, const float *scores, char *scratch)
+__global__ void __launch_bounds__(NMS_THREADS) nms_select_kernel(nms_desc d, const float *boxes, const float *scores, char *scratch)
 {
     __shared__ int n_candidates;
     int64_t bc = blockIdx.x;

@@ -1,0 +1,456 @@
+/* Direct NCHW convolution kernels (see conv_kernels.h): a 6x16 AVX2/FMA
+ * GEMM micro-kernel with im2col panels packed per thread, and depthwise
+ * row loops. Bias and activation are fused into the stores. */
+#include "ops/conv_kernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#define MR CONV_GEMM_MR
+#define NR CONV_GEMM_NR
+
+/* ------------------------------------------------ vector activations */
+
+static inline __m256 exp8(__m256 x)
+{
+    /* exp(x) = 2^n * e^r, |r| <= ln2/2, polynomial for e^r (rel. error ~1e-7) */
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+static inline __m256 sigmoid8(__m256 x)
+{
+    __m256 one = _mm256_set1_ps(1.0f);
+    return _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+/* Activations that have a vector form here; the others (tanh) are applied
+ * with op_activation_apply after the store. */
+static inline int act_vectorised(const op_activation *act) { return act->kind != OP_ACT_TANH; }
+
+static inline __m256 act8(const op_activation *act, __m256 v)
+{
+    switch (act->kind) {
+    case OP_ACT_NONE: return v;
+    case OP_ACT_RELU: return _mm256_max_ps(v, _mm256_setzero_ps());
+    case OP_ACT_LEAKY_RELU: {
+        __m256 neg = _mm256_mul_ps(v, _mm256_set1_ps(act->alpha));
+        return _mm256_blendv_ps(v, neg, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
+    }
+    case OP_ACT_CLIP:
+        return _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(act->alpha)), _mm256_set1_ps(act->beta));
+    case OP_ACT_SIGMOID: return sigmoid8(v);
+    case OP_ACT_HARD_SIGMOID: {
+        __m256 t = _mm256_fmadd_ps(v, _mm256_set1_ps(act->alpha), _mm256_set1_ps(act->beta));
+        return _mm256_min_ps(_mm256_max_ps(t, _mm256_setzero_ps()), _mm256_set1_ps(1.0f));
+    }
+    case OP_ACT_HARD_SWISH: {
+        __m256 t = _mm256_fmadd_ps(v, _mm256_set1_ps(1.0f / 6.0f), _mm256_set1_ps(0.5f));
+        t = _mm256_min_ps(_mm256_max_ps(t, _mm256_setzero_ps()), _mm256_set1_ps(1.0f));
+        return _mm256_mul_ps(v, t);
+    }
+    case OP_ACT_SILU: return _mm256_mul_ps(v, sigmoid8(v));
+    case OP_ACT_TANH: return v;
+    }
+    return v;
+}
+
+/* Scalar form consistent with act8 for the few border elements. */
+static inline float act1(const op_activation *act, float v)
+{
+    if (act->kind == OP_ACT_SIGMOID || act->kind == OP_ACT_SILU) {
+        float r[8];
+        _mm256_storeu_ps(r, act8(act, _mm256_set1_ps(v)));
+        return r[0];
+    }
+    return op_activation_scalar(act, v);
+}
+
+/* ------------------------------------------------------- GEMM tiles */
+
+static const int32_t tail_mask_table[32] = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                            0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0};
+
+/* C[0..mvalid)[0..nvalid) = act(bias + A . B), A packed [K][MR], B rows of
+ * NR floats ldb apart, C rows ldc apart. */
+static inline void tile_6x16(int64_t K, const float *a, const float *b, int64_t ldb, const float *bias, float *c,
+                             int64_t ldc, int mvalid, int nvalid, const op_activation *act)
+{
+    __m256 c00 = _mm256_broadcast_ss(bias + 0), c01 = c00;
+    __m256 c10 = _mm256_broadcast_ss(bias + 1), c11 = c10;
+    __m256 c20 = _mm256_broadcast_ss(bias + 2), c21 = c20;
+    __m256 c30 = _mm256_broadcast_ss(bias + 3), c31 = c30;
+    __m256 c40 = _mm256_broadcast_ss(bias + 4), c41 = c40;
+    __m256 c50 = _mm256_broadcast_ss(bias + 5), c51 = c50;
+    for (int64_t k = 0; k < K; k++) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        __m256 av;
+        av = _mm256_broadcast_ss(a + 0);
+        c00 = _mm256_fmadd_ps(av, b0, c00);
+        c01 = _mm256_fmadd_ps(av, b1, c01);
+        av = _mm256_broadcast_ss(a + 1);
+        c10 = _mm256_fmadd_ps(av, b0, c10);
+        c11 = _mm256_fmadd_ps(av, b1, c11);
+        av = _mm256_broadcast_ss(a + 2);
+        c20 = _mm256_fmadd_ps(av, b0, c20);
+        c21 = _mm256_fmadd_ps(av, b1, c21);
+        av = _mm256_broadcast_ss(a + 3);
+        c30 = _mm256_fmadd_ps(av, b0, c30);
+        c31 = _mm256_fmadd_ps(av, b1, c31);
+        av = _mm256_broadcast_ss(a + 4);
+        c40 = _mm256_fmadd_ps(av, b0, c40);
+        c41 = _mm256_fmadd_ps(av, b1, c41);
+        av = _mm256_broadcast_ss(a + 5);
+        c50 = _mm256_fmadd_ps(av, b0, c50);
+        c51 = _mm256_fmadd_ps(av, b1, c51);
+        a += MR;
+        b += ldb;
+    }
+    __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+    int vec_act = act_vectorised(act);
+    if (nvalid == NR) {
+        for (int r = 0; r < mvalid; r++) {
+            float *cr = c + r * ldc;
+            _mm256_storeu_ps(cr, vec_act ? act8(act, acc[r][0]) : acc[r][0]);
+            _mm256_storeu_ps(cr + 8, vec_act ? act8(act, acc[r][1]) : acc[r][1]);
+            if (!vec_act)
+                op_activation_apply(act, cr, NR);
+        }
+    } else {
+        __m256i m0 = _mm256_loadu_si256((const __m256i *)(tail_mask_table + NR - nvalid));
+        __m256i m1 = _mm256_loadu_si256((const __m256i *)(tail_mask_table + NR - nvalid + 8));
+        for (int r = 0; r < mvalid; r++) {
+            float *cr = c + r * ldc;
+            _mm256_maskstore_ps(cr, m0, vec_act ? act8(act, acc[r][0]) : acc[r][0]);
+            _mm256_maskstore_ps(cr + 8, m1, vec_act ? act8(act, acc[r][1]) : acc[r][1]);
+            if (!vec_act)
+                op_activation_apply(act, cr, nvalid);
+        }
+    }
+}
+
+/* ------------------------------------------------------- packing */
+
+static int64_t gemm_k(const conv2d_shape *s) { return s->icg * s->kh * s->kw; }
+static int64_t m_blocks(const conv2d_shape *s) { return (s->ocg + MR - 1) / MR; }
+
+size_t conv_gemm_packed_weights_floats(const conv2d_shape *s)
+{
+    return (size_t)(s->group * m_blocks(s) * gemm_k(s) * MR);
+}
+
+size_t conv_gemm_packed_bias_floats(const conv2d_shape *s) { return (size_t)(s->group * m_blocks(s) * MR); }
+
+void conv_gemm_pack(const conv2d_shape *s, const float *w, const float *bias, float *packed_w, float *packed_b)
+{
+    int64_t K = gemm_k(s), mb_count = m_blocks(s);
+    for (int64_t g = 0; g < s->group; g++)
+        for (int64_t mb = 0; mb < mb_count; mb++) {
+            float *dst = packed_w + (g * mb_count + mb) * K * MR;
+            float *bdst = packed_b + (g * mb_count + mb) * MR;
+            for (int r = 0; r < MR; r++) {
+                int64_t m = mb * MR + r, oc = g * s->ocg + m;
+                int valid = m < s->ocg;
+                bdst[r] = valid && bias ? bias[oc] : 0.0f;
+                for (int64_t k = 0; k < K; k++)
+                    dst[k * MR + r] = valid ? w[oc * K + k] : 0.0f;
+            }
+        }
+}
+
+static int is_pointwise(const conv2d_shape *s)
+{
+    return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->ph == 0 && s->pw == 0 && s->oh == s->ih &&
+           s->ow == s->iw;
+}
+
+size_t conv_gemm_scratch_bytes(const conv2d_shape *s, int threads)
+{
+    if (threads < 1)
+        threads = 1;
+    return (size_t)threads * (size_t)gemm_k(s) * NR * sizeof(float) + 64;
+}
+
+/* The im2col panel of output pixels [p0, p0 + nvalid) of one image and
+ * group: panel[k][j], k = (ic, ky, kx), zero outside the input and for
+ * j >= nvalid. */
+static void pack_panel(const conv2d_shape *s, const float *xg, int64_t p0, int nvalid, float *panel)
+{
+    int64_t ih = s->ih, iw = s->iw, plane = ih * iw;
+    int64_t oy0 = p0 / s->ow, ox0 = p0 % s->ow;
+    int same_row = ox0 + nvalid <= s->ow;
+    int64_t iy_base[NR], ix_base[NR];
+    for (int j = 0; j < NR; j++) {
+        int64_t p = p0 + j, oy = p / s->ow, ox = p % s->ow;
+        iy_base[j] = j < nvalid ? oy * s->sh - s->ph : INT64_MIN / 2;
+        ix_base[j] = ox * s->sw - s->pw;
+    }
+    float *row = panel;
+    for (int64_t ic = 0; ic < s->icg; ic++) {
+        const float *xc = xg + ic * plane;
+        for (int64_t ky = 0; ky < s->kh; ky++)
+            for (int64_t kx = 0; kx < s->kw; kx++, row += NR) {
+                if (same_row) {
+                    int64_t iy = oy0 * s->sh - s->ph + ky * s->dh;
+                    if (iy < 0 || iy >= ih) {
+                        memset(row, 0, NR * sizeof(float));
+                        continue;
+                    }
+                    const float *xr = xc + iy * iw;
+                    int64_t ix0 = ox0 * s->sw - s->pw + kx * s->dw;
+                    int j = 0;
+                    if (s->sw == 1 && ix0 >= 0 && ix0 + nvalid <= iw) {
+                        memcpy(row, xr + ix0, (size_t)nvalid * sizeof(float));
+                        j = nvalid;
+                    } else {
+                        for (; j < nvalid; j++) {
+                            int64_t ix = ix0 + j * s->sw;
+                            row[j] = ix >= 0 && ix < iw ? xr[ix] : 0.0f;
+                        }
+                    }
+                    for (; j < NR; j++)
+                        row[j] = 0.0f;
+                    continue;
+                }
+                for (int j = 0; j < NR; j++) {
+                    int64_t iy = iy_base[j] + ky * s->dh, ix = ix_base[j] + kx * s->dw;
+                    row[j] = iy >= 0 && iy < ih && ix >= 0 && ix < iw ? xc[iy * iw + ix] : 0.0f;
+                }
+            }
+    }
+}
+
+void conv_gemm_run(const conv2d_shape *s, const float *packed_w, const float *packed_b, const float *x, float *y,
+                   const op_activation *act, int threads, void *scratch)
+{
+    if (threads < 1)
+        threads = 1;
+    int64_t K = gemm_k(s), P = s->oh * s->ow, n_blocks = (P + NR - 1) / NR, mb_count = m_blocks(s);
+    int64_t in_group = s->icg * s->ih * s->iw, out_group = s->ocg * P;
+    int direct = is_pointwise(s);
+    int64_t outer = s->batch * s->group * n_blocks;
+    /* split the output channels too when there are few pixel blocks */
+    int64_t m_chunks = 1;
+    if (outer < 4 * threads) {
+        m_chunks = (4 * threads + outer - 1) / outer;
+        if (m_chunks > mb_count)
+            m_chunks = mb_count;
+    }
+    int64_t m_per = (mb_count + m_chunks - 1) / m_chunks;
+    m_chunks = (mb_count + m_per - 1) / m_per;
+    int64_t tasks = outer * m_chunks;
+    double work = (double)s->batch * s->group * P * K * s->ocg;
+    float *panels = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+#pragma omp parallel num_threads(threads) if (work > 100000 && tasks > 1)
+    {
+        float *panel = panels + (size_t)omp_get_thread_num() * (size_t)K * NR;
+        int64_t packed_for = -1;
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < tasks; t++) {
+            int64_t o = t / m_chunks, mc = t % m_chunks;
+            int64_t nb = o % n_blocks, ng = o / n_blocks;
+            int64_t g = ng % s->group;
+            int64_t p0 = nb * NR;
+            int nvalid = P - p0 < NR ? (int)(P - p0) : NR;
+            const float *xg = x + ng * in_group;
+            const float *b;
+            int64_t ldb;
+            if (direct && nvalid == NR) {
+                b = xg + p0;
+                ldb = P;
+            } else {
+                if (packed_for != o) {
+                    if (direct) {
+                        for (int64_t k = 0; k < K; k++) {
+                            float *row = panel + k * NR;
+                            memcpy(row, xg + k * P + p0, (size_t)nvalid * sizeof(float));
+                            for (int j = nvalid; j < NR; j++)
+                                row[j] = 0.0f;
+                        }
+                    } else {
+                        pack_panel(s, xg, p0, nvalid, panel);
+                    }
+                    packed_for = o;
+                }
+                b = panel;
+                ldb = NR;
+            }
+            float *yg = y + ng * out_group + p0;
+            int64_t mb_end = (mc + 1) * m_per < mb_count ? (mc + 1) * m_per : mb_count;
+            for (int64_t mb = mc * m_per; mb < mb_end; mb++) {
+                int64_t m0 = mb * MR;
+                int mvalid = s->ocg - m0 < MR ? (int)(s->ocg - m0) : MR;
+                tile_6x16(K, packed_w + (g * mb_count + mb) * K * MR, b, ldb, packed_b + (g * mb_count + mb) * MR,
+                          yg + m0 * P, P, mvalid, nvalid, act);
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------- depthwise */
+
+#define DW_ZERO_ROW 4096
+static const float dw_zero_row[DW_ZERO_ROW + 32];
+
+/* Even and odd elements of v[0..16). */
+static inline __m256 evens16(__m256 lo, __m256 hi)
+{
+    __m256 t = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+static inline __m256 odds16(__m256 lo, __m256 hi)
+{
+    __m256 t = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+/* One output row of a 3x3 depthwise convolution (dilation 1, stride 1 or
+ * 2); rows r[0..2] are input rows (the zero row outside the image). */
+static void dw3x3_row(const float *const r[3], const float *wc, float b, float *yr, int64_t ow_count, int64_t iw,
+                      int64_t sw, int64_t pw, int64_t lo, int64_t hi, const op_activation *act)
+{
+    int vec_act = act_vectorised(act);
+    int64_t ow = lo;
+    __m256 wv[9];
+    for (int i = 0; i < 9; i++)
+        wv[i] = _mm256_set1_ps(wc[i]);
+    __m256 bv = _mm256_set1_ps(b);
+    if (sw == 1) {
+        for (; ow + 8 <= hi; ow += 8) {
+            __m256 acc = bv;
+            for (int kh = 0; kh < 3; kh++) {
+                const float *a = r[kh] + ow - pw;
+                acc = _mm256_fmadd_ps(wv[kh * 3 + 0], _mm256_loadu_ps(a), acc);
+                acc = _mm256_fmadd_ps(wv[kh * 3 + 1], _mm256_loadu_ps(a + 1), acc);
+                acc = _mm256_fmadd_ps(wv[kh * 3 + 2], _mm256_loadu_ps(a + 2), acc);
+            }
+            _mm256_storeu_ps(yr + ow, vec_act ? act8(act, acc) : acc);
+        }
+    } else if (sw == 2) {
+        const __m256i shift = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7);
+        for (; ow + 8 <= hi; ow += 8) {
+            __m256 acc = bv;
+            for (int kh = 0; kh < 3; kh++) {
+                const float *a = r[kh] + 2 * ow - pw;
+                __m256 lo8 = _mm256_loadu_ps(a), hi8 = _mm256_loadu_ps(a + 8);
+                __m256 e = evens16(lo8, hi8), o = odds16(lo8, hi8);
+                __m256 e2 = _mm256_blend_ps(_mm256_permutevar8x32_ps(e, shift), _mm256_broadcast_ss(a + 16), 0x80);
+                acc = _mm256_fmadd_ps(wv[kh * 3 + 0], e, acc);
+                acc = _mm256_fmadd_ps(wv[kh * 3 + 1], o, acc);
+                acc = _mm256_fmadd_ps(wv[kh * 3 + 2], e2, acc);
+            }
+            _mm256_storeu_ps(yr + ow, vec_act ? act8(act, acc) : acc);
+        }
+    }
+    /* remaining interior columns */
+    for (; ow < hi; ow++) {
+        int64_t i = ow * sw - pw;
+        float acc = b;
+        for (int kh = 0; kh < 3; kh++)
+            acc += wc[kh * 3] * r[kh][i] + wc[kh * 3 + 1] * r[kh][i + 1] + wc[kh * 3 + 2] * r[kh][i + 2];
+        yr[ow] = vec_act ? act1(act, acc) : acc;
+    }
+    /* borders */
+    for (int64_t o = 0; o < ow_count; o++) {
+        if (o == lo)
+            o = hi;
+        if (o >= ow_count)
+            break;
+        float acc = b;
+        for (int kh = 0; kh < 3; kh++)
+            for (int kw = 0; kw < 3; kw++) {
+                int64_t ix = o * sw - pw + kw;
+                if (ix >= 0 && ix < iw)
+                    acc += wc[kh * 3 + kw] * r[kh][ix];
+            }
+        yr[o] = vec_act ? act1(act, acc) : acc;
+    }
+    if (!vec_act)
+        op_activation_apply(act, yr, ow_count);
+}
+
+void conv_depthwise_run(const conv2d_shape *s, const float *w, const float *bias, const float *x, float *y,
+                        const op_activation *act, int threads)
+{
+    int64_t C = s->group, H = s->ih, W = s->iw, OH = s->oh, OW = s->ow;
+    int64_t KH = s->kh, KW = s->kw, sh = s->sh, sw = s->sw, dh = s->dh, dw = s->dw, ph = s->ph, pw = s->pw;
+    /* output columns whose every tap is inside the row */
+    int64_t lo = (pw + sw - 1) / sw, hi = W - 1 + pw - (KW - 1) * dw;
+    hi = hi < 0 ? 0 : hi / sw + 1;
+    if (hi > OW)
+        hi = OW;
+    if (lo > hi)
+        lo = hi;
+    int64_t rows = s->batch * C * OH;
+    int fast3x3 = KH == 3 && KW == 3 && dh == 1 && dw == 1 && (sw == 1 || sw == 2) && W <= DW_ZERO_ROW;
+    if (threads < 1)
+        threads = 1;
+#pragma omp parallel for num_threads(threads) schedule(static) if (rows * OW * KH * KW > 30000)
+    for (int64_t row = 0; row < rows; row++) {
+        int64_t plane = row / OH, oh = row % OH, c = plane % C;
+        float *yr = y + row * OW;
+        float b = bias ? bias[c] : 0.0f;
+        if (fast3x3) {
+            const float *r[3];
+            for (int kh = 0; kh < 3; kh++) {
+                int64_t ih = oh * sh - ph + kh;
+                r[kh] = ih >= 0 && ih < H ? x + (plane * H + ih) * W : dw_zero_row;
+            }
+            dw3x3_row(r, w + c * 9, b, yr, OW, W, sw, pw, lo, hi, act);
+            continue;
+        }
+        for (int64_t ow = 0; ow < OW; ow++)
+            yr[ow] = b;
+        for (int64_t kh = 0; kh < KH; kh++) {
+            int64_t ih = oh * sh - ph + kh * dh;
+            if (ih < 0 || ih >= H)
+                continue;
+            const float *xr = x + (plane * H + ih) * W;
+            for (int64_t kw = 0; kw < KW; kw++) {
+                float wv = w[(c * KH + kh) * KW + kw];
+                int64_t off = kw * dw - pw;
+                for (int64_t ow = 0; ow < lo; ow++) {
+                    int64_t iw = ow * sw + off;
+                    if (iw >= 0 && iw < W)
+                        yr[ow] += wv * xr[iw];
+                }
+                if (sw == 1) {
+                    const float *xs = xr + off;
+                    for (int64_t ow = lo; ow < hi; ow++)
+                        yr[ow] += wv * xs[ow];
+                } else {
+                    for (int64_t ow = lo; ow < hi; ow++)
+                        yr[ow] += wv * xr[ow * sw + off];
+                }
+                for (int64_t ow = hi; ow < OW; ow++) {
+                    int64_t iw = ow * sw + off;
+                    if (iw >= 0 && iw < W)
+                        yr[ow] += wv * xr[iw];
+                }
+            }
+        }
+        if (act_vectorised(act)) {
+            int64_t ow = 0;
+            for (; ow + 8 <= OW; ow += 8)
+                _mm256_storeu_ps(yr + ow, act8(act, _mm256_loadu_ps(yr + ow)));
+            for (; ow < OW; ow++)
+                yr[ow] = act1(act, yr[ow]);
+        } else {
+            op_activation_apply(act, yr, OW);
+        }
+    }
+}
