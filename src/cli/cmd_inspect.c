@@ -129,6 +129,7 @@ int cli_inspect(int argc, char **argv)
         }
     }
     double flops = -1;
+    int dynamic_steps = 0;
     plan *p = NULL;
     fg_status *plan_st = NULL;
     if (shapes_known) {
@@ -137,8 +138,10 @@ int cli_inspect(int argc, char **argv)
         if (!plan_st) {
             p = sp->plan;
             flops = 0;
-            for (int i = 0; i < p->n_steps; i++)
+            for (int i = 0; i < p->n_steps; i++) {
                 flops += plan_step_flops(p, &p->steps[i]);
+                dynamic_steps += p->steps[i].dynamic;
+            }
         }
     }
     FILE *o = stdout;
@@ -165,8 +168,8 @@ int cli_inspect(int argc, char **argv)
         fprintf(o, "},\n  \"parameters\": %lld,\n  \"parameter_bytes\": %zu,\n", (long long)params, param_bytes);
         if (flops >= 0)
             fprintf(o, "  \"flops\": %.0f,\n  \"plan\": {\"steps\": %d, \"arena_bytes\": %zu, \"folded\": %d, "
-                       "\"fused_batchnorm\": %d, \"fused_activation\": %d}\n}\n",
-                    flops, p->n_steps, p->arena_bytes, p->n_folded, p->n_fused_bn, p->n_fused_act);
+                       "\"fused_batchnorm\": %d, \"fused_activation\": %d, \"run_time_shape_steps\": %d}\n}\n",
+                    flops, p->n_steps, p->arena_bytes, p->n_folded, p->n_fused_bn, p->n_fused_act, dynamic_steps);
         else
             fprintf(o, "  \"flops\": null\n}\n");
     } else {
@@ -185,8 +188,10 @@ int cli_inspect(int argc, char **argv)
         }
         fprintf(o, "parameters %lld (%.2f MB)\n", (long long)params, param_bytes / 1e6);
         if (flops >= 0)
-            fprintf(o, "flops      %.3f G (plan: %d steps, %.2f MB arena, %d folded, %d BN and %d activations fused)\n",
-                    flops / 1e9, p->n_steps, p->arena_bytes / 1e6, p->n_folded, p->n_fused_bn, p->n_fused_act);
+            fprintf(o, "flops      %.3f G (plan: %d steps, %.2f MB arena, %d folded, %d BN and %d activations fused, "
+                       "%d with run-time shapes)\n",
+                    flops / 1e9, p->n_steps, p->arena_bytes / 1e6, p->n_folded, p->n_fused_bn, p->n_fused_act,
+                    dynamic_steps);
         else if (plan_st)
             fprintf(o, "flops      unknown: %s\n", fg_status_message(plan_st));
         else

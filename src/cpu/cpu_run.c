@@ -57,6 +57,29 @@ static fg_status *run_dynamic_step(plan *p, plan_step *s, void **scratch, size_t
     return st;
 }
 
+/* The true-length view of a bounded value, for a step that needs true
+ * shapes: a prefix along axis 0, else a dense copy in the value's heap. */
+static fg_status *bounded_view(plan *p, int id, fg_tensor *t)
+{
+    plan_value *v = &p->values[id];
+    int axis = v->bound_axis;
+    int64_t capacity = t->dims[axis];
+    t->dims[axis] = p->values[v->count_of].count;
+    if (axis == 0 || t->dims[axis] == capacity)
+        return NULL;
+    size_t bytes = fg_tensor_nbytes(t);
+    FG_TRY(grow(&v->heap, &v->heap_bytes, bytes ? bytes : 1));
+    int64_t outer = fg_shape_numel(axis, t->dims);
+    size_t inner = fg_dtype_size(t->dtype);
+    for (int d = axis + 1; d < t->rank; d++)
+        inner *= (size_t)t->dims[d];
+    size_t row = (size_t)t->dims[axis] * inner;
+    for (int64_t o = 0; o < outer; o++)
+        memcpy((char *)v->heap + (size_t)o * row, (const char *)t->data + (size_t)(o * capacity) * inner, row);
+    t->data = v->heap;
+    return NULL;
+}
+
 fg_status *cpu_run_plan(plan *p, const fg_tensor *inputs, fg_tensor *outputs)
 {
     fg_status *st = NULL;
@@ -76,7 +99,11 @@ fg_status *cpu_run_plan(plan *p, const fg_tensor *inputs, fg_tensor *outputs)
             }
             s->in_t[i] = p->values[id].t;
             s->in_t[i].data = plan_value_data(p, id);
+            if ((s->dynamic || s->control) && p->values[id].bounded && !st)
+                st = bounded_view(p, id, &s->in_t[i]);
         }
+        if (st)
+            break;
         if (s->control) {
             st = cpu_run_control(p, s);
         } else if (s->dynamic) {
@@ -92,10 +119,16 @@ fg_status *cpu_run_plan(plan *p, const fg_tensor *inputs, fg_tensor *outputs)
             s->call.scratch = (char *)p->arena + p->scratch_offset;
             st = s->op->run(&s->call);
         }
-        if (!st && s->call.out_bounded)
-            for (int j = 0; j < s->n_out; j++)
-                if (s->out[j] >= 0)
-                    memcpy(p->values[s->out[j]].t.dims, s->out_t[j].dims, sizeof s->out_t[j].dims);
+        if (!st && s->call.out_bounded && s->out[0] >= 0) {
+            plan_value *v = &p->values[s->out[0]];
+            int axis = s->call.out_bounded - 1;
+            if (s->dynamic) { /* only dynamic steps read it: make it dense now */
+                plan_compact_bounded(&s->out_t[0], axis, v->t.dims[axis]);
+                v->t = s->out_t[0];
+            } else { /* later steps run on the capacity; remember the length */
+                v->count = s->out_t[0].dims[axis];
+            }
+        }
     }
     if (st)
         return st;
@@ -104,6 +137,12 @@ fg_status *cpu_run_plan(plan *p, const fg_tensor *inputs, fg_tensor *outputs)
         outputs[i] = p->values[id].t;
         outputs[i].data = plan_value_data(p, id);
         outputs[i].location = FG_HOST;
+        if (p->values[id].bounded) {
+            int axis = p->values[id].bound_axis;
+            int64_t capacity = outputs[i].dims[axis];
+            outputs[i].dims[axis] = p->values[p->values[id].count_of].count;
+            plan_compact_bounded(&outputs[i], axis, capacity);
+        }
     }
     return NULL;
 }

@@ -554,27 +554,25 @@ static fg_status *enqueue_run(cuda_plan *cp, int *launches)
     return NULL;
 }
 
-/* Output views; data-dependent outputs get their true length. */
+/* Output views; data-dependent outputs get their true length (the count
+ * their producer left on the device) and are made dense. */
 static void collect_outputs(cuda_plan *cp, fg_tensor *outputs)
 {
     plan *p = cp->p;
     for (int i = 0; i < p->n_outputs; i++) {
         int id = p->outputs[i];
-        outputs[i] = p->values[id].t;
+        const plan_value *v = &p->values[id];
+        outputs[i] = v->t;
         outputs[i].data = cp->h_output[i];
         outputs[i].location = FG_HOST;
-        if (!cp->d_counts)
+        if (!v->bounded || !cp->d_counts)
             continue;
-        for (int k = 0; k < p->n_steps; k++) {
-            const plan_step *s = &p->steps[k];
-            if (!s->call.out_bounded)
-                continue;
-            for (int j = 0; j < s->n_out; j++)
-                if (s->out[j] == id) {
-                    int axis = strcmp(s->node->op_type, "NonZero") == 0 ? 1 : 0;
-                    outputs[i].dims[axis] = cp->h_counts[k];
-                }
-        }
+        for (int k = 0; k < p->n_steps; k++)
+            if (p->steps[k].call.out_bounded && p->steps[k].out[0] == v->count_of) {
+                int64_t capacity = outputs[i].dims[v->bound_axis];
+                outputs[i].dims[v->bound_axis] = cp->h_counts[k];
+                plan_compact_bounded(&outputs[i], v->bound_axis, capacity);
+            }
     }
 }
 

@@ -601,9 +601,11 @@ static fg_status *conv_prepare_common(op_call *call, int transposed)
     conv_geom g;
     FG_TRY(conv_geometry(call, transposed, &g));
     if (is_depthwise(&g)) {
-        /* run calls the depthwise kernel directly */
+        /* run calls the depthwise kernel directly, padding planes in scratch */
+        conv2d_shape shape;
+        to_shape2d(&g, &shape);
         call->state = NULL;
-        call->scratch_bytes = 0;
+        call->scratch_bytes = conv_depthwise_scratch_bytes(&shape, call->threads);
         return NULL;
     }
     if (uses_gemm(&g))
@@ -854,6 +856,11 @@ static fg_status *conv_run_common(op_call *call, int transposed)
     if (is_depthwise(&g)) {
         conv2d_shape shape;
         to_shape2d(&g, &shape);
+        if (call->scratch && call->scratch_bytes >= conv_depthwise_scratch_bytes(&shape, threads)) {
+            conv_depthwise_padded_run(&shape, call->in[1].data, op_has_input(call, 2) ? call->in[2].data : NULL,
+                                      call->in[0].data, call->out[0].data, &call->act, threads, call->scratch);
+            return NULL;
+        }
         conv_depthwise_run(&shape, call->in[1].data, op_has_input(call, 2) ? call->in[2].data : NULL,
                            call->in[0].data, call->out[0].data, &call->act, threads);
         return NULL;

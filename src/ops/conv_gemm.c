@@ -8,8 +8,27 @@
 #include <omp.h>
 #include <string.h>
 
-#define MR CONV_GEMM_MR
-#define NR CONV_GEMM_NR
+/* AVX2 tile: 6 rows x 16 columns; AVX-512 tile: 8 rows x 32 columns (the
+ * weights are packed for the tile this CPU runs). */
+#define MR 6
+#define NR 16
+#define MR512 8
+#define NR512 32
+#define AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
+
+static int cpu_has_avx512(void)
+{
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                 __builtin_cpu_supports("avx512vl");
+    }
+    return cached;
+}
+
+static int tile_rows(void) { return cpu_has_avx512() ? MR512 : MR; }
+static int tile_cols(void) { return cpu_has_avx512() ? NR512 : NR; }
 
 /* ------------------------------------------------ vector activations */
 
@@ -80,7 +99,103 @@ static inline float act1(const op_activation *act, float v)
     return op_activation_scalar(act, v);
 }
 
+AVX512 static inline __m512 exp16(__m512 x)
+{
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+AVX512 static inline __m512 sigmoid16(__m512 x)
+{
+    __m512 one = _mm512_set1_ps(1.0f);
+    return _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+
+AVX512 static inline __m512 act16(const op_activation *act, __m512 v)
+{
+    switch (act->kind) {
+    case OP_ACT_NONE: return v;
+    case OP_ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps());
+    case OP_ACT_LEAKY_RELU: {
+        __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
+        return _mm512_mask_mul_ps(v, neg, v, _mm512_set1_ps(act->alpha));
+    }
+    case OP_ACT_CLIP:
+        return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(act->alpha)), _mm512_set1_ps(act->beta));
+    case OP_ACT_SIGMOID: return sigmoid16(v);
+    case OP_ACT_HARD_SIGMOID: {
+        __m512 t = _mm512_fmadd_ps(v, _mm512_set1_ps(act->alpha), _mm512_set1_ps(act->beta));
+        return _mm512_min_ps(_mm512_max_ps(t, _mm512_setzero_ps()), _mm512_set1_ps(1.0f));
+    }
+    case OP_ACT_HARD_SWISH: {
+        __m512 t = _mm512_fmadd_ps(v, _mm512_set1_ps(1.0f / 6.0f), _mm512_set1_ps(0.5f));
+        t = _mm512_min_ps(_mm512_max_ps(t, _mm512_setzero_ps()), _mm512_set1_ps(1.0f));
+        return _mm512_mul_ps(v, t);
+    }
+    case OP_ACT_SILU: return _mm512_mul_ps(v, sigmoid16(v));
+    case OP_ACT_TANH: return v;
+    }
+    return v;
+}
+
 /* ------------------------------------------------------- GEMM tiles */
+
+/* C[0..mvalid)[0..nvalid) = act(bias + A . B), A packed [K][8], B rows of
+ * 32 floats ldb apart, C rows ldc apart. */
+AVX512 static void tile_8x32(int64_t K, const float *a, const float *b, int64_t ldb, const float *bias, float *c,
+                             int64_t ldc, int mvalid, int nvalid, const op_activation *act)
+{
+    __m512 c00 = _mm512_set1_ps(bias[0]), c01 = c00;
+    __m512 c10 = _mm512_set1_ps(bias[1]), c11 = c10;
+    __m512 c20 = _mm512_set1_ps(bias[2]), c21 = c20;
+    __m512 c30 = _mm512_set1_ps(bias[3]), c31 = c30;
+    __m512 c40 = _mm512_set1_ps(bias[4]), c41 = c40;
+    __m512 c50 = _mm512_set1_ps(bias[5]), c51 = c50;
+    __m512 c60 = _mm512_set1_ps(bias[6]), c61 = c60;
+    __m512 c70 = _mm512_set1_ps(bias[7]), c71 = c70;
+    for (int64_t k = 0; k < K; k++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        __m512 av;
+#define ROW(r)                                   \
+    av = _mm512_set1_ps(a[r]);                   \
+    c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);  \
+    c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7)
+#undef ROW
+        a += MR512;
+        b += ldb;
+    }
+    __m512 acc[MR512][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
+                            {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
+    int vec_act = act_vectorised(act);
+    __mmask16 m0 = nvalid >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nvalid) - 1);
+    __mmask16 m1 = nvalid >= 32 ? (__mmask16)0xFFFF : nvalid > 16 ? (__mmask16)((1u << (nvalid - 16)) - 1) : 0;
+    for (int r = 0; r < mvalid; r++) {
+        float *cr = c + r * ldc;
+        __m512 v0 = vec_act ? act16(act, acc[r][0]) : acc[r][0];
+        __m512 v1 = vec_act ? act16(act, acc[r][1]) : acc[r][1];
+        if (nvalid == NR512) {
+            _mm512_storeu_ps(cr, v0);
+            _mm512_storeu_ps(cr + 16, v1);
+        } else {
+            _mm512_mask_storeu_ps(cr, m0, v0);
+            _mm512_mask_storeu_ps(cr + 16, m1, v1);
+        }
+        if (!vec_act)
+            op_activation_apply(act, cr, nvalid);
+    }
+}
 
 static const int32_t tail_mask_table[32] = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
                                             0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0};
@@ -146,28 +261,29 @@ static inline void tile_6x16(int64_t K, const float *a, const float *b, int64_t 
 /* ------------------------------------------------------- packing */
 
 static int64_t gemm_k(const conv2d_shape *s) { return s->icg * s->kh * s->kw; }
-static int64_t m_blocks(const conv2d_shape *s) { return (s->ocg + MR - 1) / MR; }
+static int64_t m_blocks(const conv2d_shape *s) { return (s->ocg + tile_rows() - 1) / tile_rows(); }
 
 size_t conv_gemm_packed_weights_floats(const conv2d_shape *s)
 {
-    return (size_t)(s->group * m_blocks(s) * gemm_k(s) * MR);
+    return (size_t)(s->group * m_blocks(s) * gemm_k(s) * tile_rows());
 }
 
-size_t conv_gemm_packed_bias_floats(const conv2d_shape *s) { return (size_t)(s->group * m_blocks(s) * MR); }
+size_t conv_gemm_packed_bias_floats(const conv2d_shape *s) { return (size_t)(s->group * m_blocks(s) * tile_rows()); }
 
 void conv_gemm_pack(const conv2d_shape *s, const float *w, const float *bias, float *packed_w, float *packed_b)
 {
     int64_t K = gemm_k(s), mb_count = m_blocks(s);
+    const int mr = tile_rows();
     for (int64_t g = 0; g < s->group; g++)
         for (int64_t mb = 0; mb < mb_count; mb++) {
-            float *dst = packed_w + (g * mb_count + mb) * K * MR;
-            float *bdst = packed_b + (g * mb_count + mb) * MR;
-            for (int r = 0; r < MR; r++) {
-                int64_t m = mb * MR + r, oc = g * s->ocg + m;
+            float *dst = packed_w + (g * mb_count + mb) * K * mr;
+            float *bdst = packed_b + (g * mb_count + mb) * mr;
+            for (int r = 0; r < mr; r++) {
+                int64_t m = mb * mr + r, oc = g * s->ocg + m;
                 int valid = m < s->ocg;
                 bdst[r] = valid && bias ? bias[oc] : 0.0f;
                 for (int64_t k = 0; k < K; k++)
-                    dst[k * MR + r] = valid ? w[oc * K + k] : 0.0f;
+                    dst[k * mr + r] = valid ? w[oc * K + k] : 0.0f;
             }
         }
 }
@@ -182,19 +298,19 @@ size_t conv_gemm_scratch_bytes(const conv2d_shape *s, int threads)
 {
     if (threads < 1)
         threads = 1;
-    return (size_t)threads * (size_t)gemm_k(s) * NR * sizeof(float) + 64;
+    return (size_t)threads * (size_t)gemm_k(s) * NR512 * sizeof(float) + 64;
 }
 
 /* The im2col panel of output pixels [p0, p0 + nvalid) of one image and
  * group: panel[k][j], k = (ic, ky, kx), zero outside the input and for
  * j >= nvalid. */
-static void pack_panel(const conv2d_shape *s, const float *xg, int64_t p0, int nvalid, float *panel)
+static void pack_panel(const conv2d_shape *s, const float *xg, int64_t p0, int nvalid, int nr, float *panel)
 {
     int64_t ih = s->ih, iw = s->iw, plane = ih * iw;
     int64_t oy0 = p0 / s->ow, ox0 = p0 % s->ow;
     int same_row = ox0 + nvalid <= s->ow;
-    int64_t iy_base[NR], ix_base[NR];
-    for (int j = 0; j < NR; j++) {
+    int64_t iy_base[NR512], ix_base[NR512];
+    for (int j = 0; j < nr; j++) {
         int64_t p = p0 + j, oy = p / s->ow, ox = p % s->ow;
         iy_base[j] = j < nvalid ? oy * s->sh - s->ph : INT64_MIN / 2;
         ix_base[j] = ox * s->sw - s->pw;
@@ -203,11 +319,11 @@ static void pack_panel(const conv2d_shape *s, const float *xg, int64_t p0, int n
     for (int64_t ic = 0; ic < s->icg; ic++) {
         const float *xc = xg + ic * plane;
         for (int64_t ky = 0; ky < s->kh; ky++)
-            for (int64_t kx = 0; kx < s->kw; kx++, row += NR) {
+            for (int64_t kx = 0; kx < s->kw; kx++, row += nr) {
                 if (same_row) {
                     int64_t iy = oy0 * s->sh - s->ph + ky * s->dh;
                     if (iy < 0 || iy >= ih) {
-                        memset(row, 0, NR * sizeof(float));
+                        memset(row, 0, (size_t)nr * sizeof(float));
                         continue;
                     }
                     const float *xr = xc + iy * iw;
@@ -222,11 +338,11 @@ static void pack_panel(const conv2d_shape *s, const float *xg, int64_t p0, int n
                             row[j] = ix >= 0 && ix < iw ? xr[ix] : 0.0f;
                         }
                     }
-                    for (; j < NR; j++)
+                    for (; j < nr; j++)
                         row[j] = 0.0f;
                     continue;
                 }
-                for (int j = 0; j < NR; j++) {
+                for (int j = 0; j < nr; j++) {
                     int64_t iy = iy_base[j] + ky * s->dh, ix = ix_base[j] + kx * s->dw;
                     row[j] = iy >= 0 && iy < ih && ix >= 0 && ix < iw ? xc[iy * iw + ix] : 0.0f;
                 }
@@ -239,7 +355,8 @@ void conv_gemm_run(const conv2d_shape *s, const float *packed_w, const float *pa
 {
     if (threads < 1)
         threads = 1;
-    int64_t K = gemm_k(s), P = s->oh * s->ow, n_blocks = (P + NR - 1) / NR, mb_count = m_blocks(s);
+    const int mr = tile_rows(), nr = tile_cols(), wide = cpu_has_avx512();
+    int64_t K = gemm_k(s), P = s->oh * s->ow, n_blocks = (P + nr - 1) / nr, mb_count = m_blocks(s);
     int64_t in_group = s->icg * s->ih * s->iw, out_group = s->ocg * P;
     int direct = is_pointwise(s);
     int64_t outer = s->batch * s->group * n_blocks;
@@ -257,45 +374,48 @@ void conv_gemm_run(const conv2d_shape *s, const float *packed_w, const float *pa
     float *panels = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
 #pragma omp parallel num_threads(threads) if (work > 100000 && tasks > 1)
     {
-        float *panel = panels + (size_t)omp_get_thread_num() * (size_t)K * NR;
+        float *panel = panels + (size_t)omp_get_thread_num() * (size_t)K * nr;
         int64_t packed_for = -1;
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < tasks; t++) {
             int64_t o = t / m_chunks, mc = t % m_chunks;
             int64_t nb = o % n_blocks, ng = o / n_blocks;
             int64_t g = ng % s->group;
-            int64_t p0 = nb * NR;
-            int nvalid = P - p0 < NR ? (int)(P - p0) : NR;
+            int64_t p0 = nb * nr;
+            int nvalid = P - p0 < nr ? (int)(P - p0) : nr;
             const float *xg = x + ng * in_group;
             const float *b;
             int64_t ldb;
-            if (direct && nvalid == NR) {
+            if (direct && nvalid == nr) {
                 b = xg + p0;
                 ldb = P;
             } else {
                 if (packed_for != o) {
                     if (direct) {
                         for (int64_t k = 0; k < K; k++) {
-                            float *row = panel + k * NR;
+                            float *row = panel + k * nr;
                             memcpy(row, xg + k * P + p0, (size_t)nvalid * sizeof(float));
-                            for (int j = nvalid; j < NR; j++)
+                            for (int j = nvalid; j < nr; j++)
                                 row[j] = 0.0f;
                         }
                     } else {
-                        pack_panel(s, xg, p0, nvalid, panel);
+                        pack_panel(s, xg, p0, nvalid, nr, panel);
                     }
                     packed_for = o;
                 }
                 b = panel;
-                ldb = NR;
+                ldb = nr;
             }
             float *yg = y + ng * out_group + p0;
             int64_t mb_end = (mc + 1) * m_per < mb_count ? (mc + 1) * m_per : mb_count;
             for (int64_t mb = mc * m_per; mb < mb_end; mb++) {
-                int64_t m0 = mb * MR;
-                int mvalid = s->ocg - m0 < MR ? (int)(s->ocg - m0) : MR;
-                tile_6x16(K, packed_w + (g * mb_count + mb) * K * MR, b, ldb, packed_b + (g * mb_count + mb) * MR,
-                          yg + m0 * P, P, mvalid, nvalid, act);
+                int64_t m0 = mb * mr;
+                int mvalid = s->ocg - m0 < mr ? (int)(s->ocg - m0) : mr;
+                const float *a = packed_w + (g * mb_count + mb) * K * mr, *bias = packed_b + (g * mb_count + mb) * mr;
+                if (wide)
+                    tile_8x32(K, a, b, ldb, bias, yg + m0 * P, P, mvalid, nvalid, act);
+                else
+                    tile_6x16(K, a, b, ldb, bias, yg + m0 * P, P, mvalid, nvalid, act);
             }
         }
     }
@@ -381,6 +501,199 @@ static void dw3x3_row(const float *const r[3], const float *wc, float b, float *
     }
     if (!vec_act)
         op_activation_apply(act, yr, ow_count);
+}
+
+/* Padded plane geometry: rows and row pitch of a plane copied with its
+ * zero borders (and slack for vector over-reads). */
+static void dw_padded_dims(const conv2d_shape *s, int64_t *rows, int64_t *pitch)
+{
+    *rows = (s->oh - 1) * s->sh + (s->kh - 1) * s->dh + 1;
+    int64_t cols = (s->ow - 1) * s->sw + (s->kw - 1) * s->dw + 1;
+    *pitch = (cols + 7) / 8 * 8 + 8 * s->sw + 8;
+}
+
+size_t conv_depthwise_scratch_bytes(const conv2d_shape *s, int threads)
+{
+    int64_t rows, pitch;
+    dw_padded_dims(s, &rows, &pitch);
+    if (threads < 1)
+        threads = 1;
+    return (size_t)threads * (size_t)((rows + 1) * pitch) * sizeof(float) + 64;
+}
+
+/* Copies plane xp into pad (rows x pitch) with zeros outside the input. */
+static void dw_pad_plane(const conv2d_shape *s, const float *xp, float *pad, int64_t rows, int64_t pitch)
+{
+    int64_t copy_w = s->iw;
+    if (s->pw + copy_w > pitch)
+        copy_w = pitch - s->pw;
+    for (int64_t r = 0; r < rows + 1; r++) {
+        float *dst = pad + r * pitch;
+        int64_t iy = r - s->ph;
+        if (r >= rows || iy < 0 || iy >= s->ih || copy_w <= 0) {
+            memset(dst, 0, (size_t)pitch * sizeof(float));
+            continue;
+        }
+        memset(dst, 0, (size_t)s->pw * sizeof(float));
+        memcpy(dst + s->pw, xp + iy * s->iw, (size_t)copy_w * sizeof(float));
+        memset(dst + s->pw + copy_w, 0, (size_t)(pitch - s->pw - copy_w) * sizeof(float));
+    }
+}
+
+/* Depthwise convolution of one padded plane: 8 outputs per step, every tap a
+ * vector load (stride 1) or an even/odd split of two loads (stride 2). */
+/* 8 outputs of a 3x3 tap row (stride 1 or 2) at r. */
+static inline __m256 dw3_row(const float *r, int64_t sw, __m256 w0, __m256 w1, __m256 w2, __m256 acc)
+{
+    if (sw == 1) {
+        acc = _mm256_fmadd_ps(w0, _mm256_loadu_ps(r), acc);
+        acc = _mm256_fmadd_ps(w1, _mm256_loadu_ps(r + 1), acc);
+        return _mm256_fmadd_ps(w2, _mm256_loadu_ps(r + 2), acc);
+    }
+    __m256 lo = _mm256_loadu_ps(r), hi = _mm256_loadu_ps(r + 8);
+    __m256 e = evens16(lo, hi), o = odds16(lo, hi);
+    __m256 e2 = evens16(_mm256_loadu_ps(r + 2), _mm256_loadu_ps(r + 10));
+    acc = _mm256_fmadd_ps(w0, e, acc);
+    acc = _mm256_fmadd_ps(w1, o, acc);
+    return _mm256_fmadd_ps(w2, e2, acc);
+}
+
+static inline void dw_store(float *dst, int64_t n_left, __m256 v)
+{
+    if (n_left >= 8) {
+        _mm256_storeu_ps(dst, v);
+    } else {
+        __m256i m = _mm256_loadu_si256((const __m256i *)(tail_mask_table + NR - n_left));
+        _mm256_maskstore_ps(dst, m, v);
+    }
+}
+
+/* 3x3, dilation 1, stride 1 or 2: two output rows at a time, one partial
+ * sum per tap row, so the FMA chains overlap. */
+static void dw3x3_plane(const conv2d_shape *s, const float *pad, int64_t pitch, const float *wc, float b, float *yp,
+                        const op_activation *act)
+{
+    int64_t OH = s->oh, OW = s->ow, sh = s->sh, sw = s->sw;
+    int vec_act = act_vectorised(act);
+    __m256 w0 = _mm256_set1_ps(wc[0]), w1 = _mm256_set1_ps(wc[1]), w2 = _mm256_set1_ps(wc[2]);
+    __m256 w3 = _mm256_set1_ps(wc[3]), w4 = _mm256_set1_ps(wc[4]), w5 = _mm256_set1_ps(wc[5]);
+    __m256 w6 = _mm256_set1_ps(wc[6]), w7 = _mm256_set1_ps(wc[7]), w8 = _mm256_set1_ps(wc[8]);
+    __m256 bv = _mm256_set1_ps(b), zero = _mm256_setzero_ps();
+    int64_t oh = 0;
+    for (; oh + 2 <= OH; oh += 2) {
+        const float *r0 = pad + oh * sh * pitch, *q0 = r0 + sh * pitch;
+        float *y0 = yp + oh * OW, *y1 = y0 + OW;
+        for (int64_t ow = 0; ow < OW; ow += 8) {
+            int64_t off = ow * sw;
+            __m256 a0 = dw3_row(r0 + off, sw, w0, w1, w2, bv);
+            __m256 a1 = dw3_row(r0 + pitch + off, sw, w3, w4, w5, zero);
+            __m256 a2 = dw3_row(r0 + 2 * pitch + off, sw, w6, w7, w8, zero);
+            __m256 c0 = dw3_row(q0 + off, sw, w0, w1, w2, bv);
+            __m256 c1 = dw3_row(q0 + pitch + off, sw, w3, w4, w5, zero);
+            __m256 c2 = dw3_row(q0 + 2 * pitch + off, sw, w6, w7, w8, zero);
+            __m256 v0 = _mm256_add_ps(_mm256_add_ps(a0, a1), a2), v1 = _mm256_add_ps(_mm256_add_ps(c0, c1), c2);
+            if (vec_act) {
+                v0 = act8(act, v0);
+                v1 = act8(act, v1);
+            }
+            dw_store(y0 + ow, OW - ow, v0);
+            dw_store(y1 + ow, OW - ow, v1);
+        }
+    }
+    for (; oh < OH; oh++) {
+        const float *r0 = pad + oh * sh * pitch;
+        float *y0 = yp + oh * OW;
+        for (int64_t ow = 0; ow < OW; ow += 8) {
+            int64_t off = ow * sw;
+            __m256 a0 = dw3_row(r0 + off, sw, w0, w1, w2, bv);
+            __m256 a1 = dw3_row(r0 + pitch + off, sw, w3, w4, w5, zero);
+            __m256 a2 = dw3_row(r0 + 2 * pitch + off, sw, w6, w7, w8, zero);
+            __m256 v0 = _mm256_add_ps(_mm256_add_ps(a0, a1), a2);
+            if (vec_act)
+                v0 = act8(act, v0);
+            dw_store(y0 + ow, OW - ow, v0);
+        }
+    }
+    if (!vec_act)
+        op_activation_apply(act, yp, OH * OW);
+}
+
+static void dw_plane(const conv2d_shape *s, const float *pad, int64_t pitch, const float *wc, float b, float *yp,
+                     const op_activation *act)
+{
+    if (s->kh == 3 && s->kw == 3 && s->dh == 1 && s->dw == 1 && (s->sw == 1 || s->sw == 2)) {
+        dw3x3_plane(s, pad, pitch, wc, b, yp, act);
+        return;
+    }
+    int64_t OH = s->oh, OW = s->ow, KH = s->kh, KW = s->kw, sw = s->sw, dh = s->dh, dw = s->dw;
+    int vec_act = act_vectorised(act);
+    __m256 bv = _mm256_set1_ps(b);
+    for (int64_t oh = 0; oh < OH; oh++) {
+        const float *base = pad + oh * s->sh * pitch;
+        float *yr = yp + oh * OW;
+        for (int64_t ow = 0; ow < OW; ow += 8) {
+            __m256 acc = bv;
+            if (sw == 1) {
+                for (int64_t kh = 0; kh < KH; kh++) {
+                    const float *r = base + kh * dh * pitch + ow;
+                    for (int64_t kw = 0; kw < KW; kw++)
+                        acc = _mm256_fmadd_ps(_mm256_set1_ps(wc[kh * KW + kw]), _mm256_loadu_ps(r + kw * dw), acc);
+                }
+            } else if (sw == 2) {
+                for (int64_t kh = 0; kh < KH; kh++) {
+                    const float *r = base + kh * dh * pitch + 2 * ow;
+                    for (int64_t kw = 0; kw < KW; kw++) {
+                        const float *t = r + kw * dw;
+                        __m256 v = evens16(_mm256_loadu_ps(t), _mm256_loadu_ps(t + 8));
+                        acc = _mm256_fmadd_ps(_mm256_set1_ps(wc[kh * KW + kw]), v, acc);
+                    }
+                }
+            } else {
+                float tmp[8];
+                for (int j = 0; j < 8; j++) {
+                    float a = 0.0f;
+                    for (int64_t kh = 0; kh < KH; kh++)
+                        for (int64_t kw = 0; kw < KW; kw++)
+                            a += wc[kh * KW + kw] * base[kh * dh * pitch + (ow + j) * sw + kw * dw];
+                    tmp[j] = a;
+                }
+                acc = _mm256_add_ps(acc, _mm256_loadu_ps(tmp));
+            }
+            if (vec_act)
+                acc = act8(act, acc);
+            if (ow + 8 <= OW) {
+                _mm256_storeu_ps(yr + ow, acc);
+            } else {
+                int n = (int)(OW - ow);
+                __m256i m = _mm256_loadu_si256((const __m256i *)(tail_mask_table + NR - n));
+                _mm256_maskstore_ps(yr + ow, m, acc);
+            }
+        }
+        if (!vec_act)
+            op_activation_apply(act, yr, OW);
+    }
+}
+
+void conv_depthwise_padded_run(const conv2d_shape *s, const float *w, const float *bias, const float *x, float *y,
+                               const op_activation *act, int threads, void *scratch)
+{
+    int64_t rows, pitch;
+    dw_padded_dims(s, &rows, &pitch);
+    int64_t planes = s->batch * s->group, in_plane = s->ih * s->iw, out_plane = s->oh * s->ow;
+    int64_t k_size = s->kh * s->kw;
+    float *pads = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    if (threads < 1)
+        threads = 1;
+#pragma omp parallel num_threads(threads) if (planes > 1 && planes * out_plane * k_size > 30000)
+    {
+        float *pad = pads + (size_t)omp_get_thread_num() * (size_t)((rows + 1) * pitch);
+#pragma omp for schedule(static)
+        for (int64_t plane = 0; plane < planes; plane++) {
+            int64_t c = plane % s->group;
+            dw_pad_plane(s, x + plane * in_plane, pad, rows, pitch);
+            dw_plane(s, pad, pitch, w + c * k_size, bias ? bias[c] : 0.0f, y + plane * out_plane, act);
+        }
+    }
 }
 
 void conv_depthwise_run(const conv2d_shape *s, const float *w, const float *bias, const float *x, float *y,

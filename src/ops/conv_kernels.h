@@ -1,10 +1,12 @@
-/* Hand-written CPU convolution kernels on plain NCHW tensors (AVX2 + FMA):
+/* Hand-written CPU convolution kernels on plain NCHW tensors (AVX2 + FMA,
+ * AVX-512 where the CPU has it, chosen at run time):
  *
  *   conv_gemm_*      any 1-D/2-D convolution as a GEMM per group:
  *                    Y[ocg, pixels] = W[ocg, icg*kh*kw] . X'[icg*kh*kw, pixels],
  *                    where X' is X itself for 1x1 stride-1 convolutions and an
  *                    im2col panel of 16 output pixels (packed per thread) otherwise.
- *                    Weights are packed once (prepare) into 6-row blocks.
+ *                    Weights are packed once (prepare) into blocks of the micro-tile's
+ *                    rows (8 with AVX-512, 6 with AVX2).
  *   conv_depthwise_* one filter per channel, direct loops over output rows.
  *
  * Bias and the fused activation are applied while the output is still in
@@ -21,15 +23,11 @@ typedef struct conv2d_shape {
     int64_t kh, kw, sh, sw, dh, dw, ph, pw; /* ph, pw: top/left padding */
 } conv2d_shape;
 
-/* Rows of the GEMM micro-tile (output channels) and its columns (pixels). */
-#define CONV_GEMM_MR 6
-#define CONV_GEMM_NR 16
-
 /* Floats of packed weights (and of packed bias) conv_gemm_pack makes. */
 size_t conv_gemm_packed_weights_floats(const conv2d_shape *s);
 size_t conv_gemm_packed_bias_floats(const conv2d_shape *s);
 /* Packs ONNX weights [group*ocg][icg][kh][kw] and bias (may be NULL) into
- * 6-row blocks, zero padded. */
+ * row blocks of the micro-tile, zero padded. */
 void conv_gemm_pack(const conv2d_shape *s, const float *w, const float *bias, float *packed_w, float *packed_b);
 /* Scratch bytes conv_gemm_run needs with this many threads. */
 size_t conv_gemm_scratch_bytes(const conv2d_shape *s, int threads);
@@ -40,5 +38,10 @@ void conv_gemm_run(const conv2d_shape *s, const float *packed_w, const float *pa
  * stride, dilation and padding. */
 void conv_depthwise_run(const conv2d_shape *s, const float *w, const float *bias, const float *x, float *y,
                         const op_activation *act, int threads);
+/* The same through a zero-padded copy of each plane in scratch (faster; any
+ * width): scratch of conv_depthwise_scratch_bytes. */
+size_t conv_depthwise_scratch_bytes(const conv2d_shape *s, int threads);
+void conv_depthwise_padded_run(const conv2d_shape *s, const float *w, const float *bias, const float *x, float *y,
+                               const op_activation *act, int threads, void *scratch);
 
 #endif

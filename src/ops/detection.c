@@ -1,8 +1,10 @@
 /* Data-dependent ops: NonZero and NonMaxSuppression.
  *
  * Their output shapes depend on input values. infer gives a capacity (the
- * largest possible output) with call->out_bounded = 1; run writes the data
- * densely for the true shape and stores that shape in call->out[0].dims. */
+ * largest possible output) and sets call->out_bounded to 1 + the axis whose
+ * length depends on data. run lays the data out at capacity (the entries
+ * past the true length are zero, so later ops may process the whole
+ * capacity safely) and stores the true shape in call->out[0].dims. */
 #include "ops/op.h"
 
 #include <math.h>
@@ -20,7 +22,7 @@ static fg_status *nonzero_infer(op_call *call)
     y->rank = 2;
     y->dims[0] = x->rank > 0 ? x->rank : 1; /* a scalar counts as one axis, like ONNX Runtime */
     y->dims[1] = fg_tensor_numel(x);
-    call->out_bounded = 1;
+    call->out_bounded = 2; /* axis 1 */
     return NULL;
 }
 
@@ -53,7 +55,9 @@ static fg_status *nonzero_run(op_call *call)
     for (int64_t i = 0; i < n; i++)
         count += element_is_nonzero(x, i);
     int rows = rank > 0 ? rank : 1;
+    int64_t capacity = y->dims[1];
     int64_t *out = y->data;
+    memset(out, 0, sizeof(int64_t) * (size_t)(rows * capacity));
     int64_t k = 0;
     for (int64_t i = 0; i < n; i++) {
         if (!element_is_nonzero(x, i))
@@ -63,7 +67,7 @@ static fg_status *nonzero_run(op_call *call)
         } else {
             int64_t rest = i;
             for (int d = rank - 1; d >= 0; d--) {
-                out[(int64_t)d * count + k] = rest % x->dims[d];
+                out[(int64_t)d * capacity + k] = rest % x->dims[d];
                 rest /= x->dims[d];
             }
         }
@@ -196,7 +200,7 @@ static fg_status *nms_infer(op_call *call)
     y->rank = 2;
     y->dims[0] = batches * classes * per_class;
     y->dims[1] = 3;
-    call->out_bounded = 1;
+    call->out_bounded = 1; /* axis 0 */
     /* candidates, then the selected boxes of one class */
     call->scratch_bytes = (size_t)n * sizeof(nms_candidate) + (size_t)n * sizeof(nms_box) + 64;
     return NULL;
@@ -224,6 +228,7 @@ static fg_status *nms_run(op_call *call)
     int64_t capacity = y->dims[0];
     int64_t *out = y->data;
     int64_t count = 0;
+    memset(out, 0, sizeof(int64_t) * (size_t)(capacity * 3));
     nms_candidate *candidates = call->scratch;
     nms_box *selected = (nms_box *)((char *)call->scratch + (size_t)n * sizeof(nms_candidate));
     const float *boxes = boxes_t->data, *scores = scores_t->data;

@@ -46,7 +46,9 @@ typedef struct op_call {
     fg_tensor *in;       /* an omitted optional input has dtype UNDEFINED and data NULL */
     fg_tensor *out;      /* infer fills dtype/rank/dims; run gets data */
     int threads;         /* CPU threads the kernel may use */
-    int out_bounded;     /* set by infer: out dims are a capacity; run writes the true dims */
+    int out_bounded;     /* set by infer: 0, or 1 + the axis of out[0] whose length depends on data;
+                            dims are then a capacity, run lays data out at capacity (zeros past
+                            the true length) and writes the true dims */
     size_t scratch_bytes;/* set by infer or prepare: workspace needed by run */
     void *scratch;       /* run: scratch_bytes bytes, 64-byte aligned */
     void *state;         /* set by prepare, passed to run, freed by release */
@@ -73,6 +75,9 @@ typedef struct op_def {
     void (*release)(void *state);                            /* optional */
     unsigned flags;
 } op_def;
+
+/* True for ops of the element-wise family (unary, binary, compare, Where, Cast). */
+int op_is_elementwise(const op_def *op);
 
 /* Finds the op for (domain, op_type); domain "" and "ai.onnx" are the same. */
 const op_def *op_find(const char *domain, const char *op_type);

@@ -28,3 +28,11 @@ void op_for_each(void (*fn)(const op_def *op, void *ctx), void *ctx)
         for (const op_def *op = families[f]; op->op_type; op++)
             fn(op, ctx);
 }
+
+int op_is_elementwise(const op_def *op)
+{
+    for (const op_def *e = op_family_elementwise; e->op_type; e++)
+        if (e == op)
+            return 1;
+    return 0;
+}

@@ -254,6 +254,7 @@ static fg_status *make_step(plan *p, const ir_model *model, const ir_node *node,
 /* Runs a node whose inputs are all constant, making its outputs constants. */
 static fg_status *fold_step(plan *p, plan_step *s)
 {
+    int64_t capacity = s->call.out_bounded ? s->out_t[0].dims[s->call.out_bounded - 1] : 0;
     for (int j = 0; j < s->n_out; j++) {
         if (s->out[j] < 0)
             continue;
@@ -283,6 +284,8 @@ static fg_status *fold_step(plan *p, plan_step *s)
         if (id < 0)
             continue;
         plan_value *v = &p->values[id];
+        if (j == 0 && s->call.out_bounded) /* folded: its length is known now */
+            plan_compact_bounded(&s->out_t[0], s->call.out_bounded - 1, capacity);
         v->kind = PLAN_CONST;
         v->t = s->out_t[j];
         v->bytes = fg_tensor_nbytes(&v->t);
@@ -733,6 +736,89 @@ fg_status *plan_subplan_for(plan *p, plan_step *s, const ir_graph *graph, const 
 
 /* ------------------------------------------------------------- planning */
 
+/* ------------------------------------------------------------- capacity */
+
+void plan_compact_bounded(fg_tensor *t, int axis, int64_t capacity)
+{
+    int64_t count = t->dims[axis];
+    if (count == capacity || axis == 0)
+        return; /* axis 0: the true rows are already a prefix */
+    int64_t outer = fg_shape_numel(axis, t->dims);
+    size_t inner = fg_dtype_size(t->dtype);
+    for (int d = axis + 1; d < t->rank; d++)
+        inner *= (size_t)t->dims[d];
+    char *base = t->data;
+    for (int64_t o = 0; o < outer; o++) /* forward: each destination is at or before its source */
+        memmove(base + (size_t)(o * count) * inner, base + (size_t)(o * capacity) * inner, (size_t)count * inner);
+}
+
+/* A step reads a value whose length along one axis depends on data. If the
+ * op maps that axis to one output axis row by row (element-wise ops with the
+ * other inputs broadcast along it, Gather by bounded indices or along
+ * another axis, GatherND by bounded indices, Transpose), it runs on the capacity and its output is
+ * bounded too: returns that output axis. Otherwise -1 (the step waits for
+ * the true shapes at run time). */
+static int bounded_passthrough(const plan *p, const plan_step *s, int *count_of)
+{
+    int axis_in = -1, which = -1;
+    for (int i = 0; i < s->n_in; i++) {
+        int id = s->in[i];
+        if (id < 0 || !p->values[id].bounded)
+            continue;
+        if (which >= 0 && p->values[id].count_of != *count_of)
+            return -1;
+        *count_of = p->values[id].count_of;
+        if (which < 0) {
+            which = i;
+            axis_in = p->values[id].bound_axis;
+        }
+    }
+    const fg_tensor *x = &p->values[s->in[which]].t;
+    const fg_tensor *y = &s->out_t[0];
+    const char *t = s->node->op_type;
+    if (s->n_out != 1)
+        return -1;
+    if (op_is_elementwise(s->op)) {
+        int axis_out = axis_in + (y->rank - x->rank);
+        for (int i = 0; i < s->n_in; i++) {
+            int id = s->in[i];
+            if (id < 0)
+                continue;
+            const plan_value *v = &p->values[id];
+            int a = axis_out - (y->rank - v->t.rank);
+            if (v->bounded ? (v->bound_axis != a) : (a >= 0 && v->t.dims[a] != 1))
+                return -1;
+        }
+        return axis_out;
+    }
+    if (!strcmp(t, "Gather")) {
+        int rank = p->values[s->in[0]].t.rank;
+        int64_t axis = ir_attr_int(s->node, "axis", 0);
+        if (axis < 0)
+            axis += rank;
+        int data_bounded = p->values[s->in[0]].bounded, idx_bounded = p->values[s->in[1]].bounded;
+        if (data_bounded && idx_bounded)
+            return -1;
+        if (idx_bounded)
+            return (int)axis + p->values[s->in[1]].bound_axis;
+        int a = p->values[s->in[0]].bound_axis;
+        if (a == axis)
+            return -1;
+        return a < axis ? a : a + p->values[s->in[1]].t.rank - 1;
+    }
+    if (!strcmp(t, "GatherND") && which == 1 && !p->values[s->in[0]].bounded &&
+        ir_attr_int(s->node, "batch_dims", 0) == 0 && axis_in < x->rank - 1)
+        return axis_in; /* output = indices.shape[:-1] + data.shape[r:] */
+    if (!strcmp(t, "Transpose")) {
+        const int64_t *perm;
+        int n = ir_attr_ints(s->node, "perm", &perm);
+        for (int d = 0; d < y->rank; d++)
+            if ((n ? perm[d] : y->rank - 1 - d) == axis_in)
+                return d;
+    }
+    return -1;
+}
+
 /* Plans one node: shape, then fold, defer (dynamic) or give it memory.
  * remap redirects model value ids (float16 inputs converted on entry). */
 static fg_status *plan_node(plan *p, const ir_model *model, const ir_node *node, const op_def *op,
@@ -742,7 +828,7 @@ static fg_status *plan_node(plan *p, const ir_model *model, const ir_node *node,
     plan_step *s = &p->steps[p->n_steps];
     FG_TRY(make_step(p, model, node, op, s));
     p->n_steps++;
-    int dynamic = 0, all_const = 1;
+    int dynamic = 0, all_const = 1, bounded_in = 0;
     for (int i = 0; i < s->n_in; i++) {
         int id = s->in[i];
         if (id < 0)
@@ -753,8 +839,10 @@ static fg_status *plan_node(plan *p, const ir_model *model, const ir_node *node,
         if (v->kind == PLAN_UNUSED)
             return fg_error(FG_ERR_CORRUPT, "node '%s' (%s): input '%s' is not produced by any earlier node",
                             node->name, node->op_type, id < g->n_values ? g->values[id].name : "?");
-        if (v->kind == PLAN_DYNAMIC || v->bounded)
+        if (v->kind == PLAN_DYNAMIC)
             dynamic = 1;
+        if (v->bounded)
+            bounded_in = 1;
         if (v->kind != PLAN_CONST)
             all_const = 0;
     }
@@ -762,6 +850,13 @@ static fg_status *plan_node(plan *p, const ir_model *model, const ir_node *node,
         return plan_control_step(p, s);
     bind_plan_inputs(p, s);
     fg_status *st = dynamic ? op_need_value() : op->infer(&s->call);
+    int bound_axis = -1, count_of = -1;
+    if (!st && bounded_in) {
+        /* run on the capacity if the op keeps the data-dependent axis */
+        bound_axis = bounded_passthrough(p, s, &count_of);
+        if (bound_axis < 0)
+            st = op_need_value();
+    }
     if (st == op_need_value()) {
         s->dynamic = 1;
         p->has_dynamic = 1;
@@ -795,7 +890,16 @@ static fg_status *plan_node(plan *p, const ir_model *model, const ir_node *node,
         v->t = s->out_t[j];
         v->t.data = NULL;
         v->bytes = fg_tensor_nbytes(&v->t);
-        v->bounded = s->call.out_bounded;
+        v->bounded = 0;
+        if (j == 0 && s->call.out_bounded) {
+            v->bounded = 1;
+            v->bound_axis = s->call.out_bounded - 1;
+            v->count_of = id;
+        } else if (bound_axis >= 0) {
+            v->bounded = 1;
+            v->bound_axis = bound_axis;
+            v->count_of = count_of;
+        }
         v->kind = PLAN_ARENA;
         if (j == 0 && (op->flags & OP_VIEW) && s->in[0] >= 0 && sole_output) {
             v->kind = PLAN_ALIAS;

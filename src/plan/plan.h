@@ -28,7 +28,12 @@ typedef struct plan_value {
     int64_t offset;     /* PLAN_ARENA: byte offset in the arena */
     size_t bytes;       /* bytes reserved (capacity for bounded outputs) */
     int alias_of;       /* PLAN_ALIAS: the value whose bytes it shares */
-    int bounded;        /* dims are a capacity until run time */
+    int bounded;        /* the length of axis bound_axis depends on data: dims hold the
+                           capacity, the data is laid out at capacity (zeros past the true
+                           length), and count_of's producer reports the true length */
+    int bound_axis;
+    int count_of;       /* the data-dependent output (NonZero, NMS) whose length applies */
+    int64_t count;      /* run time, on count_of's value: its true length */
     int input_index;    /* PLAN_INPUT: index in the model's inputs */
     int first_step, last_step; /* liveness, in step indices */
     void *heap;         /* PLAN_DYNAMIC: grow-only buffer */
@@ -105,6 +110,10 @@ fg_status *plan_subplan_for(plan *p, plan_step *s, const ir_graph *graph, const 
 /* Data pointer of a value in the current run (follows aliases; inputs
  * point at the caller's buffers bound by the backend). */
 void *plan_value_data(const plan *p, int id);
+
+/* In place: lays out a tensor stored at capacity `capacity` along `axis`
+ * densely for its true dims (t->dims[axis] already holds the true length). */
+void plan_compact_bounded(fg_tensor *t, int axis, int64_t capacity);
 
 /* Multiply-accumulate-based FLOP estimate of a planned step. */
 double plan_step_flops(const plan *p, const plan_step *s);

@@ -1597,6 +1597,11 @@ __global__ void __launch_bounds__(NZ_THREADS) nz_kernel(nz_desc d, const void *x
     __shared__ long long warp_counts[NZ_THREADS / 32];
     __shared__ int chunk_counts[NZ_THREADS / 32];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, n_warps = blockDim.x >> 5;
+    /* laid out at capacity [rows, n]: zeros past the true length */
+    int64_t rows = d.rank > 0 ? d.rank : 1;
+    for (int64_t i = threadIdx.x; i < rows * d.n; i += blockDim.x)
+        out[i] = 0;
+    __syncthreads();
     long long mine = 0;
     for (int64_t i = threadIdx.x; i < d.n; i += blockDim.x)
         mine += nz_is_nonzero(d.dtype, x, i);
@@ -1630,7 +1635,7 @@ __global__ void __launch_bounds__(NZ_THREADS) nz_kernel(nz_desc d, const void *x
             } else {
                 int64_t rest = i;
                 for (int a = d.rank - 1; a >= 0; a--) {
-                    out[(int64_t)a * count + k] = rest % d.dims[a];
+                    out[(int64_t)a * d.n + k] = rest % d.dims[a];
                     rest /= d.dims[a];
                 }
             }
@@ -1896,6 +1901,12 @@ __global__ void nms_gather_kernel(nms_desc d, const char *scratch, long long *ou
             out[pos * 3 + 2] = selected[bc * d.n + s];
         }
         offset += cnt;
+    }
+    /* rows past the true length are zero, so later steps may read the capacity */
+    for (long long pos = offset + threadIdx.x; pos < d.capacity; pos += blockDim.x) {
+        out[pos * 3 + 0] = 0;
+        out[pos * 3 + 1] = 0;
+        out[pos * 3 + 2] = 0;
     }
     if (threadIdx.x == 0 && count_out)
         *count_out = offset < d.capacity ? offset : d.capacity;
