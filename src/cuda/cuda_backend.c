@@ -696,12 +696,10 @@ done:
 fg_status *cuda_plan_run(cuda_plan *cp, const fg_tensor *inputs, fg_tensor *outputs)
 {
     plan *p = cp->p;
-    for (int i = 0; i < p->n_inputs; i++) {
-        if (!fg_shape_equal(inputs[i].rank, inputs[i].dims, p->signature[i].rank, p->signature[i].dims) ||
-            inputs[i].dtype != p->signature[i].dtype)
-            return fg_error(FG_ERR_INTERNAL, "input %d does not match the signature this GPU plan was made for", i);
+    if (!plan_matches_signature(p, inputs, p->n_inputs)) /* a replay must never see other shapes */
+        return fg_error(FG_ERR_INTERNAL, "the inputs do not match the signature this GPU plan was made for");
+    for (int i = 0; i < p->n_inputs; i++)
         memcpy(cp->h_input[i], inputs[i].data, fg_tensor_nbytes(&inputs[i]));
-    }
     cudaError_t err = cudaSetDevice(cp->dev->id);
     if (err != cudaSuccess)
         return cuda_error(NULL, err, "selecting the GPU");

@@ -625,6 +625,23 @@ static void dw_plane(const conv2d_shape *s, const float *pad, int64_t pitch, con
         dw3x3_plane(s, pad, pitch, wc, b, yp, act);
         return;
     }
+    if (s->ow < 4) {
+        /* narrow output (e.g. a global 7x7 filter): scalar dot products */
+        for (int64_t oh = 0; oh < s->oh; oh++)
+            for (int64_t ow = 0; ow < s->ow; ow++) {
+                const float *base = pad + oh * s->sh * pitch + ow * s->sw;
+                float part[4] = {b, 0.0f, 0.0f, 0.0f};
+                for (int64_t kh = 0; kh < s->kh; kh++) {
+                    const float *r = base + kh * s->dh * pitch;
+                    const float *wr = wc + kh * s->kw;
+                    for (int64_t kw = 0; kw < s->kw; kw++)
+                        part[kw & 3] += wr[kw] * r[kw * s->dw];
+                }
+                float v = (part[0] + part[1]) + (part[2] + part[3]);
+                yp[oh * s->ow + ow] = act1(act, v);
+            }
+        return;
+    }
     int64_t OH = s->oh, OW = s->ow, KH = s->kh, KW = s->kw, sw = s->sw, dh = s->dh, dw = s->dw;
     int vec_act = act_vectorised(act);
     __m256 bv = _mm256_set1_ps(b);

@@ -700,7 +700,7 @@ static fg_status *plan_control_step(plan *p, plan_step *s)
     return NULL;
 }
 
-static int same_signature(const plan *p, const fg_tensor *inputs, int n)
+int plan_matches_signature(const plan *p, const fg_tensor *inputs, int n)
 {
     if (p->n_inputs != n)
         return 0;
@@ -715,7 +715,7 @@ fg_status *plan_subplan_for(plan *p, plan_step *s, const ir_graph *graph, const 
                             plan **out)
 {
     for (plan_subplan *sp = s->subplans; sp; sp = sp->next)
-        if (sp->graph == graph && same_signature(sp->plan, inputs, n_inputs)) {
+        if (sp->graph == graph && plan_matches_signature(sp->plan, inputs, n_inputs)) {
             *out = sp->plan;
             return NULL;
         }

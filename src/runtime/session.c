@@ -287,21 +287,11 @@ int fg_session_input_index(const fg_session *s, const char *name)
 const char *fg_session_sha256(const fg_session *s) { return s->model->sha256; }
 const ir_model *session_model(const fg_session *s) { return s->model; }
 
-static int signature_matches(const plan *p, const fg_tensor *inputs, int n)
-{
-    if (p->n_inputs != n)
-        return 0;
-    for (int i = 0; i < n; i++)
-        if (p->signature[i].dtype != inputs[i].dtype ||
-            !fg_shape_equal(p->signature[i].rank, p->signature[i].dims, inputs[i].rank, inputs[i].dims))
-            return 0;
-    return 1;
-}
 
 fg_status *session_plan_for(fg_session *s, const fg_tensor *inputs, int n_inputs, session_plan **out)
 {
     for (session_plan *sp = s->plans; sp; sp = sp->next)
-        if (signature_matches(sp->plan, inputs, n_inputs)) {
+        if (plan_matches_signature(sp->plan, inputs, n_inputs)) {
             *out = sp;
             return NULL;
         }

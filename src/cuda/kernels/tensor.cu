@@ -220,6 +220,7 @@ typedef struct tc_elements {
     uint32_t dims[FG_MAX_RANK];    /* indices dims */
     uint32_t strides[FG_MAX_RANK]; /* data strides (elements) */
     uint32_t axis_dim;             /* data size along axis */
+    uint32_t idx_axis_stride;      /* indices stride along axis */
 } tc_elements;
 
 static __device__ __forceinline__ int64_t elements_offset(const tc_elements &e, uint32_t i, fg_dtype idx_type,
@@ -253,20 +254,52 @@ static __device__ __forceinline__ int64_t elements_offset(const tc_elements &e, 
     }
 TC_FOR_ELEMENTS(TC_GATHER_ELEMENTS_KERNEL)
 
+/* Scatter reductions (float32): 1 add, 2 mul, 3 max, 4 min; 0 is a plain store. */
+static __device__ __forceinline__ float scatter_reduce(int mode, float a, float b)
+{
+    switch (mode) {
+    case 1: return a + b;
+    case 2: return a * b;
+    case 3: return a > b ? a : b;
+    default: return a < b ? a : b;
+    }
+}
+
+/* One thread per line of the indices along the axis: colliding writes only
+ * happen within a line, so walking it in order gives the CPU's result
+ * (last write wins, reductions in index order) deterministically. */
 #define TC_SCATTER_ELEMENTS_KERNEL(U, T)                                                              \
-    static __global__ void tc_scatter_elements_##U(tc_elements e, uint32_t n, fg_dtype idx_type,     \
-                                                   const void *idx, void *dst_, const void *upd_, int add) \
+    static __global__ void tc_scatter_elements_##U(tc_elements e, uint32_t n_lines, fg_dtype idx_type, \
+                                                   const void *idx, void *dst_, const void *upd_, int mode) \
     {                                                                                                 \
         T *dst = (T *)dst_;                                                                           \
         const T *upd = (const T *)upd_;                                                               \
-        CU_LOOP(i, n) {                                                                               \
-            const int64_t off = elements_offset(e, i, idx_type, idx);                                 \
-            if (off < 0)                                                                              \
-                continue;                                                                             \
-            if (add)                                                                                  \
-                atomicAdd((float *)dst + off, ((const float *)upd)[i]);                               \
-            else                                                                                      \
-                dst[off] = upd[i];                                                                    \
+        CU_LOOP(line, n_lines) {                                                                      \
+            uint32_t r = line, data_off = 0, idx_off = 0, idx_stride = 1;                             \
+            for (int d = e.rank - 1; d >= 0; d--) {                                                   \
+                if (d == e.axis) {                                                                    \
+                    idx_stride *= e.dims[d];                                                          \
+                    continue;                                                                         \
+                }                                                                                     \
+                const uint32_t q = r / e.dims[d], c = r - q * e.dims[d];                              \
+                data_off += c * e.strides[d];                                                         \
+                idx_off += c * idx_stride;                                                            \
+                idx_stride *= e.dims[d];                                                              \
+                r = q;                                                                                \
+            }                                                                                         \
+            for (uint32_t a = 0; a < e.dims[e.axis]; a++) {                                           \
+                const uint32_t i = idx_off + a * e.idx_axis_stride;                                   \
+                int64_t v = cu_load_i64(idx_type, idx, i);                                            \
+                if (v < 0)                                                                            \
+                    v += e.axis_dim;                                                                  \
+                if (v < 0 || v >= (int64_t)e.axis_dim)                                                \
+                    continue;                                                                         \
+                const uint32_t at = data_off + (uint32_t)v * e.strides[e.axis];                       \
+                if (mode)                                                                             \
+                    ((float *)dst)[at] = scatter_reduce(mode, ((float *)dst)[at], ((const float *)upd)[i]); \
+                else                                                                                  \
+                    dst[at] = upd[i];                                                                 \
+            }                                                                                         \
         }                                                                                             \
     }
 TC_FOR_ELEMENTS(TC_SCATTER_ELEMENTS_KERNEL)
@@ -319,22 +352,34 @@ TC_FOR_UNITS(TC_GATHER_ND_KERNEL)
 
 #define TC_SCATTER_ND_KERNEL(U, T)                                                                    \
     static __global__ void tc_scatter_nd_##U(tc_nd p, uint32_t n, fg_dtype idx_type, const void *idx,\
-                                             void *dst_, const void *upd_, int add)                   \
+                                             void *dst_, const void *upd_)                            \
     {                                                                                                 \
         T *dst = (T *)dst_;                                                                           \
         const T *upd = (const T *)upd_;                                                               \
         CU_LOOP(i, n) {                                                                               \
             const uint32_t t = i / p.slice, e = i - t * p.slice;                                      \
             const int64_t off = nd_offset(p, t, idx_type, idx);                                       \
-            if (off < 0)                                                                              \
-                continue;                                                                             \
-            if (add)                                                                                  \
-                atomicAdd((float *)dst + (size_t)off * p.slice + e, ((const float *)upd)[i]);         \
-            else                                                                                      \
+            if (off >= 0)                                                                             \
                 dst[(size_t)off * p.slice + e] = upd[i];                                              \
         }                                                                                             \
     }
 TC_FOR_UNITS(TC_SCATTER_ND_KERNEL)
+
+/* ScatterND with a reduction (float32): one thread per slice element walks the
+ * tuples in order, so duplicates reduce deterministically like the CPU. */
+static __global__ void tc_scatter_nd_reduce(tc_nd p, uint32_t n_tuples, fg_dtype idx_type, const void *idx,
+                                            float *dst, const float *upd, int mode)
+{
+    CU_LOOP(e, p.slice) {
+        for (uint32_t t = 0; t < n_tuples; t++) {
+            const int64_t off = nd_offset(p, t, idx_type, idx);
+            if (off < 0)
+                continue;
+            float *d = dst + (size_t)off * p.slice + e;
+            *d = scatter_reduce(mode, *d, upd[(size_t)t * p.slice + e]);
+        }
+    }
+}
 
 /* Pad. */
 enum { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE, PAD_WRAP };
@@ -484,7 +529,7 @@ typedef struct tc_state {
     /* GatherND / ScatterND */
     tc_nd nd;
     uint32_t nd_slice_elems;
-    int add;                 /* scatter reduction 'add' (float32) */
+    int add;                 /* scatter reduction: 0 none, 1 add, 2 mul, 3 max, 4 min */
     /* Pad */
     tc_pad pad;
     /* Fill */
@@ -952,6 +997,19 @@ static fg_status *gather_prepare(cuda_call *call)
     return check_host_indices(call, 1, data->dims[axis], axis);
 }
 
+/* The scatter reduction: 0 none, 1 add, 2 mul, 3 max, 4 min (float32 only). */
+static fg_status *scatter_mode(const cuda_call *call, fg_dtype dtype, int *mode)
+{
+    const char *r = ir_attr_string(call->op.node, "reduction", "none");
+    *mode = !strcmp(r, "none") ? 0 : !strcmp(r, "add") ? 1 : !strcmp(r, "mul") ? 2 : !strcmp(r, "max") ? 3
+          : !strcmp(r, "min") ? 4 : -1;
+    if (*mode < 0 || (*mode > 0 && dtype != FG_FLOAT32))
+        return op_error(&call->op, FG_ERR_UNSUPPORTED,
+                        "reduction '%s' on %s is not supported on the GPU (reductions need float32)", r,
+                        fg_dtype_name(dtype));
+    return NULL;
+}
+
 static fg_status *elements_prepare(cuda_call *call, int kind)
 {
     tc_state *st;
@@ -975,14 +1033,9 @@ static fg_status *elements_prepare(cuda_call *call, int kind)
         e->dims[d] = (uint32_t)idx->dims[d];
         e->strides[d] = (uint32_t)dst[d];
     }
-    if (kind == TC_SCATTER_ELEMENTS) {
-        const char *r = ir_attr_string(call->op.node, "reduction", "none");
-        if (!strcmp(r, "add") && data->dtype == FG_FLOAT32)
-            st->add = 1;
-        else if (strcmp(r, "none"))
-            return op_error(&call->op, FG_ERR_UNSUPPORTED,
-                            "reduction '%s' is not supported on the GPU (only 'none', and 'add' for float32)", r);
-    }
+    e->idx_axis_stride = (uint32_t)fg_shape_numel(idx->rank - axis - 1, idx->dims + axis + 1);
+    if (kind == TC_SCATTER_ELEMENTS)
+        FG_TRY(scatter_mode(call, data->dtype, &st->add));
     return check_host_indices(call, 1, data->dims[axis], axis);
 }
 
@@ -1018,14 +1071,8 @@ static fg_status *nd_prepare(cuda_call *call, int kind)
         p->dims[j] = (uint32_t)data->dims[b + j];
         p->strides[j] = slice ? (uint32_t)(dst[b + j] / slice) : 0;
     }
-    if (kind == TC_SCATTER_ND) {
-        const char *r = ir_attr_string(call->op.node, "reduction", "none");
-        if (!strcmp(r, "add") && data->dtype == FG_FLOAT32)
-            st->add = 1;
-        else if (strcmp(r, "none"))
-            return op_error(&call->op, FG_ERR_UNSUPPORTED,
-                            "reduction '%s' is not supported on the GPU (only 'none', and 'add' for float32)", r);
-    }
+    if (kind == TC_SCATTER_ND)
+        FG_TRY(scatter_mode(call, data->dtype, &st->add));
     /* constant indices: check them like the CPU */
     const fg_tensor *hi = &call->host_in[1];
     if (hi->data && k > 0) {
@@ -1279,10 +1326,11 @@ static fg_status *tc_run(cuda_call *call)
         break;
     case TC_SCATTER_ELEMENTS: {
         FG_TRY(copy_bytes(call, oc->out[0].data, oc->in[0].data, fg_tensor_nbytes(&oc->in[0])));
-        const uint32_t n = (uint32_t)fg_tensor_numel(&oc->in[1]);
-        if (n == 0)
+        const uint32_t along = st->elements.dims[st->elements.axis];
+        const uint32_t n_lines = along ? (uint32_t)(fg_tensor_numel(&oc->in[1]) / along) : 0;
+        if (n_lines == 0)
             return NULL;
-        TC_LAUNCH(st->esize, tc_scatter_elements, cu_blocks(n), CU_THREADS, stream, st->elements, n,
+        TC_LAUNCH(st->esize, tc_scatter_elements, cu_blocks(n_lines), CU_THREADS, stream, st->elements, n_lines,
                   oc->in[1].dtype, oc->in[1].data, oc->out[0].data, oc->in[2].data, st->add);
         break;
     }
@@ -1303,9 +1351,13 @@ static fg_status *tc_run(cuda_call *call)
         const uint32_t n = tuples_total * p.slice;
         if (n == 0)
             return NULL;
-        if (scatter)
+        if (scatter && st->add)
+            tc_scatter_nd_reduce<<<cu_blocks(p.slice), CU_THREADS, 0, stream>>>(
+                p, tuples_total, oc->in[1].dtype, oc->in[1].data, (float *)oc->out[0].data, (const float *)other,
+                st->add);
+        else if (scatter)
             TC_LAUNCH16(unit, tc_scatter_nd, cu_blocks(n), CU_THREADS, stream, p, n, oc->in[1].dtype, oc->in[1].data,
-                        oc->out[0].data, other, st->add);
+                        oc->out[0].data, other);
         else
             TC_LAUNCH16(unit, tc_gather_nd, cu_blocks(n), CU_THREADS, stream, p, n, oc->in[1].dtype, oc->in[1].data,
                         oc->out[0].data, other);
