@@ -60,9 +60,6 @@ fg_status *cublas_error(const cuda_call *call, cublasStatus_t err, const char *w
 
 struct cuda_device {
     int id;
-    cudaStream_t stream;
-    cudnnHandle_t cudnn;
-    cublasHandle_t cublas;
     char description[640];
 };
 
@@ -93,34 +90,25 @@ fg_status *cuda_device_open(int device_id, cuda_device **out)
         return fg_error(FG_ERR_NOT_FOUND, "--execution-device-id %d does not exist; devices found: %s", device_id,
                         list);
     }
+    if ((err = cudaSetDevice(device_id)) != cudaSuccess)
+        return cuda_error(NULL, err, "opening the GPU");
+    cublasHandle_t blas_handle = NULL;
+    cublasStatus_t bs = cublasCreate(&blas_handle);
+    if (bs != CUBLAS_STATUS_SUCCESS)
+        return cublas_error(NULL, bs, "initialisation");
     cuda_device *dev = calloc(1, sizeof *dev);
-    if (!dev)
+    if (!dev) {
+        cublasDestroy(blas_handle);
         return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory opening the GPU");
+    }
     dev->id = device_id;
-    fg_status *st = NULL;
-    if ((err = cudaSetDevice(device_id)) != cudaSuccess ||
-        (err = cudaStreamCreateWithFlags(&dev->stream, cudaStreamNonBlocking)) != cudaSuccess) {
-        st = cuda_error(NULL, err, "opening the GPU");
-        goto fail;
-    }
-    cudnnStatus_t ds = cudnnCreate(&dev->cudnn);
-    if (ds != CUDNN_STATUS_SUCCESS) {
-        st = cudnn_error(NULL, ds, "initialisation");
-        goto fail;
-    }
-    cudnnSetStream(dev->cudnn, dev->stream);
-    cublasStatus_t bs = cublasCreate(&dev->cublas);
-    if (bs != CUBLAS_STATUS_SUCCESS) {
-        st = cublas_error(NULL, bs, "initialisation");
-        goto fail;
-    }
-    cublasSetStream(dev->cublas, dev->stream);
     struct cudaDeviceProp prop;
     int driver = 0, runtime = 0, blas = 0;
     cudaGetDeviceProperties(&prop, device_id);
     cudaDriverGetVersion(&driver);
     cudaRuntimeGetVersion(&runtime);
-    cublasGetVersion(dev->cublas, &blas);
+    cublasGetVersion(blas_handle, &blas);
+    cublasDestroy(blas_handle);
     size_t dnn = cudnnGetVersion();
     snprintf(dev->description, sizeof dev->description,
              "%s (sm_%d%d), driver %d.%d, CUDA runtime %d.%d, cuDNN %zu.%zu.%zu, cuBLAS %d.%d.%d", prop.name,
@@ -128,23 +116,9 @@ fg_status *cuda_device_open(int device_id, cuda_device **out)
              dnn / 10000, dnn % 10000 / 100, dnn % 100, blas / 10000, blas % 10000 / 100, blas % 100);
     *out = dev;
     return NULL;
-fail:
-    cuda_device_close(dev);
-    return st;
 }
 
-void cuda_device_close(cuda_device *dev)
-{
-    if (!dev)
-        return;
-    if (dev->cublas)
-        cublasDestroy(dev->cublas);
-    if (dev->cudnn)
-        cudnnDestroy(dev->cudnn);
-    if (dev->stream)
-        cudaStreamDestroy(dev->stream);
-    free(dev);
-}
+void cuda_device_close(cuda_device *dev) { free(dev); }
 
 const char *cuda_device_describe(const cuda_device *dev) { return dev->description; }
 
@@ -245,6 +219,9 @@ typedef struct device_buffer {
 struct cuda_plan {
     cuda_device *dev;
     cuda_weights *weights;
+    cudaStream_t stream;   /* each plan instance has its own stream and library handles, */
+    cudnnHandle_t cudnn;   /* so instances of one model run concurrently */
+    cublasHandle_t cublas;
     plan *p;
     cuda_plan_options options;
     void *d_arena;
@@ -303,7 +280,8 @@ void cuda_plan_free(cuda_plan *cp)
 {
     if (!cp)
         return;
-    cudaStreamSynchronize(cp->dev->stream);
+    if (cp->stream)
+        cudaStreamSynchronize(cp->stream);
     if (cp->exec)
         cudaGraphExecDestroy(cp->exec);
     if (cp->graph)
@@ -318,6 +296,12 @@ void cuda_plan_free(cuda_plan *cp)
     for (int i = 0; cp->h_output && i < cp->p->n_outputs; i++)
         cudaFreeHost(cp->h_output[i]);
     cudaFreeHost(cp->h_counts);
+    if (cp->cublas)
+        cublasDestroy(cp->cublas);
+    if (cp->cudnn)
+        cudnnDestroy(cp->cudnn);
+    if (cp->stream)
+        cudaStreamDestroy(cp->stream);
     free(cp->d_owned);
     free(cp->d_value);
     free(cp->h_input);
@@ -427,9 +411,9 @@ static fg_status *bind_steps(cuda_plan *cp)
             c->op.out[j].data = device_ptr(cp, id);
             c->op.out[j].location = FG_DEVICE;
         }
-        c->stream = cp->dev->stream;
-        c->cudnn = cp->dev->cudnn;
-        c->cublas = cp->dev->cublas;
+        c->stream = cp->stream;
+        c->cudnn = cp->cudnn;
+        c->cublas = cp->cublas;
         c->device = cp->dev->id;
         c->allow_tf32 = cp->options.allow_tf32;
         c->device_count = s->call.out_bounded ? cp->d_counts + k : NULL;
@@ -473,10 +457,25 @@ fg_status *cuda_plan_create(cuda_device *dev, cuda_weights *weights, plan *p, co
         st = fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory binding the plan to the GPU");
         goto fail;
     }
-    if ((err = cudaSetDevice(dev->id)) != cudaSuccess) {
+    if ((err = cudaSetDevice(dev->id)) != cudaSuccess ||
+        (err = cudaStreamCreateWithFlags(&cp->stream, cudaStreamNonBlocking)) != cudaSuccess) {
         st = cuda_error(NULL, err, "selecting the GPU");
         goto fail;
     }
+    cudnnStatus_t ds = cudnnCreate(&cp->cudnn);
+    if (ds != CUDNN_STATUS_SUCCESS) {
+        cp->cudnn = NULL;
+        st = cudnn_error(NULL, ds, "initialisation");
+        goto fail;
+    }
+    cudnnSetStream(cp->cudnn, cp->stream);
+    cublasStatus_t bs = cublasCreate(&cp->cublas);
+    if (bs != CUBLAS_STATUS_SUCCESS) {
+        cp->cublas = NULL;
+        st = cublas_error(NULL, bs, "initialisation");
+        goto fail;
+    }
+    cublasSetStream(cp->cublas, cp->stream);
     st = device_alloc(cp, p->arena_bytes, &cp->d_arena);
     if (st)
         goto fail;
@@ -517,7 +516,7 @@ fail:
 static fg_status *enqueue_run(cuda_plan *cp, int *launches)
 {
     plan *p = cp->p;
-    cudaStream_t stream = cp->dev->stream;
+    cudaStream_t stream = cp->stream;
     cudaError_t err;
     int n = 0;
     for (int i = 0; i < p->n_values; i++) {
@@ -578,7 +577,7 @@ static void collect_outputs(cuda_plan *cp, fg_tensor *outputs)
 
 static fg_status *sync(cuda_plan *cp)
 {
-    cudaError_t err = cudaStreamSynchronize(cp->dev->stream);
+    cudaError_t err = cudaStreamSynchronize(cp->stream);
     if (err != cudaSuccess)
         return cuda_error(NULL, err, "running the model");
     return NULL;
@@ -624,7 +623,7 @@ static fg_status *try_graph(cuda_plan *cp, fg_tensor *outputs)
         memcpy(eager + off, outputs[i].data, fg_tensor_nbytes(&outputs[i]));
         off += fg_tensor_nbytes(&outputs[i]);
     }
-    cudaStream_t stream = cp->dev->stream;
+    cudaStream_t stream = cp->stream;
     cudaError_t err = cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal);
     fg_status *st = NULL;
     if (err != cudaSuccess) {
@@ -705,7 +704,7 @@ fg_status *cuda_plan_run(cuda_plan *cp, const fg_tensor *inputs, fg_tensor *outp
         return cuda_error(NULL, err, "selecting the GPU");
     fg_status *st;
     if (cp->graph_state == 1) {
-        err = cudaGraphLaunch(cp->exec, cp->dev->stream);
+        err = cudaGraphLaunch(cp->exec, cp->stream);
         if (err != cudaSuccess)
             return cuda_error(NULL, err, "launching the CUDA graph");
         st = sync(cp);

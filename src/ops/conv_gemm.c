@@ -303,49 +303,104 @@ size_t conv_gemm_scratch_bytes(const conv2d_shape *s, int threads)
 
 /* The im2col panel of output pixels [p0, p0 + nvalid) of one image and
  * group: panel[k][j], k = (ic, ky, kx), zero outside the input and for
- * j >= nvalid. */
+ * j >= nvalid. The columns are split into runs within one output row, each
+ * copied as a contiguous (stride 1) or strided range. */
+/* bits [lo, hi) of a 16-bit mask (empty when hi <= lo) */
+static inline __mmask16 bit_range16(int64_t lo, int64_t hi)
+{
+    if (lo < 0)
+        lo = 0;
+    if (hi > 16)
+        hi = 16;
+    if (hi <= lo)
+        return 0;
+    return (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
+}
+
+/* dst[j] = xr[ix0 + j * sw] where 0 <= ix0 + j * sw < iw, else 0, for
+ * j < len (sw 1 or 2): masked loads never touch memory outside the row. */
+AVX512 static void copy_run_avx512(float *dst, const float *xr, int64_t ix0, int64_t iw, int64_t sw, int64_t len)
+{
+    const __m512i even_idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (int64_t j = 0; j < len; j += 16) {
+        int64_t n = len - j < 16 ? len - j : 16;
+        __mmask16 store = bit_range16(0, n);
+        int64_t start = ix0 + j * sw; /* input index of lane 0 */
+        __m512 v;
+        if (sw == 1) {
+            __mmask16 m = bit_range16(-start, iw - start);
+            v = m ? _mm512_maskz_loadu_ps(m, xr + (m ? start : 0)) : _mm512_setzero_ps();
+        } else {
+            __mmask16 m0 = bit_range16(-start, iw - start), m1 = bit_range16(-start - 16, iw - start - 16);
+            __m512 a = m0 ? _mm512_maskz_loadu_ps(m0, xr + start) : _mm512_setzero_ps();
+            __m512 b = m1 ? _mm512_maskz_loadu_ps(m1, xr + start + 16) : _mm512_setzero_ps();
+            v = _mm512_permutex2var_ps(a, even_idx, b);
+        }
+        _mm512_mask_storeu_ps(dst + j, store, v);
+    }
+}
+
 static void pack_panel(const conv2d_shape *s, const float *xg, int64_t p0, int nvalid, int nr, float *panel)
 {
-    int64_t ih = s->ih, iw = s->iw, plane = ih * iw;
-    int64_t oy0 = p0 / s->ow, ox0 = p0 % s->ow;
-    int same_row = ox0 + nvalid <= s->ow;
-    int64_t iy_base[NR512], ix_base[NR512];
-    for (int j = 0; j < nr; j++) {
+    int wide = cpu_has_avx512();
+    int64_t ih = s->ih, iw = s->iw, plane = ih * iw, sw = s->sw;
+    /* runs: [j0, j1) in output row oy starting at column ox */
+    int n_runs = 0;
+    int run_j0[NR512 + 1], run_j1[NR512 + 1];
+    int64_t run_oy[NR512 + 1], run_ox[NR512 + 1];
+    for (int j = 0; j < nvalid;) {
         int64_t p = p0 + j, oy = p / s->ow, ox = p % s->ow;
-        iy_base[j] = j < nvalid ? oy * s->sh - s->ph : INT64_MIN / 2;
-        ix_base[j] = ox * s->sw - s->pw;
+        int len = (int)(s->ow - ox < nvalid - j ? s->ow - ox : nvalid - j);
+        run_j0[n_runs] = j;
+        run_j1[n_runs] = j + len;
+        run_oy[n_runs] = oy;
+        run_ox[n_runs] = ox;
+        n_runs++;
+        j += len;
     }
     float *row = panel;
     for (int64_t ic = 0; ic < s->icg; ic++) {
         const float *xc = xg + ic * plane;
         for (int64_t ky = 0; ky < s->kh; ky++)
             for (int64_t kx = 0; kx < s->kw; kx++, row += nr) {
-                if (same_row) {
-                    int64_t iy = oy0 * s->sh - s->ph + ky * s->dh;
+                for (int r = 0; r < n_runs; r++) {
+                    int j0 = run_j0[r], j1 = run_j1[r];
+                    int64_t iy = run_oy[r] * s->sh - s->ph + ky * s->dh;
                     if (iy < 0 || iy >= ih) {
-                        memset(row, 0, (size_t)nr * sizeof(float));
+                        memset(row + j0, 0, (size_t)(j1 - j0) * sizeof(float));
                         continue;
                     }
                     const float *xr = xc + iy * iw;
-                    int64_t ix0 = ox0 * s->sw - s->pw + kx * s->dw;
-                    int j = 0;
-                    if (s->sw == 1 && ix0 >= 0 && ix0 + nvalid <= iw) {
-                        memcpy(row, xr + ix0, (size_t)nvalid * sizeof(float));
-                        j = nvalid;
-                    } else {
-                        for (; j < nvalid; j++) {
-                            int64_t ix = ix0 + j * s->sw;
-                            row[j] = ix >= 0 && ix < iw ? xr[ix] : 0.0f;
-                        }
+                    /* ix(j) = ix0 + (j - j0) * sw; valid where 0 <= ix < iw */
+                    int64_t ix0 = run_ox[r] * sw - s->pw + kx * s->dw;
+                    if (wide && sw <= 2) {
+                        copy_run_avx512(row + j0, xr, ix0, iw, sw, j1 - j0);
+                        continue;
                     }
-                    for (; j < nr; j++)
-                        row[j] = 0.0f;
-                    continue;
+                    int64_t lo = ix0 >= 0 ? 0 : (-ix0 + sw - 1) / sw;
+                    int64_t hi = ix0 > iw - 1 ? 0 : (iw - 1 - ix0) / sw + 1;
+                    int64_t len = j1 - j0;
+                    if (lo > len)
+                        lo = len;
+                    if (hi > len)
+                        hi = len;
+                    if (hi < lo)
+                        hi = lo;
+                    float *dst = row + j0;
+                    for (int64_t j = 0; j < lo; j++)
+                        dst[j] = 0.0f;
+                    if (sw == 1) {
+                        memcpy(dst + lo, xr + ix0 + lo, (size_t)(hi - lo) * sizeof(float));
+                    } else {
+                        const float *src = xr + ix0;
+                        for (int64_t j = lo; j < hi; j++)
+                            dst[j] = src[j * sw];
+                    }
+                    for (int64_t j = hi; j < len; j++)
+                        dst[j] = 0.0f;
                 }
-                for (int j = 0; j < nr; j++) {
-                    int64_t iy = iy_base[j] + ky * s->dh, ix = ix_base[j] + kx * s->dw;
-                    row[j] = iy >= 0 && iy < ih && ix >= 0 && ix < iw ? xc[iy * iw + ix] : 0.0f;
-                }
+                for (int j = nvalid; j < nr; j++)
+                    row[j] = 0.0f;
             }
     }
 }

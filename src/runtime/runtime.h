@@ -31,10 +31,18 @@ struct fg_engine {
     pthread_mutex_t lock;
 };
 
+#define SESSION_MAX_GPU_INSTANCES 16
+
 typedef struct session_plan {
     plan *plan;
 #ifdef FG_HAVE_CUDA
-    void *cuda; /* cuda_plan, or NULL when this signature runs on the CPU */
+    /* GPU instances of the plan, each with its own stream, arena and graph,
+     * made on demand for concurrent callers (up to the engine's thread
+     * count); none when this signature runs on the CPU */
+    cuda_plan *gpu[SESSION_MAX_GPU_INSTANCES];
+    char gpu_busy[SESSION_MAX_GPU_INSTANCES];
+    int n_gpu;
+    int last_gpu;
 #endif
     struct session_plan *next;
 } session_plan;
@@ -51,6 +59,7 @@ struct fg_session {
     session_plan *last;   /* the plan of the latest run */
     int n_plans;
     pthread_mutex_t lock;
+    pthread_cond_t gpu_free;      /* signalled when a GPU instance is released */
     int refs;                     /* fg_session_open calls not yet closed */
     struct fg_session *next;      /* in the engine's list */
 #ifdef FG_HAVE_CUDA

@@ -144,7 +144,8 @@ static void session_free(fg_session *s)
     for (session_plan *sp = s->plans; sp;) {
         session_plan *next = sp->next;
 #ifdef FG_HAVE_CUDA
-        cuda_plan_free(sp->cuda);
+        for (int i = 0; i < sp->n_gpu; i++)
+            cuda_plan_free(sp->gpu[i]);
 #endif
         plan_free(sp->plan);
         free(sp);
@@ -154,6 +155,7 @@ static void session_free(fg_session *s)
     cuda_weights_free(s->weights);
 #endif
     pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->gpu_free);
     free(s->inputs);
     free(s->outputs);
     ir_model_free(s->model);
@@ -175,6 +177,7 @@ static fg_status *session_create(fg_engine *engine, const char *model_path, ir_m
         return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory opening %s", model_path);
     }
     pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->gpu_free, NULL);
     s->engine = engine;
     s->model = model;
     s->refs = 1;
@@ -288,6 +291,43 @@ const char *fg_session_sha256(const fg_session *s) { return s->model->sha256; }
 const ir_model *session_model(const fg_session *s) { return s->model; }
 
 
+#ifdef FG_HAVE_CUDA
+static fg_status *new_gpu_instance(fg_session *s, plan *p, cuda_plan **out)
+{
+    cuda_plan_options co = {CUDA_GRAPH_AUTO, s->engine->allow_tf32};
+    if (s->engine->cuda_graph == FG_CUDA_GRAPH_OFF || s->graph_excluded)
+        co.graph_mode = CUDA_GRAPH_OFF;
+    else if (s->engine->cuda_graph == FG_CUDA_GRAPH_ON)
+        co.graph_mode = CUDA_GRAPH_ON;
+    return cuda_plan_create(s->engine->cuda, s->weights, p, &co, out);
+}
+
+/* A free GPU instance of sp (made if fewer than the engine's thread count
+ * exist, else waited for); call with s->lock held. */
+static fg_status *acquire_gpu_instance(fg_session *s, session_plan *sp, int *index)
+{
+    int limit = s->engine->thread_count < SESSION_MAX_GPU_INSTANCES ? s->engine->thread_count
+                                                                     : SESSION_MAX_GPU_INSTANCES;
+    for (;;) {
+        for (int i = 0; i < sp->n_gpu; i++)
+            if (!sp->gpu_busy[i]) {
+                sp->gpu_busy[i] = 1;
+                *index = i;
+                return NULL;
+            }
+        if (sp->n_gpu < limit) {
+            cuda_plan *cp = NULL;
+            FG_TRY(new_gpu_instance(s, sp->plan, &cp));
+            sp->gpu[sp->n_gpu] = cp;
+            sp->gpu_busy[sp->n_gpu] = 1;
+            *index = sp->n_gpu++;
+            return NULL;
+        }
+        pthread_cond_wait(&s->gpu_free, &s->lock);
+    }
+}
+#endif
+
 fg_status *session_plan_for(fg_session *s, const fg_tensor *inputs, int n_inputs, session_plan **out)
 {
     for (session_plan *sp = s->plans; sp; sp = sp->next)
@@ -305,13 +345,8 @@ fg_status *session_plan_for(fg_session *s, const fg_tensor *inputs, int n_inputs
     }
 #ifdef FG_HAVE_CUDA
     if (s->on_cuda) {
-        cuda_plan_options co = {CUDA_GRAPH_AUTO, s->engine->allow_tf32};
-        if (s->engine->cuda_graph == FG_CUDA_GRAPH_OFF || s->graph_excluded)
-            co.graph_mode = CUDA_GRAPH_OFF;
-        else if (s->engine->cuda_graph == FG_CUDA_GRAPH_ON)
-            co.graph_mode = CUDA_GRAPH_ON;
         cuda_plan *cp = NULL;
-        st = cuda_plan_create(s->engine->cuda, s->weights, sp->plan, &co, &cp);
+        st = new_gpu_instance(s, sp->plan, &cp);
         if (st && s->engine->cpu_fallback && fg_status_code(st) == FG_ERR_UNSUPPORTED) {
             snprintf(s->warning, sizeof s->warning, "%s: runs on the cpu provider: %s", s->model->path,
                      fg_status_message(st));
@@ -322,7 +357,8 @@ fg_status *session_plan_for(fg_session *s, const fg_tensor *inputs, int n_inputs
             free(sp);
             return fg_error_wrap(st, "%s", s->model->path);
         }
-        sp->cuda = cp;
+        if (cp)
+            sp->gpu[sp->n_gpu++] = cp;
     }
 #endif
     sp->next = s->plans;
@@ -330,15 +366,6 @@ fg_status *session_plan_for(fg_session *s, const fg_tensor *inputs, int n_inputs
     s->n_plans++;
     *out = sp;
     return NULL;
-}
-
-static fg_status *run_session_plan(session_plan *sp, const fg_tensor *inputs, fg_tensor *outputs)
-{
-#ifdef FG_HAVE_CUDA
-    if (sp->cuda)
-        return cuda_plan_run(sp->cuda, inputs, outputs);
-#endif
-    return cpu_run_plan(sp->plan, inputs, outputs);
 }
 
 fg_status *fg_session_run(fg_session *s, const fg_tensor *inputs, int n_inputs, fg_tensor *outputs, int n_outputs)
@@ -358,10 +385,27 @@ fg_status *fg_session_run(fg_session *s, const fg_tensor *inputs, int n_inputs, 
     pthread_mutex_lock(&s->lock);
     session_plan *sp = NULL;
     fg_status *st = session_plan_for(s, inputs, n_inputs, &sp);
-    if (!st) {
+    if (!st)
         s->last = sp;
-        st = run_session_plan(sp, inputs, outputs);
+#ifdef FG_HAVE_CUDA
+    if (!st && sp->n_gpu) {
+        /* GPU: concurrent callers run on separate instances, unlocked */
+        int i = 0;
+        st = acquire_gpu_instance(s, sp, &i);
+        if (!st) {
+            sp->last_gpu = i;
+            pthread_mutex_unlock(&s->lock);
+            st = cuda_plan_run(sp->gpu[i], inputs, outputs);
+            pthread_mutex_lock(&s->lock);
+            sp->gpu_busy[i] = 0;
+            pthread_cond_signal(&s->gpu_free);
+        }
+        pthread_mutex_unlock(&s->lock);
+        return st;
     }
+#endif
+    if (!st) /* CPU: one caller at a time; the kernels use the threads */
+        st = cpu_run_plan(sp->plan, inputs, outputs);
     pthread_mutex_unlock(&s->lock);
     return st;
 }
@@ -380,9 +424,9 @@ fg_status *fg_session_execution_report(const fg_session *s, fg_execution_report 
     snprintf(r->graph_reason, sizeof r->graph_reason, "%s",
              s->engine->use_cuda ? s->warning : "CUDA graphs apply to the cuda provider only");
 #ifdef FG_HAVE_CUDA
-    if (sp->cuda) {
+    if (sp->n_gpu) {
         cuda_plan_stats stats;
-        cuda_plan_get_stats(sp->cuda, &stats);
+        cuda_plan_get_stats(sp->gpu[sp->last_gpu], &stats);
         snprintf(r->provider, sizeof r->provider, "cuda");
         snprintf(r->device, sizeof r->device, "%s", cuda_device_describe(s->engine->cuda));
         r->graph_captured = stats.graph_adopted;

@@ -90,7 +90,7 @@ stage() { # name limit_seconds command...
   ls /usr/local/cuda/lib64/libcudnn.so* /usr/lib/x86_64-linux-gnu/libcudnn.so* 2>/dev/null | head -3
   python3 -c "import sys, numpy, onnx, onnxruntime; print('python', sys.version.split()[0], 'numpy', numpy.__version__, 'onnx', onnx.__version__, 'onnxruntime', onnxruntime.__version__)" 2>&1
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version(), 'gpu', torch.cuda.is_available() and torch.cuda.get_device_name(0))" 2>&1
-  command -v compute-sanitizer 2>&1
+  command -v compute-sanitizer 2>&1 || ls /usr/local/cuda/compute-sanitizer/compute-sanitizer 2>&1
   nproc
 } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
@@ -165,22 +165,25 @@ if [ $BUILT = 1 ]; then
   SMALL="${SHARED:+$SHARED/models/pfld_68_cunjian.onnx}"
   [ -z "$SMALL" ] || [ ! -f "$SMALL" ] && SMALL="$GEN/standins-small/fan_68_5.onnx"
   NMS="$GEN/regression/detector_nms.onnx"
-  if command -v compute-sanitizer >/dev/null 2>&1 && [ -f "$SMALL" ]; then
+  SANITIZER="${FG_COMPUTE_SANITIZER:-$(command -v compute-sanitizer || ls /usr/local/cuda/compute-sanitizer/compute-sanitizer 2>/dev/null | head -1)}"
+  if [ -z "$SANITIZER" ] || [ ! -x "$SANITIZER" ]; then
+    skip memcheck-small "compute-sanitizer not found (looked in PATH and /usr/local/cuda/compute-sanitizer)"
+  elif [ ! -f "$SMALL" ]; then
+    skip memcheck-small "no small model for the sanitizer ($SMALL)"
+  else
     SMALL_ARGS=$(python3 tests/gpu/prepare_inputs.py "$SMALL" "$SAN" 2>>"$LOGS/prepare.log")
-    stage memcheck-small 90 compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
+    stage memcheck-small 90 "$SANITIZER" --tool memcheck --error-exitcode 1 --print-limit 20 \
       "$FG" infer "$SMALL" $SMALL_ARGS --output-dir "$SAN/out-memcheck" --repeat 2 --report \
       --execution-providers cuda --cuda-graph on
     if [ -f "$NMS" ]; then
       NMS_ARGS=$(python3 tests/gpu/prepare_inputs.py "$NMS" "$SAN" 2>>"$LOGS/prepare.log")
-      stage memcheck-nms 60 compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
+      stage memcheck-nms 60 "$SANITIZER" --tool memcheck --error-exitcode 1 --print-limit 20 \
         "$FG" infer "$NMS" $NMS_ARGS --output-dir "$SAN/out-nms" --repeat 2 --report \
         --execution-providers cuda --cuda-graph auto
     fi
-    stage racecheck-small 90 compute-sanitizer --tool racecheck --error-exitcode 1 --print-limit 20 \
+    stage racecheck-small 90 "$SANITIZER" --tool racecheck --error-exitcode 1 --print-limit 20 \
       "$FG" infer "$SMALL" $SMALL_ARGS --output-dir "$SAN/out-racecheck" --repeat 2 --report \
       --execution-providers cuda --cuda-graph on
-  else
-    skip memcheck-small "compute-sanitizer or the small model is missing"
   fi
 else
   for s in gpu-parity graph-regression memcheck-small racecheck-small; do skip "$s" "the build failed"; done
