@@ -357,7 +357,11 @@ def main():
     print("all targets met: %s" % ("yes" if summary["targets_met"] else "NO"))
     print("wrote %s and %s (%.0f s)" % (os.path.join(args.out, "gpu_bench.md"), os.path.join(args.out, "gpu_bench.json"),
                                         time.time() - start))
-    return 0
+    broken = [r["model"] for r in rows if any(k.startswith("fg_") and k.endswith("error") and v for k, v in r.items())
+              or r.get("error")]
+    if broken:
+        print("facegraph failed or was not measured on %d of %d models: %s" % (len(broken), len(rows), ", ".join(broken)))
+    return 1 if broken or not rows else 0
 
 
 if __name__ == "__main__":

@@ -405,8 +405,12 @@ static fg_status *bind_steps(cuda_plan *cp)
         }
         for (int j = 0; j < s->n_out; j++) {
             int id = s->out[j];
-            if (id < 0)
+            if (id < 0) { /* an output the model leaves unnamed: planned shape, a buffer of its own */
+                c->op.out[j] = s->out_t[j];
+                c->op.out[j].location = FG_DEVICE;
+                FG_TRY(device_alloc(cp, fg_tensor_nbytes(&s->out_t[j]), &c->op.out[j].data));
                 continue;
+            }
             c->op.out[j] = p->values[id].t;
             c->op.out[j].data = device_ptr(cp, id);
             c->op.out[j].location = FG_DEVICE;
@@ -447,6 +451,8 @@ fg_status *cuda_plan_create(cuda_device *dev, cuda_weights *weights, plan *p, co
     cp->p = p;
     cp->options = *options;
     int max_allocs = p->n_values + p->n_inputs + 8;
+    for (int k = 0; k < p->n_steps; k++)
+        max_allocs += p->steps[k].n_out;
     cp->d_value = calloc((size_t)p->n_values + 1, sizeof *cp->d_value);
     cp->d_owned = calloc((size_t)max_allocs, sizeof *cp->d_owned);
     cp->h_input = calloc((size_t)p->n_inputs + 1, sizeof *cp->h_input);

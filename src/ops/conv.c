@@ -331,11 +331,19 @@ static int is_depthwise(const conv_geom *g)
     return !g->transposed && g->nsp <= 2 && g->group == g->c_in && g->c_out == g->c_in;
 }
 
-/* Forward convolutions of 1 or 2 spatial axes run as NCHW GEMMs
- * (conv_gemm.c); transposed and 3-D ones go to oneDNN. */
+/* Pointwise (1x1) forward convolutions run as NCHW GEMMs (conv_gemm.c):
+ * no reorders, measured 1.3-2x faster than oneDNN with its reorders. Larger
+ * kernels go to oneDNN's blocked direct convolution, which beats the
+ * im2col GEMM (measured 48x80x80 3x3: 1.07 ms vs 1.46 ms, one thread);
+ * transposed and 3-D ones too. */
 static int uses_gemm(const conv_geom *g)
 {
-    return !g->transposed && g->nsp <= 2 && !is_depthwise(g);
+    if (g->transposed || g->nsp > 2 || is_depthwise(g))
+        return 0;
+    for (int i = 0; i < g->nsp; i++)
+        if (g->kernel[i] != 1)
+            return 0;
+    return 1;
 }
 
 static void to_shape2d(const conv_geom *g, conv2d_shape *s)

@@ -73,6 +73,9 @@ stage() { # name limit_seconds command...
     line=$(tail -1 "$LOGS/$name.log")
   elif [ $rc -ne 0 ]; then
     status=failed
+    local why
+    why=$(grep -m1 -iE 'error:|^FAIL|Traceback|CRASHED' "$LOGS/$name.log")
+    [ -n "$why" ] && line="$line; first problem: $why"
   fi
   [ -z "$line" ] && line=$(grep -v '^\s*$' "$LOGS/$name.log" | tail -1)
   record "$name" "$status" "$rc" "$took" "$line"
