@@ -7,6 +7,7 @@
 #include "ops/op.h"
 
 #include <float.h>
+#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
@@ -261,6 +262,104 @@ static void pool_kernel(const pool_geom *g, pool_kind kind, const float *x, floa
     }
 }
 
+/* ------------------------------------------- 2-D max pool fast path */
+
+/* Float32 2-D MaxPool without indices or dilation: per output row, the
+ * vertical max of the window's input rows into a row buffer, then the
+ * horizontal max with vector loads (stride 1) or even/odd splits (stride 2).
+ * Padding never wins a max, so windows just skip it. */
+#define POOL_FAST_MAX_W 4096
+
+static int max_pool_fast_ok(const pool_geom *g)
+{
+    return g->nsp == 2 && g->d[0] == 1 && g->d[1] == 1 && g->in[1] <= POOL_FAST_MAX_W;
+}
+
+static inline __m256 evens_of16(__m256 lo, __m256 hi)
+{
+    __m256 t = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+static void max_pool_2d_fast(const pool_geom *g, const float *x, float *y, int threads)
+{
+    int64_t IH = g->in[0], IW = g->in[1], OH = g->out[0], OW = g->out[1];
+    int64_t KH = g->k[0], KW = g->k[1], SH = g->s[0], SW = g->s[1], PH = g->pad_l[0], PW = g->pad_l[1];
+    /* output columns whose window lies inside the row */
+    int64_t lo = (PW + SW - 1) / SW, hi = IW - KW + PW;
+    hi = hi < 0 ? 0 : hi / SW + 1;
+    if (hi > OW)
+        hi = OW;
+    if (lo > hi)
+        lo = hi;
+#pragma omp parallel for num_threads(threads) schedule(static) if (g->planes * OH * OW * KH * KW > 50000)
+    for (int64_t plane = 0; plane < g->planes; plane++) {
+        float rowmax[POOL_FAST_MAX_W + 32];
+        const float *xp = x + plane * IH * IW;
+        float *yp = y + plane * OH * OW;
+        for (int64_t oy = 0; oy < OH; oy++) {
+            int64_t iy0 = oy * SH - PH;
+            int64_t ky0 = iy0 < 0 ? -iy0 : 0, ky1 = IH - iy0 < KH ? IH - iy0 : KH;
+            float *yr = yp + oy * OW;
+            if (ky1 <= ky0) {
+                for (int64_t ox = 0; ox < OW; ox++)
+                    yr[ox] = -INFINITY;
+                continue;
+            }
+            const float *first = xp + (iy0 + ky0) * IW;
+            const float *src = first;
+            if (ky1 - ky0 > 1) {
+                memcpy(rowmax, first, (size_t)IW * sizeof(float));
+                for (int64_t ky = ky0 + 1; ky < ky1; ky++) {
+                    const float *xr = xp + (iy0 + ky) * IW;
+                    int64_t i = 0;
+                    for (; i + 8 <= IW; i += 8)
+                        _mm256_storeu_ps(rowmax + i, _mm256_max_ps(_mm256_loadu_ps(rowmax + i), _mm256_loadu_ps(xr + i)));
+                    for (; i < IW; i++)
+                        rowmax[i] = xr[i] > rowmax[i] ? xr[i] : rowmax[i];
+                }
+                src = rowmax;
+            } else if (SW == 2) {
+                /* the stride-2 vector path reads a little past the row end */
+                memcpy(rowmax, first, (size_t)IW * sizeof(float));
+                src = rowmax;
+            }
+            int64_t ox = lo;
+            if (SW == 1) {
+                for (; ox + 8 <= hi; ox += 8) {
+                    const float *t = src + ox - PW;
+                    __m256 m = _mm256_loadu_ps(t);
+                    for (int64_t kx = 1; kx < KW; kx++)
+                        m = _mm256_max_ps(m, _mm256_loadu_ps(t + kx));
+                    _mm256_storeu_ps(yr + ox, m);
+                }
+            } else if (SW == 2) {
+                for (; ox + 8 <= hi; ox += 8) {
+                    const float *t = src + 2 * ox - PW;
+                    __m256 m = evens_of16(_mm256_loadu_ps(t), _mm256_loadu_ps(t + 8));
+                    for (int64_t kx = 1; kx < KW; kx++)
+                        m = _mm256_max_ps(m, evens_of16(_mm256_loadu_ps(t + kx), _mm256_loadu_ps(t + kx + 8)));
+                    _mm256_storeu_ps(yr + ox, m);
+                }
+            }
+            for (int64_t o = 0; o < OW; o++) {
+                if (o == lo)
+                    o = ox; /* interior columns the vector loop did not cover follow */
+                if (o >= OW)
+                    break;
+                int64_t ix0 = o * SW - PW;
+                float best = -INFINITY;
+                for (int64_t kx = 0; kx < KW; kx++) {
+                    int64_t ix = ix0 + kx;
+                    if (ix >= 0 && ix < IW && src[ix] > best)
+                        best = src[ix];
+                }
+                yr[o] = best;
+            }
+        }
+    }
+}
+
 static void global_kernel(const pool_geom *g, pool_kind kind, const float *x, float *y, int threads)
 {
     int64_t n = 1;
@@ -316,6 +415,8 @@ static fg_status *pool_run_common(op_call *call, pool_kind kind, int global)
     }
     if (global && !indices)
         global_kernel(&g, kind, xf, yf, threads);
+    else if (kind == POOL_MAX && !global && !indices && max_pool_fast_ok(&g))
+        max_pool_2d_fast(&g, xf, yf, threads);
     else
         pool_kernel(&g, kind, xf, yf, indices, threads);
     if (x->dtype != FG_FLOAT32)
