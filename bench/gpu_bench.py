@@ -155,9 +155,11 @@ def summarise(rows):
     slower = [r["model"] for r in rows if r.get("speedup_vs_torch_graph") and r["speedup_vs_torch_graph"] <= 1.0]
     missed = [r["model"] for r in rows if r.get("target_ms") and not (r.get("fg_best_ms") is not None and
                                                                        r["fg_best_ms"] <= r["target_ms"])]
+    uncompared = [r["model"] for r in rows if not r.get("speedup_vs_torch_graph")]
     return {"geomean_speedup_vs_torch_graph": geo, "models_compared": len(speedups),
-            "slower_than_torch_graph": slower, "latency_targets_missed": missed,
-            "targets_met": bool(speedups) and not slower and geo is not None and geo >= GEOMEAN_TARGET and not missed}
+            "slower_than_torch_graph": slower, "latency_targets_missed": missed, "not_compared": uncompared,
+            "targets_met": bool(speedups) and not slower and not uncompared and geo is not None and
+            geo >= GEOMEAN_TARGET and not missed}
 
 
 def write_reports(out, meta, rows):
@@ -192,9 +194,10 @@ def write_reports(out, meta, rows):
     if errors:
         lines += ["", "Errors:", ""] + ["- %s %s: %s" % e for e in errors]
     lines += ["", "Summary: geometric-mean speedup vs PyTorch graph replay: %s (target >= %.1fx) over %d models; "
-              "slower than PyTorch graph: %s; latency targets missed: %s; all targets met: %s" % (
+              "slower than PyTorch graph: %s; not compared (errors): %s; latency targets missed: %s; "
+              "all targets met: %s" % (
                   fmt(summary["geomean_speedup_vs_torch_graph"], 2), GEOMEAN_TARGET, summary["models_compared"],
-                  ", ".join(summary["slower_than_torch_graph"]) or "none",
+                  ", ".join(summary["slower_than_torch_graph"]) or "none", ", ".join(summary["not_compared"]) or "none",
                   ", ".join(summary["latency_targets_missed"]) or "none", "yes" if summary["targets_met"] else "NO"),
               "Latency targets: " + ", ".join("%s <= %.2f ms" % kv for kv in LATENCY_TARGETS.items())]
     open(os.path.join(out, "gpu_bench.md"), "w").write("\n".join(lines) + "\n")

@@ -629,7 +629,10 @@ class _ResizePlan:
                 same = True
                 for d, _, idx in self.steps:
                     n_in, n_out = v.shape[d], self.out[d]
-                    mine = np.minimum(np.floor(np.arange(n_out) * (n_in / n_out)), n_in - 1).astype(np.int64)
+                    # ATen computes the scale and the product in float32
+                    scale32 = np.float32(n_in) / np.float32(n_out)
+                    prod = np.arange(n_out, dtype=np.float32) * scale32
+                    mine = np.minimum(np.floor(prod), n_in - 1).astype(np.int64)
                     same &= bool(np.array_equal(mine, idx.cpu().numpy()))
                 if same:
                     self.fast = ("nearest", tuple(self.out[2:]))

@@ -163,6 +163,7 @@ def main():
     ap.add_argument("--facegraph", default=os.path.join(REPO, "build", "facegraph"))
     ap.add_argument("--driver", default=None, help="test_gpu_graph_replay (default: next to --facegraph)")
     ap.add_argument("--device", type=int, default=0)
+    ap.add_argument("--gpu-providers", default="cuda", help="providers of the --gpu modes (e.g. cuda,cpu)")
     ap.add_argument("--out", default=None, help="working directory (default: a temporary one)")
     ap.add_argument("--json", default=None, help="write the results here")
     ap.add_argument("--only", default="")
@@ -176,9 +177,10 @@ def main():
     names = [n for n in args.only.split(",") if n] or list(regression_models.MODELS)
     modes = [("cpu", "cpu", "off")]
     if args.gpu:
-        modes += [("cuda-graph-off", "cuda", "off"), ("cuda-graph-on", "cuda", "on"), ("cuda-graph-auto", "cuda", "auto")]
+        gp = args.gpu_providers
+        modes += [("cuda-graph-off", gp, "off"), ("cuda-graph-on", gp, "on"), ("cuda-graph-auto", gp, "auto")]
     cli_modes = {"cpu": ["--execution-providers", "cpu"],
-                 "cuda-graph-on": ["--execution-providers", "cuda", "--cuda-graph", "on",
+                 "cuda-graph-on": ["--execution-providers"] + args.gpu_providers.split(",") + ["--cuda-graph", "on",
                                    "--execution-device-id", str(args.device)]}
 
     base = args.out or tempfile.mkdtemp(prefix="fg-graph-regression-")
@@ -237,12 +239,14 @@ def main():
                 else:
                     by_mode[mode] = outs
                     detail = "%d calls match onnxruntime" % len(calls)
-                    if providers == "cuda":
+                    if providers != "cpu":
                         detail += "; " + describe_graph(reports)
                         if graph == "on" and not any(r[1] for r in reports.values()):
                             status, detail = "fail", "--cuda-graph on but no call replayed a graph: " + detail
+            if status == "skipped" and args.gpu:
+                status, detail = "fail", "--gpu was given, but: " + detail
             record(name, mode, status, detail)
-            if mode in cli_modes and status != "skipped":
+            if mode in cli_modes and not detail.startswith("--gpu was given") and status != "skipped":
                 cstatus, cdetail, couts = run_cli(args.facegraph, model_path, calls[0], work, cli_modes[mode])
                 if cstatus == "ok":
                     problems = [p for p in (compare(couts[n], r, "output " + n) if n in couts else "output %s missing" % n

@@ -125,7 +125,7 @@ static int has_provider(const char *list, const char *name)
 {
     size_t len = strlen(name);
     for (const char *p = list; (p = strstr(p, name)) != NULL; p += len)
-        if ((p == list || p[-1] == ',') && (p[len] == 0 || p[len] == ','))
+        if ((p == list || p[-1] == ',' || p[-1] == ' ') && (p[len] == 0 || p[len] == ',' || p[len] == ' '))
             return 1;
     return 0;
 }
@@ -153,7 +153,20 @@ int main(int argc, char **argv)
     int wants_cuda = has_provider(providers_arg, "cuda");
     if (n_pos == 0) {
         /* run as a plain test program: nothing to do without a driver */
-        if (!has_provider(fg_available_providers(), "cuda"))
+        int usable = 0;
+        if (has_provider(fg_available_providers(), "cuda")) {
+            const char *cuda_only[] = {"cuda"};
+            fg_engine_options probe;
+            memset(&probe, 0, sizeof probe);
+            probe.providers = cuda_only;
+            probe.n_providers = 1;
+            fg_engine *engine = NULL;
+            fg_status *st = fg_engine_create(&probe, &engine);
+            usable = st == NULL;
+            fg_status_free(st);
+            fg_engine_destroy(engine);
+        }
+        if (!usable)
             printf("skipped: no GPU\n");
         else
             printf("usage: test_gpu_graph_replay MODEL CALLS OUT_DIR [--providers cuda,cpu] [--graph auto|on|off] "

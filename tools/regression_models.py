@@ -310,7 +310,10 @@ def build_conv_dynamic_hw():
 
 
 def calls_conv_dynamic_hw(rng):
-    sizes = [(160, 160), (320, 320), (640, 640), (160, 160), (480, 640), (320, 320), (640, 480), (160, 160)]
+    # each size comes back: a plan (and its graph, captured on its third call) is kept per input shape,
+    # and replayed on new data
+    sizes = [(160, 160), (320, 320), (640, 640), (160, 160), (480, 640), (320, 320), (640, 480), (160, 160),
+             (320, 320), (160, 160), (640, 640), (320, 320), (160, 160)]
     return [{"image": rng.uniform(-1.0, 1.0, (1, 3, h, w)).astype(np.float32)} for h, w in sizes]
 
 

@@ -613,7 +613,7 @@ static fg_status *conv_prepare_common(op_call *call, int transposed)
         conv2d_shape shape;
         to_shape2d(&g, &shape);
         call->state = NULL;
-        call->scratch_bytes = conv_depthwise_scratch_bytes(&shape, call->threads);
+        call->scratch_bytes = conv_depthwise_direct_ok(&shape) ? 0 : conv_depthwise_scratch_bytes(&shape, call->threads);
         return NULL;
     }
     if (uses_gemm(&g))
@@ -864,6 +864,11 @@ static fg_status *conv_run_common(op_call *call, int transposed)
     if (is_depthwise(&g)) {
         conv2d_shape shape;
         to_shape2d(&g, &shape);
+        if (conv_depthwise_direct_ok(&shape)) {
+            conv_depthwise_direct_run(&shape, call->in[1].data, op_has_input(call, 2) ? call->in[2].data : NULL,
+                                      call->in[0].data, call->out[0].data, &call->act, threads);
+            return NULL;
+        }
         if (call->scratch && call->scratch_bytes >= conv_depthwise_scratch_bytes(&shape, threads)) {
             conv_depthwise_padded_run(&shape, call->in[1].data, op_has_input(call, 2) ? call->in[2].data : NULL,
                                       call->in[0].data, call->out[0].data, &call->act, threads, call->scratch);

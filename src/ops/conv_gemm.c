@@ -746,6 +746,123 @@ static void dw_plane(const conv2d_shape *s, const float *pad, int64_t pitch, con
     }
 }
 
+/* AVX-512 3x3 depthwise (dilation 1, stride 1 or 2) straight from the
+ * NCHW input: 16 outputs per step, taps read with masked loads, so the
+ * padding costs neither a copy nor a branch. Rows outside the image read
+ * the zero row. */
+AVX512 static inline __m512 dw512_tap_row(const float *r, int64_t start, int64_t iw, int64_t sw, int full, __m512 w0,
+                                          __m512 w1, __m512 w2, __m512 acc)
+{
+    if (sw == 1) {
+        if (full) {
+            acc = _mm512_fmadd_ps(w0, _mm512_loadu_ps(r + start), acc);
+            acc = _mm512_fmadd_ps(w1, _mm512_loadu_ps(r + start + 1), acc);
+            return _mm512_fmadd_ps(w2, _mm512_loadu_ps(r + start + 2), acc);
+        }
+        for (int kx = 0; kx < 3; kx++) {
+            int64_t st = start + kx;
+            __mmask16 m = bit_range16(-st, iw - st);
+            __m512 v = _mm512_maskz_loadu_ps(m, r + st);
+            acc = _mm512_fmadd_ps(kx == 0 ? w0 : kx == 1 ? w1 : w2, v, acc);
+        }
+        return acc;
+    }
+    const __m512i even_idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd_idx = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    __m512 a, b, a2, b2;
+    if (full) {
+        a = _mm512_loadu_ps(r + start);
+        b = _mm512_loadu_ps(r + start + 16);
+        a2 = _mm512_loadu_ps(r + start + 2);
+        b2 = _mm512_loadu_ps(r + start + 18);
+    } else {
+        a = _mm512_maskz_loadu_ps(bit_range16(-start, iw - start), r + start);
+        b = _mm512_maskz_loadu_ps(bit_range16(-start - 16, iw - start - 16), r + start + 16);
+        a2 = _mm512_maskz_loadu_ps(bit_range16(-start - 2, iw - start - 2), r + start + 2);
+        b2 = _mm512_maskz_loadu_ps(bit_range16(-start - 18, iw - start - 18), r + start + 18);
+    }
+    acc = _mm512_fmadd_ps(w0, _mm512_permutex2var_ps(a, even_idx, b), acc);
+    acc = _mm512_fmadd_ps(w1, _mm512_permutex2var_ps(a, odd_idx, b), acc);
+    return _mm512_fmadd_ps(w2, _mm512_permutex2var_ps(a2, even_idx, b2), acc);
+}
+
+AVX512 static void dw3x3_rows512(const conv2d_shape *s, const float *xp, const float *wc, float b, float *yp,
+                                 int64_t oh_begin, int64_t oh_end, const op_activation *act)
+{
+    int64_t IH = s->ih, IW = s->iw, OW = s->ow, sh = s->sh, sw = s->sw, ph = s->ph, pw = s->pw;
+    int vec_act = act_vectorised(act);
+    __m512 w[9];
+    for (int i = 0; i < 9; i++)
+        w[i] = _mm512_set1_ps(wc[i]);
+    __m512 bv = _mm512_set1_ps(b);
+    /* a step is "full" when every tap of its 16 outputs is inside the row */
+    int64_t span = 15 * sw + 2; /* input columns a step reads past its start */
+    if (sw == 2)
+        span = 33; /* the even/odd loads read 32 + 2 columns */
+    for (int64_t oh = oh_begin; oh < oh_end; oh++) {
+        const float *r[3];
+        for (int k = 0; k < 3; k++) {
+            int64_t iy = oh * sh - ph + k;
+            r[k] = iy >= 0 && iy < IH ? xp + iy * IW : dw_zero_row;
+        }
+        float *yr = yp + oh * OW;
+        for (int64_t ow = 0; ow < OW; ow += 16) {
+            int64_t start = ow * sw - pw;
+            int full = start >= 0 && start + span < IW;
+            /* one partial sum per tap row: three short FMA chains */
+            __m512 acc0 = dw512_tap_row(r[0], start, IW, sw, full, w[0], w[1], w[2], bv);
+            __m512 acc1 = dw512_tap_row(r[1], start, IW, sw, full, w[3], w[4], w[5], _mm512_setzero_ps());
+            __m512 acc2 = dw512_tap_row(r[2], start, IW, sw, full, w[6], w[7], w[8], _mm512_setzero_ps());
+            __m512 acc = _mm512_add_ps(_mm512_add_ps(acc0, acc1), acc2);
+            if (vec_act)
+                acc = act16(act, acc);
+            int64_t n = OW - ow;
+            if (n >= 16)
+                _mm512_storeu_ps(yr + ow, acc);
+            else
+                _mm512_mask_storeu_ps(yr + ow, bit_range16(0, n), acc);
+        }
+        if (!vec_act)
+            op_activation_apply(act, yr, OW);
+    }
+}
+
+int conv_depthwise_direct_ok(const conv2d_shape *s)
+{
+    return cpu_has_avx512() && s->kh == 3 && s->kw == 3 && s->dh == 1 && s->dw == 1 && (s->sw == 1 || s->sw == 2) &&
+           s->iw <= DW_ZERO_ROW;
+}
+
+void conv_depthwise_direct_run(const conv2d_shape *s, const float *w, const float *bias, const float *x, float *y,
+                               const op_activation *act, int threads)
+{
+    int64_t planes = s->batch * s->group, in_plane = s->ih * s->iw, out_plane = s->oh * s->ow, OH = s->oh;
+    if (threads < 1)
+        threads = 1;
+    int par = planes * out_plane > 20000;
+    if (planes >= 4 * threads) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (par)
+        for (int64_t plane = 0; plane < planes; plane++) {
+            int64_t c = plane % s->group;
+            dw3x3_rows512(s, x + plane * in_plane, w + c * 9, bias ? bias[c] : 0.0f, y + plane * out_plane, 0, OH,
+                          act);
+        }
+        return;
+    }
+    /* few planes: split each plane's rows into bands */
+    int64_t bands = (4 * threads + planes - 1) / planes;
+    if (bands > OH)
+        bands = OH;
+    int64_t band_rows = (OH + bands - 1) / bands;
+#pragma omp parallel for num_threads(threads) schedule(static) if (par)
+    for (int64_t t = 0; t < planes * bands; t++) {
+        int64_t plane = t / bands, band = t % bands, c = plane % s->group;
+        int64_t begin = band * band_rows, end = begin + band_rows < OH ? begin + band_rows : OH;
+        dw3x3_rows512(s, x + plane * in_plane, w + c * 9, bias ? bias[c] : 0.0f, y + plane * out_plane, begin, end,
+                      act);
+    }
+}
+
 void conv_depthwise_padded_run(const conv2d_shape *s, const float *w, const float *bias, const float *x, float *y,
                                const op_activation *act, int threads, void *scratch)
 {

@@ -38,6 +38,11 @@ void conv_gemm_run(const conv2d_shape *s, const float *packed_w, const float *pa
  * stride, dilation and padding. */
 void conv_depthwise_run(const conv2d_shape *s, const float *w, const float *bias, const float *x, float *y,
                         const op_activation *act, int threads);
+/* 3x3 depthwise (dilation 1, stride 1 or 2) straight from NCHW with AVX-512
+ * masked loads; only where conv_depthwise_direct_ok. */
+int conv_depthwise_direct_ok(const conv2d_shape *s);
+void conv_depthwise_direct_run(const conv2d_shape *s, const float *w, const float *bias, const float *x, float *y,
+                               const op_activation *act, int threads);
 /* The same through a zero-padded copy of each plane in scratch (faster; any
  * width): scratch of conv_depthwise_scratch_bytes. */
 size_t conv_depthwise_scratch_bytes(const conv2d_shape *s, int threads);

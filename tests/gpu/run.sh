@@ -10,10 +10,10 @@
 #   conformance  build-gpu/test_conformance (CPU sanity; needs ONNX's node test data)
 #   gpu-parity   tests/gpu/gpu_parity.py: cuda (graph off and auto) vs onnxruntime CPU
 #   graph-regression  tests/graph_regression_test.py --gpu
+#   bench        bench/gpu.sh (the time left but FG_GPU_RESERVE=170 s)
 #   memcheck-*   compute-sanitizer memcheck on a graph-replay run (pfld_68; the NMS regression model)
 #   racecheck    compute-sanitizer racecheck on a graph-replay run of pfld_68
 #   torch-peer   tests/gpu/onnx_torch_test.py --device cuda (the benchmark's PyTorch peer is right)
-#   bench        bench/gpu.sh (gets the time that is left)
 # Everything goes to $OUT (default build-gpu/out): summary.md, results.json,
 # logs/<stage>.log, gpu_bench.md/json, gpu_parity.json, graph_regression.json.
 # Shared models: $FACEGRAPH_SHARED, else .shared/ (carried), else ../shared.
@@ -32,7 +32,7 @@ T0=$SECONDS
 export PATH="/usr/local/cuda/bin:$PATH"
 export PYTHONUNBUFFERED=1
 export CUDA_MODULE_LOADING=LAZY
-STAGES="$OUT/stages.tsv"
+STAGES="$OUT/stages.tsv"  # archived into logs.tgz at the end
 : > "$STAGES"
 FG="$REPO/build-gpu/facegraph"
 
@@ -143,8 +143,11 @@ stage standins 90 bash -c "python3 tools/make_standins.py --out '$GEN/standins-s
   python3 tools/regression_models.py --out '$GEN/regression'"
 
 # ------------------------------------------------------------ tests
+if [ -f .onnx-data/node.tgz ] && [ ! -d build-gpu/onnx-node/node ]; then
+  mkdir -p build-gpu/onnx-node && tar xzf .onnx-data/node.tgz -C build-gpu/onnx-node
+fi
 NODE_DATA=""
-for d in "${FG_ONNX_NODE_DATA:-}" /usr/include/onnx/backend/test/data/node "$REPO/.onnx-node-data" \
+for d in "${FG_ONNX_NODE_DATA:-}" "$REPO/build-gpu/onnx-node/node" /usr/include/onnx/backend/test/data/node "$REPO/.onnx-node-data" \
          "$(python3 -c 'import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), "backend/test/data/node"))' 2>/dev/null)"; do
   if [ -n "$d" ] && [ -d "$d" ]; then NODE_DATA="$d"; break; fi
 done
@@ -154,15 +157,45 @@ elif [ -z "$NODE_DATA" ]; then
   skip conformance "no ONNX node test data (carry /usr/include/onnx/backend/test/data/node as .onnx-node-data)"
 else
   stage conformance 60 build-gpu/test_conformance --data "$NODE_DATA" --known-failures tests/conformance_known_failures.txt
+  [ $BUILT = 1 ] && stage conformance-cuda 90 build-gpu/test_conformance --cuda --data "$NODE_DATA" \
+    --known-failures tests/conformance_known_failures.txt
 fi
 
 if [ $BUILT = 1 ]; then
-  stage gpu-parity 150 python3 tests/gpu/gpu_parity.py --facegraph "$FG" --gen "$GEN/standins-small" \
+  stage gpu-parity 130 python3 tests/gpu/gpu_parity.py --facegraph "$FG" --gen "$GEN/standins-small" \
     --json "$OUT/gpu_parity.json" ${SHARED:+--shared "$SHARED"}
-  stage graph-regression 100 python3 tests/graph_regression_test.py --gpu --facegraph "$FG" \
+  stage graph-regression 90 python3 tests/graph_regression_test.py --gpu --facegraph "$FG" \
     --out "$REPO/build-gpu/graph-regression" --json "$OUT/graph_regression.json"
+else
+  for s in gpu-parity graph-regression; do skip "$s" "the build failed"; done
+fi
 
-  # compute-sanitizer: one graph-replay run (--repeat 2: eager, eager, capture + validating replay)
+# ------------------------------------------------------------ the CUDA-graph compatibility matrix
+if [ $BUILT = 1 ] && [ -n "$SHARED" ]; then
+  export FACEGRAPH_CACHE_DIR="$REPO/build-gpu/cache"
+  stage graph-matrix 90 bash -c "'$FG' models --graphs --models '$SHARED/models' --runs 100 | tee '$OUT/graph_matrix.txt' &&
+    '$FG' models --graphs --models '$SHARED/models' --json > '$OUT/graph_matrix.json' &&
+    echo 'cached re-run:' && '$FG' models --graphs --models '$GEN/regression' --runs 20"
+fi
+
+# ------------------------------------------------------------ benchmark
+# It gets the time left but RESERVE seconds (for the sanitizers and the torch
+# peer check); --budget stops it starting new models, the stage limit kills
+# it a minute later (the results so far are already written).
+RESERVE="${FG_GPU_RESERVE:-170}"
+if [ $BUILT = 1 ]; then
+  BENCH_BUDGET=$(( $(left) - RESERVE - 60 ))
+  [ "$BENCH_BUDGET" -lt 30 ] && BENCH_BUDGET=30
+  stage bench $((BENCH_BUDGET + 60)) bash bench/gpu.sh --facegraph "$FG" --gen "$GEN/standins-full" --out "$OUT" \
+    --budget "$BENCH_BUDGET" ${SHARED:+--shared "$SHARED"}
+else
+  skip bench "the build failed"
+fi
+
+# ------------------------------------------------------------ sanitizers
+# compute-sanitizer on one graph-replay run: --repeat 2 runs eager, eager,
+# then captures and replays (validated against the eager outputs).
+if [ $BUILT = 1 ]; then
   SAN="$REPO/build-gpu/sanitize"
   mkdir -p "$SAN"
   SMALL="${SHARED:+$SHARED/models/pfld_68_cunjian.onnx}"
@@ -175,36 +208,26 @@ if [ $BUILT = 1 ]; then
     skip memcheck-small "no small model for the sanitizer ($SMALL)"
   else
     SMALL_ARGS=$(python3 tests/gpu/prepare_inputs.py "$SMALL" "$SAN" 2>>"$LOGS/prepare.log")
-    stage memcheck-small 90 "$SANITIZER" --tool memcheck --error-exitcode 1 --print-limit 20 \
+    stage memcheck-small 70 "$SANITIZER" --tool memcheck --error-exitcode 1 --print-limit 20 \
       "$FG" infer "$SMALL" $SMALL_ARGS --output-dir "$SAN/out-memcheck" --repeat 2 --report \
       --execution-providers cuda --cuda-graph on
     if [ -f "$NMS" ]; then
       NMS_ARGS=$(python3 tests/gpu/prepare_inputs.py "$NMS" "$SAN" 2>>"$LOGS/prepare.log")
-      stage memcheck-nms 60 "$SANITIZER" --tool memcheck --error-exitcode 1 --print-limit 20 \
+      stage memcheck-nms 45 "$SANITIZER" --tool memcheck --error-exitcode 1 --print-limit 20 \
         "$FG" infer "$NMS" $NMS_ARGS --output-dir "$SAN/out-nms" --repeat 2 --report \
         --execution-providers cuda --cuda-graph auto
     fi
-    stage racecheck-small 90 "$SANITIZER" --tool racecheck --error-exitcode 1 --print-limit 20 \
+    stage racecheck-small 70 "$SANITIZER" --tool racecheck --error-exitcode 1 --print-limit 20 \
       "$FG" infer "$SMALL" $SMALL_ARGS --output-dir "$SAN/out-racecheck" --repeat 2 --report \
       --execution-providers cuda --cuda-graph on
   fi
 else
-  for s in gpu-parity graph-regression memcheck-small racecheck-small; do skip "$s" "the build failed"; done
+  skip memcheck-small "the build failed"
 fi
 
+# ------------------------------------------------------------ the benchmark's PyTorch peer
 stage torch-peer 60 python3 tests/gpu/onnx_torch_test.py --device cuda --gen "$GEN/standins-small" \
   ${SHARED:+--shared "$SHARED"}
-
-# ------------------------------------------------------------ benchmark
-if [ $BUILT = 1 ]; then
-  REMAIN=$(left)
-  BENCH_BUDGET=$((REMAIN - 45))
-  [ "$BENCH_BUDGET" -lt 20 ] && BENCH_BUDGET=20
-  stage bench $((REMAIN - 5)) bash bench/gpu.sh --facegraph "$FG" --gen "$GEN/standins-full" --out "$OUT" \
-    --budget "$BENCH_BUDGET" ${SHARED:+--shared "$SHARED"}
-else
-  skip bench "the build failed"
-fi
 
 # ------------------------------------------------------------ summary
 python3 - "$OUT" "$((SECONDS - T0))" <<'PY'
@@ -242,6 +265,10 @@ if os.path.exists(bench):
 open(os.path.join(out, "summary.md"), "w").write("\n".join(lines) + "\n")
 print("wrote %s/summary.md and results.json" % out)
 PY
+# what comes back from a device run is limited to a few files: fold the logs
+# and the per-suite JSON (already inside results.json) into one archive
+tar czf "$OUT/logs.tgz" -C "$OUT" logs stages.tsv env.txt $(cd "$OUT" && ls gpu_parity.json graph_regression.json 2>/dev/null) &&
+  rm -rf "$OUT/logs" "$OUT/env.txt" "$OUT/gpu_parity.json" "$OUT/graph_regression.json"
 passed=$(awk -F'\t' '$2=="passed"' "$STAGES" | wc -l)
 failed=$(awk -F'\t' '$2=="failed"' "$STAGES" | wc -l)
 skipped=$(awk -F'\t' '$2=="skipped"' "$STAGES" | wc -l)
