@@ -150,6 +150,7 @@ typedef struct fg_execution_report {
     char graph_reason[512];/* why (not) captured */
     int kernels_per_run;   /* GPU kernels (graph nodes) per run; 0 on the CPU */
     size_t arena_bytes;    /* working memory of the plan */
+    double device_ms;      /* GPU time of the latest run's kernels (CUDA events; copies excluded); 0 on the CPU */
     int plans;             /* input-shape signatures planned so far */
 } fg_execution_report;
 fg_status *fg_session_execution_report(const fg_session *session, fg_execution_report *report);

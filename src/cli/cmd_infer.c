@@ -3,6 +3,7 @@
 #include "cli/npy.h"
 
 #include "base/base.h"
+#include "runtime/runtime.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,7 +18,8 @@ static void usage(FILE *to)
                 "Runs MODEL on the given arrays (one --input per model input; NAME= may be left out for a\n"
                 "single-input model), writes DIR/<output>.npy per output and DIR/outputs.json, and prints\n"
                 "the median run time over --repeat runs (default 1). --report prints how it ran\n"
-                "(provider, CUDA graph captured or why not, kernels per run, arena bytes) as JSON.\n");
+                "(provider, CUDA graph captured or why not, kernels per run, arena bytes) as JSON;\n"
+                "--profile times every step of one run and prints the slowest op types and steps.\n");
 }
 
 /* Output names made safe for a file name: [A-Za-z0-9._-], others become '_'. */
@@ -55,12 +57,74 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+typedef struct op_time {
+    const char *op;
+    double ms;
+    int count;
+} op_time;
+
+static int by_time(const void *a, const void *b)
+{
+    double x = ((const op_time *)a)->ms, y = ((const op_time *)b)->ms;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* --profile: one run timing every step; totals per op type, slowest steps. */
+static fg_status *print_profile(fg_session *session, const fg_tensor *inputs, int n_in, fg_tensor *outputs)
+{
+    plan *p = NULL;
+    double *ms = NULL;
+    FG_TRY(session_profile(session, inputs, n_in, outputs, &p, &ms));
+    op_time *ops = calloc((size_t)p->n_steps + 1, sizeof *ops);
+    op_time *steps = calloc((size_t)p->n_steps + 1, sizeof *steps);
+    if (!ops || !steps) {
+        free(ops);
+        free(steps);
+        free(ms);
+        return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    int n_ops = 0;
+    double total = 0;
+    for (int k = 0; k < p->n_steps; k++) {
+        const char *t = p->steps[k].node->op_type;
+        int i = 0;
+        while (i < n_ops && strcmp(ops[i].op, t))
+            i++;
+        if (i == n_ops)
+            ops[n_ops++].op = t;
+        ops[i].ms += ms[k];
+        ops[i].count++;
+        steps[k].op = p->steps[k].node->name[0] ? p->steps[k].node->name : t;
+        steps[k].ms = ms[k];
+        steps[k].count = k;
+        total += ms[k];
+    }
+    qsort(ops, (size_t)n_ops, sizeof *ops, by_time);
+    printf("profile: %d steps, %.4f ms in total (one eager run)\n", p->n_steps, total);
+    for (int i = 0; i < n_ops; i++)
+        printf("  %-22s %4d steps %9.4f ms %5.1f%%\n", ops[i].op, ops[i].count, ops[i].ms,
+               total > 0 ? 100 * ops[i].ms / total : 0);
+    qsort(steps, (size_t)p->n_steps, sizeof *steps, by_time);
+    printf("slowest steps:\n");
+    for (int i = 0; i < p->n_steps && i < 12; i++) {
+        const plan_step *s = &p->steps[steps[i].count];
+        char shape[96] = "";
+        if (s->out[0] >= 0)
+            fg_shape_format(p->values[s->out[0]].t.rank, p->values[s->out[0]].t.dims, shape, sizeof shape);
+        printf("  %9.4f ms  %-12s %-28s -> %s\n", steps[i].ms, s->node->op_type, steps[i].op, shape);
+    }
+    free(ops);
+    free(steps);
+    free(ms);
+    return NULL;
+}
+
 int cli_infer(int argc, char **argv)
 {
     const char *cmd = "infer";
     const char *model_path = NULL, *out_dir = NULL;
     const char *input_args[64];
-    int n_input_args = 0, repeat = 1, report = 0;
+    int n_input_args = 0, repeat = 1, report = 0, profile = 0;
     cli_exec_options exec;
     cli_exec_options_init(&exec);
     for (int i = 1; i < argc; i++) {
@@ -78,6 +142,8 @@ int cli_infer(int argc, char **argv)
             input_args[n_input_args++] = argv[++i];
         } else if (!strcmp(argv[i], "--report")) {
             report = 1;
+        } else if (!strcmp(argv[i], "--profile")) {
+            profile = 1;
         } else if (!strcmp(argv[i], "--output-dir") && i + 1 < argc) {
             out_dir = argv[++i];
         } else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) {
@@ -146,18 +212,25 @@ int cli_infer(int argc, char **argv)
                           fg_session_input(session, k)->name, fg_session_input(session, k)->name);
             goto fail;
         }
-    times = calloc((size_t)repeat, sizeof *times);
+    times = calloc((size_t)repeat * 2, sizeof *times);
     if (!times) {
         st = fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory");
         goto fail;
     }
     /* the first run plans; time the runs after it */
     st = fg_session_run(session, inputs, n_in, outputs, n_out);
+    double *device_times = times + repeat;
     for (int r = 0; !st && r < repeat; r++) {
         double t0 = fg_now_seconds();
         st = fg_session_run(session, inputs, n_in, outputs, n_out);
         times[r] = (fg_now_seconds() - t0) * 1e3;
+        fg_execution_report er;
+        fg_status *rs = st ? NULL : fg_session_execution_report(session, &er);
+        device_times[r] = rs ? 0 : er.device_ms;
+        fg_status_free(rs);
     }
+    if (!st && profile)
+        st = print_profile(session, inputs, n_in, outputs);
     if (st)
         goto fail;
     if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
@@ -202,7 +275,11 @@ int cli_infer(int argc, char **argv)
         goto fail;
     }
     qsort(times, (size_t)repeat, sizeof *times, cmp_double);
+    qsort(device_times, (size_t)repeat, sizeof *device_times, cmp_double);
     printf("median run time: %.3f ms over %d run%s\n", times[repeat / 2], repeat, repeat > 1 ? "s" : "");
+    if (device_times[repeat / 2] > 0)
+        printf("median device time: %.4f ms (GPU kernels, by CUDA events; copies excluded)\n",
+               device_times[repeat / 2]);
     if (fg_session_warning(session)[0])
         fprintf(stderr, "facegraph infer: warning: %s\n", fg_session_warning(session));
     if (report) {
@@ -214,7 +291,8 @@ int cli_infer(int argc, char **argv)
         json_string(stdout, r.device);
         printf(", \"graph_captured\": %s, \"graph_reason\": ", r.graph_captured ? "true" : "false");
         json_string(stdout, r.graph_reason);
-        printf(", \"kernels_per_run\": %d, \"arena_bytes\": %zu}\n", r.kernels_per_run, r.arena_bytes);
+        printf(", \"kernels_per_run\": %d, \"arena_bytes\": %zu, \"device_ms\": %.4f}\n", r.kernels_per_run,
+               r.arena_bytes, r.device_ms);
     }
     rc = 0;
 fail:

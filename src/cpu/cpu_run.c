@@ -82,6 +82,11 @@ static fg_status *bounded_view(plan *p, int id, fg_tensor *t)
 
 fg_status *cpu_run_plan(plan *p, const fg_tensor *inputs, fg_tensor *outputs)
 {
+    return cpu_profile_plan(p, inputs, outputs, NULL);
+}
+
+fg_status *cpu_profile_plan(plan *p, const fg_tensor *inputs, fg_tensor *outputs, double *step_ms)
+{
     fg_status *st = NULL;
     omp_set_num_threads(p->threads);
     for (int i = 0; i < p->n_values; i++)
@@ -104,6 +109,7 @@ fg_status *cpu_run_plan(plan *p, const fg_tensor *inputs, fg_tensor *outputs)
         }
         if (st)
             break;
+        double t0 = step_ms ? fg_now_seconds() : 0;
         if (s->control) {
             st = cpu_run_control(p, s);
         } else if (s->dynamic) {
@@ -119,6 +125,8 @@ fg_status *cpu_run_plan(plan *p, const fg_tensor *inputs, fg_tensor *outputs)
             s->call.scratch = (char *)p->arena + p->scratch_offset;
             st = s->op->run(&s->call);
         }
+        if (step_ms)
+            step_ms[k] = (fg_now_seconds() - t0) * 1e3;
         if (!st && s->call.out_bounded && s->out[0] >= 0) {
             plan_value *v = &p->values[s->out[0]];
             int axis = s->call.out_bounded - 1;

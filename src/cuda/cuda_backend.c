@@ -244,6 +244,8 @@ struct cuda_plan {
     char graph_reason[256];
     int kernels_per_run;
     int runs;
+    cudaEvent_t start, stop; /* around the kernels of a run */
+    float device_ms;         /* the latest run's kernels, by those events */
 };
 
 static int root_value(const plan *p, int id)
@@ -296,6 +298,10 @@ void cuda_plan_free(cuda_plan *cp)
     for (int i = 0; cp->h_output && i < cp->p->n_outputs; i++)
         cudaFreeHost(cp->h_output[i]);
     cudaFreeHost(cp->h_counts);
+    if (cp->start)
+        cudaEventDestroy(cp->start);
+    if (cp->stop)
+        cudaEventDestroy(cp->stop);
     if (cp->cublas)
         cublasDestroy(cp->cublas);
     if (cp->cudnn)
@@ -482,6 +488,10 @@ fg_status *cuda_plan_create(cuda_device *dev, cuda_weights *weights, plan *p, co
         goto fail;
     }
     cublasSetStream(cp->cublas, cp->stream);
+    if ((err = cudaEventCreate(&cp->start)) != cudaSuccess || (err = cudaEventCreate(&cp->stop)) != cudaSuccess) {
+        st = cuda_error(NULL, err, "creating timing events");
+        goto fail;
+    }
     st = device_alloc(cp, p->arena_bytes, &cp->d_arena);
     if (st)
         goto fail;
@@ -518,44 +528,62 @@ fail:
     return st;
 }
 
-/* Everything one run does on the stream: inputs in, steps, outputs out. */
-static fg_status *enqueue_run(cuda_plan *cp, int *launches)
+/* Inputs in (from pinned staging), outside any graph. */
+static fg_status *enqueue_inputs(cuda_plan *cp)
 {
     plan *p = cp->p;
-    cudaStream_t stream = cp->stream;
-    cudaError_t err;
-    int n = 0;
     for (int i = 0; i < p->n_values; i++) {
         plan_value *v = &p->values[i];
         if (v->kind != PLAN_INPUT)
             continue;
-        err = cudaMemcpyAsync(cp->d_value[i], cp->h_input[v->input_index], fg_tensor_nbytes(&v->t),
-                              cudaMemcpyHostToDevice, stream);
+        cudaError_t err = cudaMemcpyAsync(cp->d_value[i], cp->h_input[v->input_index], fg_tensor_nbytes(&v->t),
+                                          cudaMemcpyHostToDevice, cp->stream);
         if (err != cudaSuccess)
             return cuda_error(NULL, err, "copying inputs to the GPU");
     }
+    return NULL;
+}
+
+/* The model's kernels: what a CUDA graph captures. With step_events, an
+ * event is recorded before each step and after the last (profiling). */
+static fg_status *enqueue_steps(cuda_plan *cp, int *launches, cudaEvent_t *step_events)
+{
+    plan *p = cp->p;
+    int n = 0;
     for (int k = 0; k < p->n_steps; k++) {
+        if (step_events)
+            cudaEventRecord(step_events[k], cp->stream);
         if (cp->skip[k])
             continue;
         FG_TRY(cp->ops[k]->run(&cp->calls[k]));
         n++;
     }
+    if (step_events)
+        cudaEventRecord(step_events[p->n_steps], cp->stream);
+    if (launches)
+        *launches = n;
+    return NULL;
+}
+
+/* Outputs (and data-dependent lengths) out to pinned memory. */
+static fg_status *enqueue_outputs(cuda_plan *cp)
+{
+    plan *p = cp->p;
+    cudaError_t err;
     for (int i = 0; i < p->n_outputs; i++) {
         int id = p->outputs[i];
         size_t bytes = p->values[root_value(p, id)].kind == PLAN_ARENA ? p->values[root_value(p, id)].bytes
                                                                        : fg_tensor_nbytes(&p->values[id].t);
-        err = cudaMemcpyAsync(cp->h_output[i], device_ptr(cp, id), bytes, cudaMemcpyDeviceToHost, stream);
+        err = cudaMemcpyAsync(cp->h_output[i], device_ptr(cp, id), bytes, cudaMemcpyDeviceToHost, cp->stream);
         if (err != cudaSuccess)
             return cuda_error(NULL, err, "copying outputs from the GPU");
     }
     if (cp->d_counts) {
         err = cudaMemcpyAsync(cp->h_counts, cp->d_counts, sizeof(int64_t) * (size_t)p->n_steps,
-                              cudaMemcpyDeviceToHost, stream);
+                              cudaMemcpyDeviceToHost, cp->stream);
         if (err != cudaSuccess)
             return cuda_error(NULL, err, "copying output counts from the GPU");
     }
-    if (launches)
-        *launches = n;
     return NULL;
 }
 
@@ -589,16 +617,33 @@ static fg_status *sync(cuda_plan *cp)
     return NULL;
 }
 
-static fg_status *run_eager(cuda_plan *cp, fg_tensor *outputs)
+/* One run: inputs in, the kernels (eagerly, or the graph) between two
+ * events that give the device time, outputs out, wait. */
+static fg_status *run_once(cuda_plan *cp, int use_graph, fg_tensor *outputs)
 {
     int launches = 0;
-    FG_TRY(enqueue_run(cp, &launches));
+    FG_TRY(enqueue_inputs(cp));
+    cudaEventRecord(cp->start, cp->stream);
+    if (use_graph) {
+        cudaError_t err = cudaGraphLaunch(cp->exec, cp->stream);
+        if (err != cudaSuccess)
+            return cuda_error(NULL, err, "launching the CUDA graph");
+    } else {
+        FG_TRY(enqueue_steps(cp, &launches, NULL));
+    }
+    cudaEventRecord(cp->stop, cp->stream);
+    FG_TRY(enqueue_outputs(cp));
     FG_TRY(sync(cp));
-    if (cp->graph_state != 1)
+    float ms = 0;
+    cudaEventElapsedTime(&ms, cp->start, cp->stop);
+    cp->device_ms = ms;
+    if (!use_graph && cp->graph_state != 1)
         cp->kernels_per_run = launches;
     collect_outputs(cp, outputs);
     return NULL;
 }
+
+static fg_status *run_eager(cuda_plan *cp, fg_tensor *outputs) { return run_once(cp, 0, outputs); }
 
 static void refuse_graph(cuda_plan *cp, const char *fmt, const char *detail)
 {
@@ -636,7 +681,7 @@ static fg_status *try_graph(cuda_plan *cp, fg_tensor *outputs)
         refuse_graph(cp, "capture could not start: %s", cudaGetErrorString(err));
         goto done;
     }
-    st = enqueue_run(cp, NULL);
+    st = enqueue_steps(cp, NULL, NULL);
     err = cudaStreamEndCapture(stream, &cp->graph);
     if (st) { /* a kernel refused to be captured: the eager path still works */
         refuse_graph(cp, "capture failed: %s", fg_status_message(st));
@@ -668,14 +713,9 @@ static fg_status *try_graph(cuda_plan *cp, fg_tensor *outputs)
     free(nodes);
     for (int i = 0; i < p->n_outputs; i++) /* poison, so a replay that writes nothing is caught */
         memset(cp->h_output[i], 0xA5, fg_tensor_nbytes(&outputs[i]));
-    err = cudaGraphLaunch(cp->exec, stream);
-    if (err == cudaSuccess)
-        err = cudaStreamSynchronize(stream);
-    if (err != cudaSuccess) {
-        st = cuda_error(NULL, err, "replaying the CUDA graph");
+    st = run_once(cp, 1, outputs);
+    if (st)
         goto done;
-    }
-    collect_outputs(cp, outputs);
     off = 0;
     for (int i = 0; i < p->n_outputs; i++) {
         size_t bytes = fg_tensor_nbytes(&outputs[i]);
@@ -710,12 +750,7 @@ fg_status *cuda_plan_run(cuda_plan *cp, const fg_tensor *inputs, fg_tensor *outp
         return cuda_error(NULL, err, "selecting the GPU");
     fg_status *st;
     if (cp->graph_state == 1) {
-        err = cudaGraphLaunch(cp->exec, cp->stream);
-        if (err != cudaSuccess)
-            return cuda_error(NULL, err, "launching the CUDA graph");
-        st = sync(cp);
-        if (!st)
-            collect_outputs(cp, outputs);
+        st = run_once(cp, 1, outputs);
     } else if (cp->graph_state == 0 && cp->runs >= 2) {
         st = try_graph(cp, outputs);
         if (!st && cp->graph_state == -1 && cp->options.graph_mode == CUDA_GRAPH_ON)
@@ -738,4 +773,41 @@ void cuda_plan_get_stats(const cuda_plan *cp, cuda_plan_stats *s)
     s->kernels_per_run = cp->kernels_per_run;
     s->arena_bytes = cp->p->arena_bytes;
     s->runs = cp->runs;
+    s->device_ms = cp->device_ms;
+}
+
+fg_status *cuda_plan_profile(cuda_plan *cp, const fg_tensor *inputs, fg_tensor *outputs, double *step_ms)
+{
+    plan *p = cp->p;
+    if (!plan_matches_signature(p, inputs, p->n_inputs))
+        return fg_error(FG_ERR_INTERNAL, "the inputs do not match the signature this GPU plan was made for");
+    for (int i = 0; i < p->n_inputs; i++)
+        memcpy(cp->h_input[i], inputs[i].data, fg_tensor_nbytes(&inputs[i]));
+    cudaEvent_t *events = calloc((size_t)p->n_steps + 1, sizeof *events);
+    if (!events)
+        return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory");
+    fg_status *st = NULL;
+    for (int k = 0; k <= p->n_steps && !st; k++)
+        if (cudaEventCreate(&events[k]) != cudaSuccess)
+            st = fg_error(FG_ERR_DEVICE, "cannot create CUDA events for profiling");
+    if (!st)
+        st = enqueue_inputs(cp);
+    if (!st)
+        st = enqueue_steps(cp, NULL, events);
+    if (!st)
+        st = enqueue_outputs(cp);
+    if (!st)
+        st = sync(cp);
+    for (int k = 0; !st && k < p->n_steps; k++) {
+        float ms = 0;
+        cudaEventElapsedTime(&ms, events[k], events[k + 1]);
+        step_ms[k] = ms;
+    }
+    if (!st)
+        collect_outputs(cp, outputs);
+    for (int k = 0; k <= p->n_steps; k++)
+        if (events[k])
+            cudaEventDestroy(events[k]);
+    free(events);
+    return st;
 }

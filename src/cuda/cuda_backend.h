@@ -53,7 +53,12 @@ typedef struct cuda_plan_stats {
     int kernels_per_run;       /* graph nodes, or launches counted eagerly */
     size_t arena_bytes;
     int runs;
+    float device_ms;           /* GPU time of the latest run's kernels (CUDA events), copies excluded */
 } cuda_plan_stats;
 void cuda_plan_get_stats(const cuda_plan *cp, cuda_plan_stats *stats);
+
+/* One eager run timing every step with CUDA events: step_ms[k] for plan
+ * step k (0 for steps that are views). */
+fg_status *cuda_plan_profile(cuda_plan *cp, const fg_tensor *inputs, fg_tensor *outputs, double *step_ms);
 
 #endif

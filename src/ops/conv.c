@@ -371,7 +371,7 @@ static void to_shape2d(const conv_geom *g, conv2d_shape *s)
 
 typedef struct conv_state {
     conv_geom geom;
-    /* GEMM path (conv_gemm.c): packed weights and bias, or NULL */
+    /* own kernels (conv_gemm.c): 1 GEMM, 2 direct; packed weights and bias */
     int gemm;
     conv2d_shape shape;
     float *packed_w, *packed_b;
@@ -567,18 +567,28 @@ static dnnl_status_t make_reorder(dnnl_engine_t engine, const dnnl_memory_desc_t
     return st;
 }
 
-/* GEMM path: weights packed once when constant, else per run into scratch. */
-static fg_status *gemm_prepare(op_call *call, const conv_geom *g)
+static void pack_weights(const conv_state *s, const float *w, const float *bias, float *packed_w, float *packed_b)
+{
+    if (s->gemm == 2)
+        conv_direct_pack(&s->shape, w, bias, packed_w);
+    else
+        conv_gemm_pack(&s->shape, w, bias, packed_w, packed_b);
+}
+
+/* GEMM (direct == 0) or direct (direct == 1) path: weights packed once when
+ * constant, else per run into scratch. */
+static fg_status *gemm_prepare(op_call *call, const conv_geom *g, int direct)
 {
     conv_state *s = fg_xcalloc(1, sizeof *s);
     if (!s)
         return op_error(call, FG_ERR_OUT_OF_MEMORY, "out of memory for convolution state");
     s->geom = *g;
-    s->gemm = 1;
+    s->gemm = direct ? 2 : 1;
     s->has_bias = op_has_input(call, 2);
     to_shape2d(g, &s->shape);
-    size_t w_bytes = conv_gemm_packed_weights_floats(&s->shape) * sizeof(float);
-    size_t b_bytes = conv_gemm_packed_bias_floats(&s->shape) * sizeof(float);
+    size_t w_bytes = (direct ? conv_direct_packed_floats(&s->shape) : conv_gemm_packed_weights_floats(&s->shape)) *
+                     sizeof(float);
+    size_t b_bytes = direct ? 64 : conv_gemm_packed_bias_floats(&s->shape) * sizeof(float);
     int bias_known = !s->has_bias || call->in[2].data;
     size_t offset = 0;
     if (call->in[1].data && bias_known) {
@@ -589,8 +599,7 @@ static fg_status *gemm_prepare(op_call *call, const conv_geom *g)
             return op_error(call, FG_ERR_OUT_OF_MEMORY, "out of memory for packed convolution weights (%zu bytes)",
                             w_bytes);
         }
-        conv_gemm_pack(&s->shape, call->in[1].data, s->has_bias ? call->in[2].data : NULL, s->packed_w,
-                       s->packed_b);
+        pack_weights(s, call->in[1].data, s->has_bias ? call->in[2].data : NULL, s->packed_w, s->packed_b);
     } else {
         s->off_packed_w = offset;
         offset += align64(w_bytes);
@@ -598,7 +607,8 @@ static fg_status *gemm_prepare(op_call *call, const conv_geom *g)
         offset += align64(b_bytes);
     }
     s->off_panels = offset;
-    offset += align64(conv_gemm_scratch_bytes(&s->shape, call->threads));
+    if (!direct)
+        offset += align64(conv_gemm_scratch_bytes(&s->shape, call->threads));
     call->scratch_bytes = offset;
     call->state = s;
     return NULL;
@@ -617,7 +627,13 @@ static fg_status *conv_prepare_common(op_call *call, int transposed)
         return NULL;
     }
     if (uses_gemm(&g))
-        return gemm_prepare(call, &g);
+        return gemm_prepare(call, &g, 0);
+    if (!g.transposed && g.nsp <= 2) {
+        conv2d_shape shape;
+        to_shape2d(&g, &shape);
+        if (conv_direct_ok(&shape))
+            return gemm_prepare(call, &g, 1);
+    }
     dnnl_engine_t engine;
     FG_TRY(dnnl_util_engine(call, &engine));
     int has_bias = op_has_input(call, 2);
@@ -847,12 +863,15 @@ static fg_status *conv_run_common(op_call *call, int transposed)
         const float *packed_w = s->packed_w, *packed_b = s->packed_b;
         if (!packed_w) {
             float *pw = (float *)(scratch + s->off_packed_w), *pb = (float *)(scratch + s->off_packed_b);
-            conv_gemm_pack(&s->shape, call->in[1].data, s->has_bias ? call->in[2].data : NULL, pw, pb);
+            pack_weights(s, call->in[1].data, s->has_bias ? call->in[2].data : NULL, pw, pb);
             packed_w = pw;
             packed_b = pb;
         }
-        conv_gemm_run(&s->shape, packed_w, packed_b, call->in[0].data, call->out[0].data, &call->act, threads,
-                      scratch + s->off_panels);
+        if (s->gemm == 2)
+            conv_direct_run(&s->shape, packed_w, call->in[0].data, call->out[0].data, &call->act, threads);
+        else
+            conv_gemm_run(&s->shape, packed_w, packed_b, call->in[0].data, call->out[0].data, &call->act, threads,
+                          scratch + s->off_panels);
         return NULL;
     }
     if (s && !s->gemm && geom_equal(&s->geom, &g) && s->has_bias == op_has_input(call, 2)) {

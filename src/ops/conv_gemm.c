@@ -153,8 +153,9 @@ AVX512 static inline __m512 act16(const op_activation *act, __m512 v)
 
 /* C[0..mvalid)[0..nvalid) = act(bias + A . B), A packed [K][8], B rows of
  * 32 floats ldb apart, C rows ldc apart. */
-AVX512 static void tile_8x32(int64_t K, const float *a, const float *b, int64_t ldb, const float *bias, float *c,
-                             int64_t ldc, int mvalid, int nvalid, const op_activation *act)
+AVX512 static inline void tile_8x32_body(int64_t K, const float *a, const float *b, int64_t ldb, const float *bias,
+                                         float *c, int64_t ldc, int mvalid, int nvalid, const op_activation *act,
+                                         int prefetch)
 {
     __m512 c00 = _mm512_set1_ps(bias[0]), c01 = c00;
     __m512 c10 = _mm512_set1_ps(bias[1]), c11 = c10;
@@ -167,6 +168,12 @@ AVX512 static void tile_8x32(int64_t K, const float *a, const float *b, int64_t 
     for (int64_t k = 0; k < K; k++) {
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
         __m512 av;
+        if (prefetch) {
+            /* B rows are separate streams P floats apart: fetch the rows of
+             * the block two tiles ahead */
+            _mm_prefetch((const char *)(b + 2 * NR512), _MM_HINT_T0);
+            _mm_prefetch((const char *)(b + 2 * NR512 + 16), _MM_HINT_T0);
+        }
 #define ROW(r)                                   \
     av = _mm512_set1_ps(a[r]);                   \
     c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);  \
@@ -256,6 +263,17 @@ static inline void tile_6x16(int64_t K, const float *a, const float *b, int64_t 
                 op_activation_apply(act, cr, nvalid);
         }
     }
+}
+
+AVX512 static void tile_8x32(int64_t K, const float *a, const float *b, int64_t ldb, const float *bias, float *c,
+                             int64_t ldc, int mvalid, int nvalid, const op_activation *act)
+{
+    /* prefetching helps only short (memory-bound) K loops: measured 16 -> 16
+     * channels at 320x320 0.34 vs 0.36 ms, but 64 -> 64 at 80x80 0.216 vs 0.197 */
+    if (ldb == NR512 || K > 32)
+        tile_8x32_body(K, a, b, ldb, bias, c, ldc, mvalid, nvalid, act, 0);
+    else
+        tile_8x32_body(K, a, b, ldb, bias, c, ldc, mvalid, nvalid, act, 1);
 }
 
 /* ------------------------------------------------------- packing */
@@ -414,8 +432,23 @@ void conv_gemm_run(const conv2d_shape *s, const float *packed_w, const float *pa
     int64_t K = gemm_k(s), P = s->oh * s->ow, n_blocks = (P + nr - 1) / nr, mb_count = m_blocks(s);
     int64_t in_group = s->icg * s->ih * s->iw, out_group = s->ocg * P;
     int direct = is_pointwise(s);
-    int64_t outer = s->batch * s->group * n_blocks;
-    /* split the output channels too when there are few pixel blocks */
+    int64_t images = s->batch * s->group;
+    /* pointwise: a task covers a chunk of pixel blocks whose B rows stay in
+     * L1 (about 32 KiB) while every output-channel block passes over them,
+     * so each output row is written in longer runs */
+    int64_t chunk = 1;
+    if (direct) {
+        chunk = 8192 / (K * nr);
+        if (chunk > 8)
+            chunk = 8;
+        while (chunk > 1 && images * ((n_blocks + chunk - 1) / chunk) < 4 * threads)
+            chunk /= 2;
+        if (chunk < 1)
+            chunk = 1;
+    }
+    int64_t n_chunks = (n_blocks + chunk - 1) / chunk;
+    int64_t outer = images * n_chunks;
+    /* split the output channels too when there are few pixel chunks */
     int64_t m_chunks = 1;
     if (outer < 4 * threads) {
         m_chunks = (4 * threads + outer - 1) / outer;
@@ -434,45 +467,180 @@ void conv_gemm_run(const conv2d_shape *s, const float *packed_w, const float *pa
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < tasks; t++) {
             int64_t o = t / m_chunks, mc = t % m_chunks;
-            int64_t nb = o % n_blocks, ng = o / n_blocks;
+            int64_t nc = o % n_chunks, ng = o / n_chunks;
             int64_t g = ng % s->group;
-            int64_t p0 = nb * nr;
-            int nvalid = P - p0 < nr ? (int)(P - p0) : nr;
+            int64_t nb0 = nc * chunk, nb1 = nb0 + chunk < n_blocks ? nb0 + chunk : n_blocks;
             const float *xg = x + ng * in_group;
-            const float *b;
-            int64_t ldb;
-            if (direct && nvalid == nr) {
-                b = xg + p0;
-                ldb = P;
-            } else {
-                if (packed_for != o) {
-                    if (direct) {
-                        for (int64_t k = 0; k < K; k++) {
-                            float *row = panel + k * nr;
-                            memcpy(row, xg + k * P + p0, (size_t)nvalid * sizeof(float));
-                            for (int j = nvalid; j < nr; j++)
-                                row[j] = 0.0f;
-                        }
-                    } else {
-                        pack_panel(s, xg, p0, nvalid, nr, panel);
+            /* the panel: the packed block (not pointwise) or the partial last block */
+            int64_t last_p0 = (nb1 - 1) * nr;
+            int last_valid = P - last_p0 < nr ? (int)(P - last_p0) : nr;
+            if ((!direct || last_valid < nr) && packed_for != o) {
+                if (direct) {
+                    for (int64_t k = 0; k < K; k++) {
+                        float *row = panel + k * nr;
+                        memcpy(row, xg + k * P + last_p0, (size_t)last_valid * sizeof(float));
+                        for (int j = last_valid; j < nr; j++)
+                            row[j] = 0.0f;
                     }
-                    packed_for = o;
+                } else {
+                    pack_panel(s, xg, last_p0, last_valid, nr, panel);
                 }
-                b = panel;
-                ldb = nr;
+                packed_for = o;
             }
-            float *yg = y + ng * out_group + p0;
+            float *yg = y + ng * out_group;
             int64_t mb_end = (mc + 1) * m_per < mb_count ? (mc + 1) * m_per : mb_count;
             for (int64_t mb = mc * m_per; mb < mb_end; mb++) {
                 int64_t m0 = mb * mr;
                 int mvalid = s->ocg - m0 < mr ? (int)(s->ocg - m0) : mr;
                 const float *a = packed_w + (g * mb_count + mb) * K * mr, *bias = packed_b + (g * mb_count + mb) * mr;
-                if (wide)
-                    tile_8x32(K, a, b, ldb, bias, yg + m0 * P, P, mvalid, nvalid, act);
-                else
-                    tile_6x16(K, a, b, ldb, bias, yg + m0 * P, P, mvalid, nvalid, act);
+                for (int64_t nb = nb0; nb < nb1; nb++) {
+                    int64_t p0 = nb * nr;
+                    int nvalid = P - p0 < nr ? (int)(P - p0) : nr;
+                    const float *b = panel;
+                    int64_t ldb = nr;
+                    if (direct && nvalid == nr) {
+                        b = xg + p0;
+                        ldb = P;
+                    }
+                    if (wide)
+                        tile_8x32(K, a, b, ldb, bias, yg + m0 * P + p0, P, mvalid, nvalid, act);
+                    else
+                        tile_6x16(K, a, b, ldb, bias, yg + m0 * P + p0, P, mvalid, nvalid, act);
+                }
             }
         }
+    }
+}
+
+/* ------------------------------------------- direct KxK (AVX-512) */
+
+/* Convolutions with few output channels (first layers: 3 -> 16 at full
+ * resolution): per 16 output pixels of one row, each tap's input vector is
+ * read with masked loads (stride 1) or split from two loads (stride 2) and
+ * multiplies 16 output channels at once; nothing is packed or reordered.
+ * Weights are packed [group][m block][icg * kh * kw][16]. */
+#define DIRECT_M 16
+
+int conv_direct_ok(const conv2d_shape *s)
+{
+    /* measured against oneDNN (with its reorders): 3 -> 16 3x3/2 at 640x640
+     * 0.56 vs 1.2 ms, 12 -> 24 3x3 at 320x320 3.7 vs 4.0 ms; even with more
+     * taps (24 -> 24) or under-filled blocks (64 -> 8) oneDNN wins */
+    int64_t blocks = (s->ocg + DIRECT_M - 1) / DIRECT_M;
+    return cpu_has_avx512() && s->dh == 1 && s->dw == 1 && (s->sw == 1 || s->sw == 2) &&
+           s->icg * s->kh * s->kw <= 128 && 4 * s->ocg >= 3 * DIRECT_M * blocks && blocks <= 2 &&
+           s->oh * s->ow >= 256;
+}
+
+size_t conv_direct_packed_floats(const conv2d_shape *s)
+{
+    int64_t mb = (s->ocg + DIRECT_M - 1) / DIRECT_M;
+    return (size_t)(s->group * mb * s->icg * s->kh * s->kw * DIRECT_M + s->group * mb * DIRECT_M);
+}
+
+void conv_direct_pack(const conv2d_shape *s, const float *w, const float *bias, float *packed)
+{
+    int64_t K = s->icg * s->kh * s->kw, mb_count = (s->ocg + DIRECT_M - 1) / DIRECT_M;
+    float *pb = packed + s->group * mb_count * K * DIRECT_M;
+    for (int64_t g = 0; g < s->group; g++)
+        for (int64_t mb = 0; mb < mb_count; mb++) {
+            float *dst = packed + (g * mb_count + mb) * K * DIRECT_M;
+            for (int r = 0; r < DIRECT_M; r++) {
+                int64_t m = mb * DIRECT_M + r, oc = g * s->ocg + m;
+                int valid = m < s->ocg;
+                pb[(g * mb_count + mb) * DIRECT_M + r] = valid && bias ? bias[oc] : 0.0f;
+                for (int64_t k = 0; k < K; k++)
+                    dst[k * DIRECT_M + r] = valid ? w[oc * K + k] : 0.0f;
+            }
+        }
+}
+
+/* Input vector of tap column kx for outputs [ow, ow + 16) of input row r. */
+AVX512 static inline __m512 direct_tap(const float *r, int64_t start, int64_t iw, int64_t sw)
+{
+    if (sw == 1) {
+        if (start >= 0 && start + 16 <= iw)
+            return _mm512_loadu_ps(r + start);
+        __mmask16 m = bit_range16(-start, iw - start);
+        return m ? _mm512_maskz_loadu_ps(m, r + start) : _mm512_setzero_ps();
+    }
+    const __m512i even_idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    __m512 a, b;
+    if (start >= 0 && start + 32 <= iw) {
+        a = _mm512_loadu_ps(r + start);
+        b = _mm512_loadu_ps(r + start + 16);
+    } else {
+        __mmask16 m0 = bit_range16(-start, iw - start), m1 = bit_range16(-start - 16, iw - start - 16);
+        a = m0 ? _mm512_maskz_loadu_ps(m0, r + start) : _mm512_setzero_ps();
+        b = m1 ? _mm512_maskz_loadu_ps(m1, r + start + 16) : _mm512_setzero_ps();
+    }
+    return _mm512_permutex2var_ps(a, even_idx, b);
+}
+
+AVX512 static void direct_block(const conv2d_shape *s, const float *xg, const float *wp, const float *bias, float *yg,
+                                int64_t oh, int64_t ow, int mvalid, const op_activation *act)
+{
+    int64_t IH = s->ih, IW = s->iw, OW = s->ow, P = s->oh * s->ow;
+    __m512 c0 = _mm512_set1_ps(bias[0]), c1 = _mm512_set1_ps(bias[1]), c2 = _mm512_set1_ps(bias[2]);
+    __m512 c3 = _mm512_set1_ps(bias[3]), c4 = _mm512_set1_ps(bias[4]), c5 = _mm512_set1_ps(bias[5]);
+    __m512 c6 = _mm512_set1_ps(bias[6]), c7 = _mm512_set1_ps(bias[7]), c8 = _mm512_set1_ps(bias[8]);
+    __m512 c9 = _mm512_set1_ps(bias[9]), c10 = _mm512_set1_ps(bias[10]), c11 = _mm512_set1_ps(bias[11]);
+    __m512 c12 = _mm512_set1_ps(bias[12]), c13 = _mm512_set1_ps(bias[13]), c14 = _mm512_set1_ps(bias[14]);
+    __m512 c15 = _mm512_set1_ps(bias[15]);
+    int64_t start0 = ow * s->sw - s->pw;
+    for (int64_t ic = 0; ic < s->icg; ic++) {
+        const float *xc = xg + ic * IH * IW;
+        for (int64_t ky = 0; ky < s->kh; ky++) {
+            int64_t iy = oh * s->sh - s->ph + ky;
+            if (iy < 0 || iy >= IH) {
+                wp += s->kw * DIRECT_M;
+                continue;
+            }
+            const float *r = xc + iy * IW;
+            for (int64_t kx = 0; kx < s->kw; kx++, wp += DIRECT_M) {
+                __m512 v = direct_tap(r, start0 + kx, IW, s->sw);
+#define FMA_ROW(i) c##i = _mm512_fmadd_ps(_mm512_set1_ps(wp[i]), v, c##i);
+                FMA_ROW(0) FMA_ROW(1) FMA_ROW(2) FMA_ROW(3) FMA_ROW(4) FMA_ROW(5) FMA_ROW(6) FMA_ROW(7)
+                FMA_ROW(8) FMA_ROW(9) FMA_ROW(10) FMA_ROW(11) FMA_ROW(12) FMA_ROW(13) FMA_ROW(14) FMA_ROW(15)
+#undef FMA_ROW
+            }
+        }
+    }
+    __m512 acc[DIRECT_M] = {c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15};
+    int vec_act = act_vectorised(act);
+    int64_t n = OW - ow;
+    __mmask16 m = bit_range16(0, n);
+    float *yo = yg + oh * OW + ow;
+    for (int i = 0; i < mvalid; i++) {
+        __m512 v = vec_act ? act16(act, acc[i]) : acc[i];
+        if (n >= 16)
+            _mm512_storeu_ps(yo + i * P, v);
+        else
+            _mm512_mask_storeu_ps(yo + i * P, m, v);
+        if (!vec_act)
+            op_activation_apply(act, yo + i * P, n < 16 ? n : 16);
+    }
+}
+
+void conv_direct_run(const conv2d_shape *s, const float *packed, const float *x, float *y, const op_activation *act,
+                     int threads)
+{
+    int64_t K = s->icg * s->kh * s->kw, mb_count = (s->ocg + DIRECT_M - 1) / DIRECT_M;
+    const float *pb = packed + s->group * mb_count * K * DIRECT_M;
+    int64_t w_blocks = (s->ow + 15) / 16, P = s->oh * s->ow;
+    int64_t images = s->batch * s->group;
+    int64_t tasks = images * mb_count * s->oh;
+    if (threads < 1)
+        threads = 1;
+#pragma omp parallel for num_threads(threads) schedule(static) if (tasks > 1 && (double)P * K * s->ocg > 100000)
+    for (int64_t t = 0; t < tasks; t++) {
+        int64_t oh = t % s->oh, rest = t / s->oh, mb = rest % mb_count, ng = rest / mb_count, g = ng % s->group;
+        int mvalid = s->ocg - mb * DIRECT_M < DIRECT_M ? (int)(s->ocg - mb * DIRECT_M) : DIRECT_M;
+        const float *xg = x + ng * s->icg * s->ih * s->iw;
+        float *yg = y + (ng * s->ocg + mb * DIRECT_M) * P;
+        const float *wp = packed + (g * mb_count + mb) * K * DIRECT_M, *bias = pb + (g * mb_count + mb) * DIRECT_M;
+        for (int64_t wb = 0; wb < w_blocks; wb++)
+            direct_block(s, xg, wp, bias, yg, oh, wb * 16, mvalid, act);
     }
 }
 
@@ -786,10 +954,119 @@ AVX512 static inline __m512 dw512_tap_row(const float *r, int64_t start, int64_t
     return _mm512_fmadd_ps(w2, _mm512_permutex2var_ps(a2, even_idx, b2), acc);
 }
 
+/* 16 floats of row r from column pos, zero at and past column iw. */
+AVX512 static inline __m512 dw512_load(const float *r, int64_t pos, int64_t iw)
+{
+    if (pos + 16 <= iw)
+        return _mm512_loadu_ps(r + pos);
+    if (pos >= iw)
+        return _mm512_setzero_ps();
+    return _mm512_maskz_loadu_ps(bit_range16(0, iw - pos), r + pos);
+}
+
+/* [lo[15], hi[0..14]]: the vector one column to the left of hi */
+AVX512 static inline __m512 left1(__m512 hi, __m512 lo)
+{
+    return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(hi), _mm512_castps_si512(lo), 15));
+}
+
+/* [cur[1..15], next[0]]: the vector one column to the right of cur */
+AVX512 static inline __m512 right1(__m512 next, __m512 cur)
+{
+    return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(cur), 1));
+}
+
+/* Left padding 1 (the usual 3x3 "same" case): each input row is read once,
+ * aligned to the outputs; the shifted taps come from lane rotations of the
+ * neighbouring vectors, and zeros past the row edges are the padding. Rows
+ * outside the image read the zero row. */
+AVX512 static void dw3x3_rows512_pad1(const conv2d_shape *s, const float *xp, const float *wc, float b, float *yp,
+                                      int64_t oh_begin, int64_t oh_end, const op_activation *act)
+{
+    int64_t IH = s->ih, IW = s->iw, OW = s->ow, sh = s->sh, sw = s->sw, ph = s->ph;
+    int vec_act = act_vectorised(act);
+    __m512 w0 = _mm512_set1_ps(wc[0]), w1 = _mm512_set1_ps(wc[1]), w2 = _mm512_set1_ps(wc[2]);
+    __m512 w3 = _mm512_set1_ps(wc[3]), w4 = _mm512_set1_ps(wc[4]), w5 = _mm512_set1_ps(wc[5]);
+    __m512 w6 = _mm512_set1_ps(wc[6]), w7 = _mm512_set1_ps(wc[7]), w8 = _mm512_set1_ps(wc[8]);
+    __m512 bv = _mm512_set1_ps(b), zero = _mm512_setzero_ps();
+    const __m512i even_idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd_idx = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (int64_t oh = oh_begin; oh < oh_end; oh++) {
+        int64_t iy = oh * sh - ph;
+        const float *r0 = iy >= 0 && iy < IH ? xp + iy * IW : dw_zero_row;
+        const float *r1 = iy + 1 >= 0 && iy + 1 < IH ? xp + (iy + 1) * IW : dw_zero_row;
+        const float *r2 = iy + 2 >= 0 && iy + 2 < IH ? xp + (iy + 2) * IW : dw_zero_row;
+        float *yr = yp + oh * OW;
+        if (sw == 1) {
+            __m512 p0 = zero, p1 = zero, p2 = zero;
+            __m512 c0 = dw512_load(r0, 0, IW), c1 = dw512_load(r1, 0, IW), c2 = dw512_load(r2, 0, IW);
+            for (int64_t ow = 0; ow < OW; ow += 16) {
+                __m512 n0 = dw512_load(r0, ow + 16, IW), n1 = dw512_load(r1, ow + 16, IW),
+                       n2 = dw512_load(r2, ow + 16, IW);
+                __m512 a0 = _mm512_fmadd_ps(w0, left1(c0, p0), bv);
+                __m512 a1 = _mm512_mul_ps(w3, left1(c1, p1));
+                __m512 a2 = _mm512_mul_ps(w6, left1(c2, p2));
+                a0 = _mm512_fmadd_ps(w1, c0, a0);
+                a1 = _mm512_fmadd_ps(w4, c1, a1);
+                a2 = _mm512_fmadd_ps(w7, c2, a2);
+                a0 = _mm512_fmadd_ps(w2, right1(n0, c0), a0);
+                a1 = _mm512_fmadd_ps(w5, right1(n1, c1), a1);
+                a2 = _mm512_fmadd_ps(w8, right1(n2, c2), a2);
+                __m512 acc = _mm512_add_ps(_mm512_add_ps(a0, a1), a2);
+                if (vec_act)
+                    acc = act16(act, acc);
+                int64_t n = OW - ow;
+                if (n >= 16)
+                    _mm512_storeu_ps(yr + ow, acc);
+                else
+                    _mm512_mask_storeu_ps(yr + ow, bit_range16(0, n), acc);
+                p0 = c0, p1 = c1, p2 = c2;
+                c0 = n0, c1 = n1, c2 = n2;
+            }
+        } else {
+            __m512 p0 = zero, p1 = zero, p2 = zero;
+            for (int64_t ow = 0; ow < OW; ow += 16) {
+                int64_t pos = 2 * ow;
+                __m512 l0 = dw512_load(r0, pos, IW), h0 = dw512_load(r0, pos + 16, IW);
+                __m512 l1 = dw512_load(r1, pos, IW), h1 = dw512_load(r1, pos + 16, IW);
+                __m512 l2 = dw512_load(r2, pos, IW), h2 = dw512_load(r2, pos + 16, IW);
+                __m512 e0 = _mm512_permutex2var_ps(l0, even_idx, h0), o0 = _mm512_permutex2var_ps(l0, odd_idx, h0);
+                __m512 e1 = _mm512_permutex2var_ps(l1, even_idx, h1), o1 = _mm512_permutex2var_ps(l1, odd_idx, h1);
+                __m512 e2 = _mm512_permutex2var_ps(l2, even_idx, h2), o2 = _mm512_permutex2var_ps(l2, odd_idx, h2);
+                /* taps: x[2 ow - 1 + 2 i] (the odds shifted by one), evens, odds */
+                __m512 a0 = _mm512_fmadd_ps(w0, left1(o0, p0), bv);
+                __m512 a1 = _mm512_mul_ps(w3, left1(o1, p1));
+                __m512 a2 = _mm512_mul_ps(w6, left1(o2, p2));
+                a0 = _mm512_fmadd_ps(w1, e0, a0);
+                a1 = _mm512_fmadd_ps(w4, e1, a1);
+                a2 = _mm512_fmadd_ps(w7, e2, a2);
+                a0 = _mm512_fmadd_ps(w2, o0, a0);
+                a1 = _mm512_fmadd_ps(w5, o1, a1);
+                a2 = _mm512_fmadd_ps(w8, o2, a2);
+                __m512 acc = _mm512_add_ps(_mm512_add_ps(a0, a1), a2);
+                if (vec_act)
+                    acc = act16(act, acc);
+                int64_t n = OW - ow;
+                if (n >= 16)
+                    _mm512_storeu_ps(yr + ow, acc);
+                else
+                    _mm512_mask_storeu_ps(yr + ow, bit_range16(0, n), acc);
+                p0 = o0, p1 = o1, p2 = o2;
+            }
+        }
+        if (!vec_act)
+            op_activation_apply(act, yr, OW);
+    }
+}
+
 AVX512 static void dw3x3_rows512(const conv2d_shape *s, const float *xp, const float *wc, float b, float *yp,
                                  int64_t oh_begin, int64_t oh_end, const op_activation *act)
 {
     int64_t IH = s->ih, IW = s->iw, OW = s->ow, sh = s->sh, sw = s->sw, ph = s->ph, pw = s->pw;
+    if (pw == 1) {
+        dw3x3_rows512_pad1(s, xp, wc, b, yp, oh_begin, oh_end, act);
+        return;
+    }
     int vec_act = act_vectorised(act);
     __m512 w[9];
     for (int i = 0; i < 9; i++)

@@ -34,6 +34,14 @@ size_t conv_gemm_scratch_bytes(const conv2d_shape *s, int threads);
 void conv_gemm_run(const conv2d_shape *s, const float *packed_w, const float *packed_b, const float *x, float *y,
                    const op_activation *act, int threads, void *scratch);
 
+/* Direct AVX-512 convolution for few output channels per group (first
+ * layers); only where conv_direct_ok. Weights and bias packed together. */
+int conv_direct_ok(const conv2d_shape *s);
+size_t conv_direct_packed_floats(const conv2d_shape *s);
+void conv_direct_pack(const conv2d_shape *s, const float *w, const float *bias, float *packed);
+void conv_direct_run(const conv2d_shape *s, const float *packed, const float *x, float *y, const op_activation *act,
+                     int threads);
+
 /* Depthwise (group == channels, one output per channel); any kernel size,
  * stride, dilation and padding. */
 void conv_depthwise_run(const conv2d_shape *s, const float *w, const float *bias, const float *x, float *y,

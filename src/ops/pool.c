@@ -262,17 +262,20 @@ static void pool_kernel(const pool_geom *g, pool_kind kind, const float *x, floa
     }
 }
 
-/* ------------------------------------------- 2-D max pool fast path */
+/* ---------------------------------------- 2-D max/average fast path */
 
-/* Float32 2-D MaxPool without indices or dilation: per output row, the
- * vertical max of the window's input rows into a row buffer, then the
- * horizontal max with vector loads (stride 1) or even/odd splits (stride 2).
- * Padding never wins a max, so windows just skip it. */
+/* Float32 2-D MaxPool (without indices) and AveragePool, no dilation: per
+ * output row, the vertical max/sum of the window's input rows into a row
+ * buffer, then the horizontal max/sum with vector loads (stride 1) or
+ * even/odd splits (stride 2). Taps in the padding are skipped; averages
+ * divide by the taps inside the input (or inside the padded input with
+ * count_include_pad). */
 #define POOL_FAST_MAX_W 4096
 
-static int max_pool_fast_ok(const pool_geom *g)
+static int pool_fast_ok(const pool_geom *g, pool_kind kind)
 {
-    return g->nsp == 2 && g->d[0] == 1 && g->d[1] == 1 && g->in[1] <= POOL_FAST_MAX_W;
+    return (kind == POOL_MAX || kind == POOL_AVG) && g->nsp == 2 && g->d[0] == 1 && g->d[1] == 1 &&
+           g->in[1] <= POOL_FAST_MAX_W;
 }
 
 static inline __m256 evens_of16(__m256 lo, __m256 hi)
@@ -281,10 +284,18 @@ static inline __m256 evens_of16(__m256 lo, __m256 hi)
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
-static void max_pool_2d_fast(const pool_geom *g, const float *x, float *y, int threads)
+/* Taps of a window starting at `start` (k wide) inside [lo, hi). */
+static inline int64_t taps_inside(int64_t start, int64_t k, int64_t lo, int64_t hi)
+{
+    int64_t b = start > lo ? start : lo, e = start + k < hi ? start + k : hi;
+    return e > b ? e - b : 0;
+}
+
+static void pool_2d_fast(const pool_geom *g, pool_kind kind, const float *x, float *y, int threads)
 {
     int64_t IH = g->in[0], IW = g->in[1], OH = g->out[0], OW = g->out[1];
     int64_t KH = g->k[0], KW = g->k[1], SH = g->s[0], SW = g->s[1], PH = g->pad_l[0], PW = g->pad_l[1];
+    int is_max = kind == POOL_MAX, include_pad = g->count_include_pad;
     /* output columns whose window lies inside the row */
     int64_t lo = (PW + SW - 1) / SW, hi = IW - KW + PW;
     hi = hi < 0 ? 0 : hi / SW + 1;
@@ -294,7 +305,7 @@ static void max_pool_2d_fast(const pool_geom *g, const float *x, float *y, int t
         lo = hi;
 #pragma omp parallel for num_threads(threads) schedule(static) if (g->planes * OH * OW * KH * KW > 50000)
     for (int64_t plane = 0; plane < g->planes; plane++) {
-        float rowmax[POOL_FAST_MAX_W + 32];
+        float rowbuf[POOL_FAST_MAX_W + 32];
         const float *xp = x + plane * IH * IW;
         float *yp = y + plane * OH * OW;
         for (int64_t oy = 0; oy < OH; oy++) {
@@ -303,42 +314,63 @@ static void max_pool_2d_fast(const pool_geom *g, const float *x, float *y, int t
             float *yr = yp + oy * OW;
             if (ky1 <= ky0) {
                 for (int64_t ox = 0; ox < OW; ox++)
-                    yr[ox] = -INFINITY;
+                    yr[ox] = is_max ? -INFINITY : 0.0f;
                 continue;
             }
+            int64_t rows_counted = include_pad ? taps_inside(iy0, KH, -PH, IH + g->pad_r[0]) : ky1 - ky0;
             const float *first = xp + (iy0 + ky0) * IW;
             const float *src = first;
             if (ky1 - ky0 > 1) {
-                memcpy(rowmax, first, (size_t)IW * sizeof(float));
+                memcpy(rowbuf, first, (size_t)IW * sizeof(float));
                 for (int64_t ky = ky0 + 1; ky < ky1; ky++) {
                     const float *xr = xp + (iy0 + ky) * IW;
                     int64_t i = 0;
-                    for (; i + 8 <= IW; i += 8)
-                        _mm256_storeu_ps(rowmax + i, _mm256_max_ps(_mm256_loadu_ps(rowmax + i), _mm256_loadu_ps(xr + i)));
-                    for (; i < IW; i++)
-                        rowmax[i] = xr[i] > rowmax[i] ? xr[i] : rowmax[i];
+                    if (is_max) {
+                        for (; i + 8 <= IW; i += 8)
+                            _mm256_storeu_ps(rowbuf + i, _mm256_max_ps(_mm256_loadu_ps(rowbuf + i), _mm256_loadu_ps(xr + i)));
+                        for (; i < IW; i++)
+                            rowbuf[i] = xr[i] > rowbuf[i] ? xr[i] : rowbuf[i];
+                    } else {
+                        for (; i + 8 <= IW; i += 8)
+                            _mm256_storeu_ps(rowbuf + i, _mm256_add_ps(_mm256_loadu_ps(rowbuf + i), _mm256_loadu_ps(xr + i)));
+                        for (; i < IW; i++)
+                            rowbuf[i] += xr[i];
+                    }
                 }
-                src = rowmax;
+                src = rowbuf;
             } else if (SW == 2) {
                 /* the stride-2 vector path reads a little past the row end */
-                memcpy(rowmax, first, (size_t)IW * sizeof(float));
-                src = rowmax;
+                memcpy(rowbuf, first, (size_t)IW * sizeof(float));
+                src = rowbuf;
             }
             int64_t ox = lo;
+            __m256 scale = _mm256_set1_ps(1.0f / (float)(rows_counted * KW));
             if (SW == 1) {
                 for (; ox + 8 <= hi; ox += 8) {
                     const float *t = src + ox - PW;
                     __m256 m = _mm256_loadu_ps(t);
-                    for (int64_t kx = 1; kx < KW; kx++)
-                        m = _mm256_max_ps(m, _mm256_loadu_ps(t + kx));
+                    if (is_max) {
+                        for (int64_t kx = 1; kx < KW; kx++)
+                            m = _mm256_max_ps(m, _mm256_loadu_ps(t + kx));
+                    } else {
+                        for (int64_t kx = 1; kx < KW; kx++)
+                            m = _mm256_add_ps(m, _mm256_loadu_ps(t + kx));
+                        m = _mm256_mul_ps(m, scale);
+                    }
                     _mm256_storeu_ps(yr + ox, m);
                 }
             } else if (SW == 2) {
                 for (; ox + 8 <= hi; ox += 8) {
                     const float *t = src + 2 * ox - PW;
                     __m256 m = evens_of16(_mm256_loadu_ps(t), _mm256_loadu_ps(t + 8));
-                    for (int64_t kx = 1; kx < KW; kx++)
-                        m = _mm256_max_ps(m, evens_of16(_mm256_loadu_ps(t + kx), _mm256_loadu_ps(t + kx + 8)));
+                    if (is_max) {
+                        for (int64_t kx = 1; kx < KW; kx++)
+                            m = _mm256_max_ps(m, evens_of16(_mm256_loadu_ps(t + kx), _mm256_loadu_ps(t + kx + 8)));
+                    } else {
+                        for (int64_t kx = 1; kx < KW; kx++)
+                            m = _mm256_add_ps(m, evens_of16(_mm256_loadu_ps(t + kx), _mm256_loadu_ps(t + kx + 8)));
+                        m = _mm256_mul_ps(m, scale);
+                    }
                     _mm256_storeu_ps(yr + ox, m);
                 }
             }
@@ -348,13 +380,21 @@ static void max_pool_2d_fast(const pool_geom *g, const float *x, float *y, int t
                 if (o >= OW)
                     break;
                 int64_t ix0 = o * SW - PW;
-                float best = -INFINITY;
+                float best = -INFINITY, sum = 0.0f;
                 for (int64_t kx = 0; kx < KW; kx++) {
                     int64_t ix = ix0 + kx;
-                    if (ix >= 0 && ix < IW && src[ix] > best)
-                        best = src[ix];
+                    if (ix >= 0 && ix < IW) {
+                        best = src[ix] > best ? src[ix] : best;
+                        sum += src[ix];
+                    }
                 }
-                yr[o] = best;
+                if (is_max) {
+                    yr[o] = best;
+                } else {
+                    int64_t cols = include_pad ? taps_inside(ix0, KW, -PW, IW + g->pad_r[1]) : taps_inside(ix0, KW, 0, IW);
+                    int64_t count = rows_counted * cols;
+                    yr[o] = count > 0 ? sum / (float)count : 0.0f;
+                }
             }
         }
     }
@@ -415,8 +455,8 @@ static fg_status *pool_run_common(op_call *call, pool_kind kind, int global)
     }
     if (global && !indices)
         global_kernel(&g, kind, xf, yf, threads);
-    else if (kind == POOL_MAX && !global && !indices && max_pool_fast_ok(&g))
-        max_pool_2d_fast(&g, xf, yf, threads);
+    else if (!global && !indices && pool_fast_ok(&g, kind))
+        pool_2d_fast(&g, kind, xf, yf, threads);
     else
         pool_kernel(&g, kind, xf, yf, indices, threads);
     if (x->dtype != FG_FLOAT32)

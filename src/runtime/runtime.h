@@ -71,4 +71,10 @@ struct fg_session {
 fg_status *session_plan_for(fg_session *session, const fg_tensor *inputs, int n_inputs, session_plan **out);
 const ir_model *session_model(const fg_session *session);
 
+/* One run that times every step of the plan for these inputs (eagerly on
+ * the GPU, with CUDA events). *p receives the plan (owned by the session),
+ * *step_ms a malloc'd array of p->n_steps times. */
+fg_status *session_profile(fg_session *session, const fg_tensor *inputs, int n_inputs, fg_tensor *outputs,
+                           plan **p, double **step_ms);
+
 #endif

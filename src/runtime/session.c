@@ -410,6 +410,31 @@ fg_status *fg_session_run(fg_session *s, const fg_tensor *inputs, int n_inputs, 
     return st;
 }
 
+fg_status *session_profile(fg_session *s, const fg_tensor *inputs, int n_inputs, fg_tensor *outputs, plan **p,
+                           double **step_ms)
+{
+    pthread_mutex_lock(&s->lock);
+    session_plan *sp = NULL;
+    fg_status *st = session_plan_for(s, inputs, n_inputs, &sp);
+    if (!st) {
+        *p = sp->plan;
+        *step_ms = calloc((size_t)sp->plan->n_steps + 1, sizeof **step_ms);
+        if (!*step_ms)
+            st = fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+#ifdef FG_HAVE_CUDA
+    if (!st && sp->n_gpu) {
+        st = cuda_plan_profile(sp->gpu[0], inputs, outputs, *step_ms);
+        pthread_mutex_unlock(&s->lock);
+        return st;
+    }
+#endif
+    if (!st)
+        st = cpu_profile_plan(sp->plan, inputs, outputs, *step_ms);
+    pthread_mutex_unlock(&s->lock);
+    return st;
+}
+
 const char *fg_session_warning(const fg_session *s) { return s->warning; }
 
 fg_status *fg_session_execution_report(const fg_session *s, fg_execution_report *r)
@@ -432,6 +457,7 @@ fg_status *fg_session_execution_report(const fg_session *s, fg_execution_report 
         r->graph_captured = stats.graph_adopted;
         snprintf(r->graph_reason, sizeof r->graph_reason, "%s", stats.graph_reason);
         r->kernels_per_run = stats.kernels_per_run;
+        r->device_ms = stats.device_ms;
     }
 #endif
     return NULL;
