@@ -76,8 +76,8 @@ def main():
         ("empty file", ["inspect", empty], ["empty.onnx"]),
         ("directory as model", ["inspect", tmp], ["directory"]),
         ("missing model", ["inspect", os.path.join(tmp, "nope.onnx")], ["nope.onnx"]),
-        ("unsupported op", ["inspect", unsupported], ["the_node", "GridSample", "not supported"]),
-        ("custom domain op", ["inspect", custom], ["FancyOp", "com.example"]),
+        ("unsupported op", ["inspect", unsupported], ["the_node", "GridSample", "not supported"], 3),
+        ("custom domain op", ["inspect", custom], ["FancyOp", "com.example"], 3),
         ("wrong input shape", ["infer", relu, "--input", "x=" + os.path.join(tmp, "wrong_shape.npy"), "--output-dir", out], ["'x'", "shape"]),
         ("wrong input dtype", ["infer", relu, "--input", "x=" + os.path.join(tmp, "wrong_dtype.npy"), "--output-dir", out], ["'x'", "float32", "int64"]),
         ("missing input", ["infer", relu, "--output-dir", out], ["missing input", "'x'"]),
@@ -92,12 +92,16 @@ def main():
         ("unknown provider", ["infer", relu, "--input", "x=" + os.path.join(tmp, "ok.npy"), "--output-dir", out, "--execution-providers", "tensorrt"], ["tensorrt", "available"]),
     ]
     passed = failed = 0
-    for name, argv, words in cases:
+    for case in cases:
+        name, argv, words = case[:3]
+        want_rc = case[3] if len(case) > 3 else None
         r = subprocess.run([fg] + argv, capture_output=True, text=True, env=env, timeout=300)
         problems = []
+        if want_rc is not None and r.returncode != want_rc:
+            problems.append("exit status %d, expected %d" % (r.returncode, want_rc))
         if r.returncode == 0:
             problems.append("exit status 0")
-        if r.returncode < 0 or r.returncode > 2:
+        if r.returncode < 0 or r.returncode > 3:
             problems.append("exit status %d (crash or sanitizer)" % r.returncode)
         for mark in SANITIZER_MARKS:
             if mark in r.stderr:

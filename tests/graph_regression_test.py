@@ -141,7 +141,7 @@ def run_cli(facegraph, model_path, feeds, work, extra):
         msg = r.stderr.strip()
         if not msg:
             return "fail", "facegraph infer failed without a message", None
-        if "not supported" in msg or "unsupported" in msg or "cannot run as a CUDA graph" in msg:
+        if r.returncode == 3 or "cannot run as a CUDA graph" in msg:  # 3: valid but not supported
             return "unsupported", msg[-400:], None
         return "fail", "facegraph infer: " + msg[-400:], None
     mapping = json.load(open(os.path.join(out, "outputs.json")))

@@ -26,7 +26,8 @@ int cli_parse_exec_option(int argc, char **argv, int *i, cli_exec_options *optio
 fg_status *cli_engine_create(const cli_exec_options *options, fg_engine **engine);
 
 /* Prints "facegraph COMMAND: error: MESSAGE" to stderr, frees the status and
- * returns the exit code to use (1). */
+ * returns the exit code to use: 3 when something is valid but not supported
+ * (an op, a provider, a model the GPU cannot plan), else 1. */
 int cli_fail(const char *command, fg_status *status);
 /* Prints a usage error and returns 2. */
 int cli_usage_error(const char *command, const char *fmt, ...);

@@ -185,7 +185,7 @@ int cli_detect(int argc, char **argv)
     if (stat(model_path, &st) != 0 || !S_ISREG(st.st_mode))
         return cli_fail(cmd, fg_error(FG_ERR_NOT_FOUND,
                                       "face detector model %s not found; pass --face-detector-path FILE.onnx, "
-                                      "--models DIR, or fetch it with `facegraph models download`",
+                                      "or --models DIR holding FaceFusion's model files",
                                       model_path));
 
     fg_image *image = NULL;

@@ -117,9 +117,10 @@ fg_status *cli_engine_create(const cli_exec_options *o, fg_engine **engine)
 
 int cli_fail(const char *command, fg_status *status)
 {
+    int code = fg_status_code(status) == FG_ERR_UNSUPPORTED ? 3 : 1;
     fprintf(stderr, "facegraph %s: error: %s\n", command, fg_status_message(status));
     fg_status_free(status);
-    return 1;
+    return code;
 }
 
 int cli_usage_error(const char *command, const char *fmt, ...)

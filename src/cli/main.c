@@ -28,7 +28,8 @@ static void print_usage(FILE *to)
                 "  --cuda-tf32 on|off            TF32 tensor cores for float32 conv/matmul (default off)\n"
                 "  --cudnn-conv-algo-search exhaustive|heuristic|default   (default exhaustive, cached)\n"
                 "\n"
-                "`facegraph COMMAND --help` shows a command's options.\n",
+                "`facegraph COMMAND --help` shows a command's options.\n"
+                "exit status: 0 done, 1 error, 2 bad usage, 3 valid but not supported (op, provider, ...)\n",
             fg_available_providers());
 }
 
