@@ -127,14 +127,16 @@ fg_status *cpu_profile_plan(plan *p, const fg_tensor *inputs, fg_tensor *outputs
         }
         if (step_ms)
             step_ms[k] = (fg_now_seconds() - t0) * 1e3;
-        if (!st && s->call.out_bounded && s->out[0] >= 0) {
-            plan_value *v = &p->values[s->out[0]];
+        for (int j = 0; j < s->n_out && !st && s->call.out_bounded; j++) {
+            if (s->out[j] < 0)
+                continue;
+            plan_value *v = &p->values[s->out[j]];
             int axis = s->call.out_bounded - 1;
             if (s->dynamic) { /* only dynamic steps read it: make it dense now */
-                plan_compact_bounded(&s->out_t[0], axis, v->t.dims[axis]);
-                v->t = s->out_t[0];
+                plan_compact_bounded(&s->out_t[j], axis, v->t.dims[axis]);
+                v->t = s->out_t[j];
             } else { /* later steps run on the capacity; remember the length */
-                v->count = s->out_t[0].dims[axis];
+                v->count = s->out_t[j].dims[axis];
             }
         }
     }

@@ -601,11 +601,13 @@ static void collect_outputs(cuda_plan *cp, fg_tensor *outputs)
         if (!v->bounded || !cp->d_counts)
             continue;
         for (int k = 0; k < p->n_steps; k++)
-            if (p->steps[k].call.out_bounded && p->steps[k].out[0] == v->count_of) {
-                int64_t capacity = outputs[i].dims[v->bound_axis];
-                outputs[i].dims[v->bound_axis] = cp->h_counts[k];
-                plan_compact_bounded(&outputs[i], v->bound_axis, capacity);
-            }
+            for (int j = 0; j < p->steps[k].n_out && p->steps[k].call.out_bounded; j++)
+                if (p->steps[k].out[j] == v->count_of) { /* every output of the step shares its count */
+                    int64_t capacity = outputs[i].dims[v->bound_axis];
+                    outputs[i].dims[v->bound_axis] = cp->h_counts[k];
+                    plan_compact_bounded(&outputs[i], v->bound_axis, capacity);
+                    break;
+                }
     }
 }
 

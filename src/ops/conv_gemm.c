@@ -458,6 +458,46 @@ static void pack_panel(const conv2d_shape *s, const float *xg, int64_t p0, int n
     }
 }
 
+/* Pointwise convolution of at most 4 pixels (e.g. 1x1 feature maps): per
+ * pixel and 8 output channels, a dot product along the packed weights. */
+AVX512 static void gemv_small(const conv2d_shape *s, const float *packed_w, const float *packed_b, const float *x,
+                              float *y, const op_activation *act, int threads)
+{
+    int64_t K = gemm_k(s), P = s->oh * s->ow, mb_count = m_blocks(s);
+    int64_t tasks = s->batch * s->group * mb_count;
+#pragma omp parallel for num_threads(threads) schedule(static) if (tasks > 1 && (double)tasks * K * MR512 * P > 200000)
+    for (int64_t t = 0; t < tasks; t++) {
+        int64_t mb = t % mb_count, ng = t / mb_count, g = ng % s->group;
+        const float *a = packed_w + (g * mb_count + mb) * K * MR512, *bias = packed_b + (g * mb_count + mb) * MR512;
+        const float *xg = x + ng * K * P;
+        float *yg = y + (ng * s->ocg + mb * MR512) * P;
+        int64_t m0 = mb * MR512;
+        int mvalid = s->ocg - m0 < MR512 ? (int)(s->ocg - m0) : MR512;
+        for (int64_t p = 0; p < P; p++) {
+            /* two rows of k per 16-lane vector: lanes 0-7 take k, 8-15 take k + 1 */
+            __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+            int64_t k = 0;
+            for (; k + 4 <= K; k += 4) {
+                __m512 xa = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(xg[k * P + p])),
+                                               _mm256_set1_ps(xg[(k + 1) * P + p]), 1);
+                __m512 xb = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(xg[(k + 2) * P + p])),
+                                               _mm256_set1_ps(xg[(k + 3) * P + p]), 1);
+                acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k * MR512), xa, acc0);
+                acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + (k + 2) * MR512), xb, acc1);
+            }
+            acc0 = _mm512_add_ps(acc0, acc1);
+            __m256 sum = _mm256_add_ps(_mm512_castps512_ps256(acc0), _mm512_extractf32x8_ps(acc0, 1));
+            sum = _mm256_add_ps(sum, _mm256_loadu_ps(bias));
+            for (; k < K; k++)
+                sum = _mm256_fmadd_ps(_mm256_loadu_ps(a + k * MR512), _mm256_set1_ps(xg[k * P + p]), sum);
+            float out[MR512];
+            _mm256_storeu_ps(out, sum);
+            for (int r = 0; r < mvalid; r++)
+                yg[r * P + p] = act1(act, out[r]);
+        }
+    }
+}
+
 void conv_gemm_run(const conv2d_shape *s, const float *packed_w, const float *packed_b, const float *x, float *y,
                    const op_activation *act, int threads, void *scratch)
 {
@@ -468,6 +508,10 @@ void conv_gemm_run(const conv2d_shape *s, const float *packed_w, const float *pa
     int64_t in_group = s->icg * s->ih * s->iw, out_group = s->ocg * P;
     int direct = is_pointwise(s);
     int64_t images = s->batch * s->group;
+    if (direct && wide && P <= 4) {
+        gemv_small(s, packed_w, packed_b, x, y, act, threads);
+        return;
+    }
     /* pointwise: a task covers a chunk of pixel blocks whose B rows stay in
      * L1 (about 32 KiB) while every output-channel block passes over them,
      * so each output row is written in longer runs */
@@ -1141,17 +1185,40 @@ AVX512 static void dw3x3_rows512(const conv2d_shape *s, const float *xp, const f
 
 int conv_depthwise_direct_ok(const conv2d_shape *s)
 {
+    if (cpu_has_avx512() && s->oh == 1 && s->ow == 1 && s->ph == 0 && s->pw == 0 && s->kh == s->ih &&
+        s->kw == s->iw)
+        return 1;
     return cpu_has_avx512() && s->kh == 3 && s->kw == 3 && s->dh == 1 && s->dw == 1 && (s->sw == 1 || s->sw == 2) &&
            s->iw <= DW_ZERO_ROW;
 }
 
-void conv_depthwise_direct_run(const conv2d_shape *s, const float *w, const float *bias, const float *x, float *y,
-                               const op_activation *act, int threads)
+AVX512 void conv_depthwise_direct_run(const conv2d_shape *s, const float *w, const float *bias, const float *x,
+                                      float *y, const op_activation *act, int threads)
 {
     int64_t planes = s->batch * s->group, in_plane = s->ih * s->iw, out_plane = s->oh * s->ow, OH = s->oh;
     if (threads < 1)
         threads = 1;
-    int par = planes * out_plane > 20000;
+    int par = planes * out_plane * 9 > 30000;
+    if (s->oh == 1 && s->ow == 1 && s->ph == 0 && s->pw == 0 && s->kh == s->ih && s->kw == s->iw) {
+        /* a filter covering the whole plane (global depthwise): one dot
+         * product per channel */
+#pragma omp parallel for num_threads(threads) schedule(static) if (planes * in_plane > 30000)
+        for (int64_t plane = 0; plane < planes; plane++) {
+            int64_t c = plane % s->group;
+            const float *xp = x + plane * in_plane, *wc = w + c * in_plane;
+            __m512 acc = _mm512_setzero_ps();
+            int64_t i = 0;
+            for (; i + 16 <= in_plane; i += 16)
+                acc = _mm512_fmadd_ps(_mm512_loadu_ps(wc + i), _mm512_loadu_ps(xp + i), acc);
+            if (i < in_plane) {
+                __mmask16 m = bit_range16(0, in_plane - i);
+                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, wc + i), _mm512_maskz_loadu_ps(m, xp + i), acc);
+            }
+            float v = _mm512_reduce_add_ps(acc) + (bias ? bias[c] : 0.0f);
+            y[plane] = act1(act, v);
+        }
+        return;
+    }
     if (planes >= 4 * threads) {
 #pragma omp parallel for num_threads(threads) schedule(static) if (par)
         for (int64_t plane = 0; plane < planes; plane++) {

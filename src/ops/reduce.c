@@ -602,6 +602,8 @@ static int topk_cmp_smallest(const void *pa, const void *pb)
     return a->index < b->index ? -1 : (a->index > b->index);
 }
 
+/* K is -1 when it comes from an input whose value is not known yet (infer
+ * at plan time): the outputs then get the axis length as their capacity. */
 static fg_status *topk_params(op_call *call, int *axis, int64_t *k)
 {
     const fg_tensor *x = &call->in[0];
@@ -611,9 +613,12 @@ static fg_status *topk_params(op_call *call, int *axis, int64_t *k)
     if (call->opset >= 10) {
         if (!op_has_input(call, 1))
             return op_error(call, FG_ERR_INVALID_ARGUMENT, "the K input is missing");
-        OP_REQUIRE_VALUE(call, 1);
         if (fg_tensor_numel(&call->in[1]) != 1)
             return op_error(call, FG_ERR_SHAPE, "K must hold exactly one value");
+        if (!call->in[1].data) {
+            *k = -1;
+            return NULL;
+        }
         *k = fg_load_i64(call->in[1].dtype, call->in[1].data, 0);
     } else {
         *k = ir_attr_int(call->node, "k", -1);
@@ -634,6 +639,10 @@ static fg_status *topk_infer(op_call *call)
     int axis = 0;
     int64_t k = 0;
     FG_TRY(topk_params(call, &axis, &k));
+    if (k < 0) { /* K known only at run time: plan at capacity (the whole axis) */
+        k = x->dims[axis];
+        call->out_bounded = 1 + axis;
+    }
     for (int o = 0; o < call->n_out && o < 2; o++) {
         fg_tensor *y = &call->out[o];
         y->dtype = o == 0 ? x->dtype : FG_INT64;
@@ -660,8 +669,13 @@ static fg_status *topk_run(op_call *call)
     int axis = 0;
     int64_t k = 0;
     FG_TRY(topk_params(call, &axis, &k));
+    if (k < 0)
+        return op_error(call, FG_ERR_INTERNAL, "the value of K is missing at run time");
     int largest = ir_attr_int(call->node, "largest", 1) != 0;
     int64_t outer = 1, inner = 1, n = x->dims[axis];
+    /* bounded (K from a run-time input): the outputs are laid out at
+     * capacity (the axis length), zeros past K; their true dims get K */
+    int64_t stride_k = call->out_bounded ? n : k;
     for (int d = 0; d < x->rank; d++) {
         if (d < axis)
             outer *= x->dims[d];
@@ -676,6 +690,19 @@ static fg_status *topk_run(op_call *call)
     size_t need = (size_t)threads * (size_t)n * sizeof(topk_item);
     int use_sort = call->scratch && call->scratch_bytes >= need && k > 16;
     int64_t lanes = outer * inner;
+    if (call->out_bounded) {
+        for (int o = 0; o < call->n_out && o < 2; o++)
+            call->out[o].dims[axis] = k;
+        /* entries k..n-1 of every lane of one outer slice are contiguous */
+        size_t tail = (size_t)((n - k) * inner);
+        for (int64_t o = 0; o < outer && tail; o++) {
+            int64_t first = (o * n + k) * inner;
+            if (values)
+                memset(values + first * (int64_t)es, 0, tail * es);
+            if (indices)
+                memset(indices + first, 0, tail * sizeof *indices);
+        }
+    }
     if (k == 0 || lanes == 0)
         return NULL;
 #pragma omp parallel num_threads(threads) if (lanes * n > 16384 && lanes > 1)
@@ -685,7 +712,7 @@ static fg_status *topk_run(op_call *call)
         for (int64_t lane = 0; lane < lanes; lane++) {
             int64_t o = lane / inner, i = lane % inner;
             int64_t base = o * n * inner + i;
-            int64_t out_base = o * k * inner + i;
+            int64_t out_base = o * stride_k * inner + i;
             if (use_sort) {
                 for (int64_t j = 0; j < n; j++) {
                     items[j].value = fg_load_f64(dt, x->data, base + j * inner);

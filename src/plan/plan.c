@@ -284,8 +284,8 @@ static fg_status *fold_step(plan *p, plan_step *s)
         if (id < 0)
             continue;
         plan_value *v = &p->values[id];
-        if (j == 0 && s->call.out_bounded) /* folded: its length is known now */
-            plan_compact_bounded(&s->out_t[0], s->call.out_bounded - 1, capacity);
+        if (s->call.out_bounded) /* folded: its length is known now */
+            plan_compact_bounded(&s->out_t[j], s->call.out_bounded - 1, capacity);
         v->kind = PLAN_CONST;
         v->t = s->out_t[j];
         v->bytes = fg_tensor_nbytes(&v->t);
@@ -882,6 +882,9 @@ static fg_status *plan_node(plan *p, const ir_model *model, const ir_node *node,
     int sole_output = 1; /* Dropout's mask output needs run(), so no alias then */
     for (int q = 1; q < s->n_out; q++)
         sole_output &= s->out[q] < 0;
+    int own_count = -1; /* out_bounded: every output shares the axis and the count of the first one */
+    for (int q = 0; q < s->n_out && own_count < 0; q++)
+        own_count = s->out[q];
     for (int j = 0; j < s->n_out; j++) {
         int id = s->out[j];
         if (id < 0)
@@ -891,10 +894,10 @@ static fg_status *plan_node(plan *p, const ir_model *model, const ir_node *node,
         v->t.data = NULL;
         v->bytes = fg_tensor_nbytes(&v->t);
         v->bounded = 0;
-        if (j == 0 && s->call.out_bounded) {
+        if (s->call.out_bounded) {
             v->bounded = 1;
             v->bound_axis = s->call.out_bounded - 1;
-            v->count_of = id;
+            v->count_of = own_count;
         } else if (bound_axis >= 0) {
             v->bounded = 1;
             v->bound_axis = bound_axis;

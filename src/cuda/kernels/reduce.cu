@@ -834,8 +834,12 @@ static fg_status *arg_run(cuda_call *call)
 
 /* ------------------------------------------------------------ TopK */
 
+/* k is the output length along the axis: K, or with a run-time K (the
+ * plan's out_bounded) the capacity n, the true K then being read on the
+ * device from the K input (k_dtype) and stored in *device_count. */
 typedef struct topk_state {
     int dtype, elem_size, largest;
+    int k_on_device, k_dtype;
     int64_t outer, n, inner, k;
 } topk_state;
 
@@ -847,15 +851,27 @@ static fg_status *topk_prepare(cuda_call *call)
     int axis = 0;
     FG_TRY(op_axis(&call->op, ir_attr_int(call->op.node, "axis", -1), x->rank, &axis));
     int64_t k;
+    int k_on_device = 0;
+    fg_dtype k_dtype = FG_INT64;
     if (call->op.opset >= 10) {
         const fg_tensor *kt = &call->host_in[1];
         if (!op_has_input(&call->op, 1))
             return op_error(&call->op, FG_ERR_INVALID_ARGUMENT, "the K input is missing");
-        if (!kt->data)
-            return op_error(&call->op, FG_ERR_UNSUPPORTED, "the K input must be a constant for the CUDA backend");
         if (fg_tensor_numel(kt) != 1)
             return op_error(&call->op, FG_ERR_SHAPE, "K must hold exactly one value");
-        k = fg_load_i64(kt->dtype, kt->data, 0);
+        if (call->op.out_bounded) { /* K known at run time only: outputs planned at capacity */
+            if (call->op.out_bounded - 1 != axis || !call->device_count)
+                return op_error(&call->op, FG_ERR_INTERNAL, "a run-time K needs the TopK axis bounded and a count");
+            if (kt->dtype != FG_INT64 && kt->dtype != FG_INT32)
+                return op_error(&call->op, FG_ERR_DTYPE, "K must be int64 (got %s)", fg_dtype_name(kt->dtype));
+            k_on_device = 1;
+            k_dtype = kt->dtype;
+            k = x->dims[axis];
+        } else {
+            if (!kt->data)
+                return op_error(&call->op, FG_ERR_UNSUPPORTED, "the K input must be a constant for the CUDA backend");
+            k = fg_load_i64(kt->dtype, kt->data, 0);
+        }
     } else {
         k = ir_attr_int(call->op.node, "k", -1);
     }
@@ -881,6 +897,8 @@ static fg_status *topk_prepare(cuda_call *call)
     }
     st->n = x->dims[axis];
     st->k = k;
+    st->k_on_device = k_on_device;
+    st->k_dtype = k_dtype;
     return NULL;
 }
 
