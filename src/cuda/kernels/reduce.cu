@@ -929,23 +929,53 @@ static __device__ __forceinline__ void topk_copy(int es, const void *x, int64_t 
     }
 }
 
-/* One block per lane: k rounds, each picking the first item ordered after
- * the previous pick (the CPU's selection, in parallel). */
-__global__ void topk_kernel(topk_state t, const void *x, void *values, long long *indices)
+static __device__ __forceinline__ void topk_zero(int es, void *y, int64_t dst)
+{
+    switch (es) {
+    case 1: ((unsigned char *)y)[dst] = 0; break;
+    case 2: ((unsigned short *)y)[dst] = 0; break;
+    case 4: ((unsigned int *)y)[dst] = 0; break;
+    default: ((unsigned long long *)y)[dst] = 0; break;
+    }
+}
+
+/* One block per lane (at least one block): picks rounds, each picking the
+ * first item ordered after the previous pick (the CPU's selection, in
+ * parallel). Outputs have t.k entries per lane; with K read on the device
+ * (k_in) there are K picks (clamped to [0, n]; the CPU rejects K out of
+ * range), zeros after them, and block 0 stores K in *count. */
+__global__ void topk_kernel(topk_state t, const void *x, void *values, long long *indices, const void *k_in,
+                            long long *count)
 {
     __shared__ double shared_v[RED_THREADS / 32];
     __shared__ long long shared_i[RED_THREADS / 32];
     __shared__ double prev_v;
     __shared__ long long prev_i;
+    int64_t picks = t.k;
+    if (t.k_on_device) {
+        long long k_value = red_load_i64(t.k_dtype, k_in, 0);
+        picks = k_value < 0 ? 0 : (k_value > t.n ? t.n : k_value);
+        if (blockIdx.x == 0 && threadIdx.x == 0)
+            *count = picks;
+    }
     int64_t lane_id = blockIdx.x;
+    if (lane_id >= t.outer * t.inner) /* the whole block: only the count was to be written */
+        return;
     int64_t o = lane_id / t.inner, in = lane_id % t.inner;
     int64_t base = o * t.n * t.inner + in;
     int64_t out_base = o * t.k * t.inner + in;
+    for (int64_t j = picks + threadIdx.x; j < t.k; j += blockDim.x) { /* past a run-time K: zeros */
+        int64_t dst = out_base + j * t.inner;
+        if (values)
+            topk_zero(t.elem_size, values, dst);
+        if (indices)
+            indices[dst] = 0;
+    }
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     if (threadIdx.x == 0)
         prev_v = 0, prev_i = -1;
     __syncthreads();
-    for (int64_t j = 0; j < t.k; j++) {
+    for (int64_t j = 0; j < picks; j++) {
         double pv = prev_v;
         long long pi = prev_i;
         double bv = 0;
@@ -986,13 +1016,16 @@ static fg_status *topk_run(cuda_call *call)
 {
     const topk_state *st = (const topk_state *)call->op.state;
     int64_t lanes = st->outer * st->inner;
-    if (st->k == 0 || lanes == 0)
+    if ((st->k == 0 || lanes == 0) && !st->k_on_device)
         return NULL;
     void *values = call->op.n_out > 0 ? call->op.out[0].data : NULL;
     long long *indices = call->op.n_out > 1 ? (long long *)call->op.out[1].data : NULL;
     if (lanes > 0x7fffffffLL)
         return op_error(&call->op, FG_ERR_UNSUPPORTED, "too many rows (%lld) for the CUDA TopK", (long long)lanes);
-    topk_kernel<<<(unsigned)lanes, RED_THREADS, 0, call->stream>>>(*st, call->op.in[0].data, values, indices);
+    const void *k_in = st->k_on_device ? call->op.in[1].data : NULL;
+    long long *count = st->k_on_device ? (long long *)call->device_count : NULL;
+    unsigned blocks = lanes > 0 ? (unsigned)lanes : 1u; /* one block still writes the count */
+    topk_kernel<<<blocks, RED_THREADS, 0, call->stream>>>(*st, call->op.in[0].data, values, indices, k_in, count);
     return red_launch_check(call, "launching the TopK kernel");
 }
 
