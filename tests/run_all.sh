@@ -26,6 +26,7 @@ suite() { # name command...
 }
 
 suite onnx-reader python3 tests/onnx_reader_test.py build/test_onnx_reader
+suite api build/test_api "$FACEGRAPH_SHARED/models"
 suite conformance build/test_conformance --known-failures tests/conformance_known_failures.txt
 suite standins python3 tests/standins_test.py
 suite parity python3 tests/parity_test.py --facegraph build/facegraph --gen "$GEN"

@@ -1,13 +1,21 @@
 /* Conv and ConvTranspose (ONNX opsets 1-17), float32, 1-D to 3-D.
  *
- * prepare builds a oneDNN (de)convolution primitive for the final shapes:
- * the op's src/dst stay NCHW (the engine's layout); oneDNN may pick blocked
- * formats internally, in which case the op reorders in and out through
- * scratch. Constant weights are reordered once into the op state. The fused
- * activation becomes oneDNN eltwise post-ops. Scratchpad memory comes from
- * call->scratch (user-managed mode), so run allocates nothing.
+ * prepare picks, for the final shapes, one of:
+ *   - depthwise 2-D (group == channels): own row kernels (conv_gemm.c),
+ *     AVX-512 straight from NCHW for 3x3, else through zero-padded planes;
+ *   - pointwise and tiny (<= 32 taps) forward convolutions: own NCHW GEMM
+ *     (conv_gemm.c) with weights packed once into the state;
+ *   - few output channels over few taps (first layers, AVX-512): own direct
+ *     kernel (conv_gemm.c);
+ *   - everything else (larger KxK, transposed, 3-D): a oneDNN primitive.
+ *     The op's src/dst stay NCHW; oneDNN may pick blocked formats, in which
+ *     case the op reorders in and out through scratch. Constant weights are
+ *     reordered once into the op state, the fused activation becomes eltwise
+ *     post-ops, and the scratchpad comes from call->scratch.
+ * The own kernels fuse bias and activation into their stores. run allocates
+ * nothing.
  *
- * run falls back to a direct reference loop when no primitive was prepared
+ * run falls back to a direct reference loop when nothing was prepared
  * (constant folding, shapes only known at run time, or oneDNN having no
  * implementation for the parameters). */
 #include "ops/conv_kernels.h"
