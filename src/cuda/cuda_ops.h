@@ -12,9 +12,10 @@
  *            library calls only: no allocation, no synchronisation, no host
  *            reads of device data, so that it can be captured in a CUDA graph
  *   release  when the plan goes
- * Data-dependent outputs (NonZero, NonMaxSuppression) write at most the
- * planned capacity and store the true count in *call->device_count (an int64
- * in device memory) instead of changing dims.
+ * Data-dependent outputs (NonZero, NonMaxSuppression, TopK with K from an
+ * input) are laid out at the planned capacity with zeros past the true
+ * length, and the true length (shared by all the step's outputs) goes to
+ * *call->device_count (an int64 in device memory) instead of changing dims.
  */
 #ifndef FACEGRAPH_CUDA_OPS_H
 #define FACEGRAPH_CUDA_OPS_H

@@ -46,7 +46,8 @@ typedef struct op_call {
     fg_tensor *in;       /* an omitted optional input has dtype UNDEFINED and data NULL */
     fg_tensor *out;      /* infer fills dtype/rank/dims; run gets data */
     int threads;         /* CPU threads the kernel may use */
-    int out_bounded;     /* set by infer: 0, or 1 + the axis of out[0] whose length depends on data;
+    int out_bounded;     /* set by infer: 0, or 1 + the axis whose length depends on data, the
+                            same axis and length for every output (TopK's values and indices);
                             dims are then a capacity, run lays data out at capacity (zeros past
                             the true length) and writes the true dims */
     size_t scratch_bytes;/* set by infer or prepare: workspace needed by run */

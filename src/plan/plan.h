@@ -32,7 +32,8 @@ typedef struct plan_value {
                            capacity, the data is laid out at capacity (zeros past the true
                            length), and count_of's producer reports the true length */
     int bound_axis;
-    int count_of;       /* the data-dependent output (NonZero, NMS) whose length applies */
+    int count_of;       /* the data-dependent op's (NonZero, NMS, TopK with K from an input)
+                           first output, whose run-time length applies */
     int64_t count;      /* run time, on count_of's value: its true length */
     int input_index;    /* PLAN_INPUT: index in the model's inputs */
     int first_step, last_step; /* liveness, in step indices */
