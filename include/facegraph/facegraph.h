@@ -134,7 +134,13 @@ const char *fg_session_sha256(const fg_session *session);
  * fg_session_input). On success `outputs[i]` describe the model's outputs;
  * their data belongs to the session and stays valid until the next run or
  * close. A plan is made (and cached) per input-shape signature; a second run
- * with the same shapes allocates nothing. */
+ * with the same shapes allocates nothing.
+ * With the cuda provider, inputs may be device tensors (location
+ * FG_DEVICE, all of them); the outputs then stay on the device too
+ * (FG_DEVICE pointers into the session's GPU memory), so a pipeline on the
+ * GPU never round-trips through the host. Several threads may run one
+ * session at once: on the GPU each gets its own stream (up to the engine's
+ * thread count); on the CPU they take turns. */
 fg_status *fg_session_run(fg_session *session, const fg_tensor *inputs, int n_inputs,
                           fg_tensor *outputs, int n_outputs);
 

@@ -528,16 +528,19 @@ fail:
     return st;
 }
 
-/* Inputs in (from pinned staging), outside any graph. */
-static fg_status *enqueue_inputs(cuda_plan *cp)
+/* Inputs in, outside any graph: from pinned staging, or device to device
+ * when the caller's tensors are already on the GPU. */
+static fg_status *enqueue_inputs(cuda_plan *cp, const fg_tensor *device_inputs)
 {
     plan *p = cp->p;
     for (int i = 0; i < p->n_values; i++) {
         plan_value *v = &p->values[i];
         if (v->kind != PLAN_INPUT)
             continue;
-        cudaError_t err = cudaMemcpyAsync(cp->d_value[i], cp->h_input[v->input_index], fg_tensor_nbytes(&v->t),
-                                          cudaMemcpyHostToDevice, cp->stream);
+        const void *src = device_inputs ? device_inputs[v->input_index].data : cp->h_input[v->input_index];
+        cudaError_t err = cudaMemcpyAsync(cp->d_value[i], src, fg_tensor_nbytes(&v->t),
+                                          device_inputs ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice,
+                                          cp->stream);
         if (err != cudaSuccess)
             return cuda_error(NULL, err, "copying inputs to the GPU");
     }
@@ -565,12 +568,13 @@ static fg_status *enqueue_steps(cuda_plan *cp, int *launches, cudaEvent_t *step_
     return NULL;
 }
 
-/* Outputs (and data-dependent lengths) out to pinned memory. */
-static fg_status *enqueue_outputs(cuda_plan *cp)
+/* Outputs (unless they stay on the device) and data-dependent lengths out
+ * to pinned memory. */
+static fg_status *enqueue_outputs(cuda_plan *cp, int host_outputs)
 {
     plan *p = cp->p;
     cudaError_t err;
-    for (int i = 0; i < p->n_outputs; i++) {
+    for (int i = 0; i < p->n_outputs && host_outputs; i++) {
         int id = p->outputs[i];
         size_t bytes = p->values[root_value(p, id)].kind == PLAN_ARENA ? p->values[root_value(p, id)].bytes
                                                                        : fg_tensor_nbytes(&p->values[id].t);
@@ -589,15 +593,15 @@ static fg_status *enqueue_outputs(cuda_plan *cp)
 
 /* Output views; data-dependent outputs get their true length (the count
  * their producer left on the device) and are made dense. */
-static void collect_outputs(cuda_plan *cp, fg_tensor *outputs)
+static void collect_outputs(cuda_plan *cp, int host_outputs, fg_tensor *outputs)
 {
     plan *p = cp->p;
     for (int i = 0; i < p->n_outputs; i++) {
         int id = p->outputs[i];
         const plan_value *v = &p->values[id];
         outputs[i] = v->t;
-        outputs[i].data = cp->h_output[i];
-        outputs[i].location = FG_HOST;
+        outputs[i].data = host_outputs ? cp->h_output[i] : device_ptr(cp, id);
+        outputs[i].location = host_outputs ? FG_HOST : FG_DEVICE;
         if (!v->bounded || !cp->d_counts)
             continue;
         for (int k = 0; k < p->n_steps; k++)
@@ -605,7 +609,8 @@ static void collect_outputs(cuda_plan *cp, fg_tensor *outputs)
                 if (p->steps[k].out[j] == v->count_of) { /* every output of the step shares its count */
                     int64_t capacity = outputs[i].dims[v->bound_axis];
                     outputs[i].dims[v->bound_axis] = cp->h_counts[k];
-                    plan_compact_bounded(&outputs[i], v->bound_axis, capacity);
+                    if (host_outputs) /* device outputs keep the capacity layout (see cuda_plan_run) */
+                        plan_compact_bounded(&outputs[i], v->bound_axis, capacity);
                     break;
                 }
     }
@@ -621,10 +626,11 @@ static fg_status *sync(cuda_plan *cp)
 
 /* One run: inputs in, the kernels (eagerly, or the graph) between two
  * events that give the device time, outputs out, wait. */
-static fg_status *run_once(cuda_plan *cp, int use_graph, fg_tensor *outputs)
+static fg_status *run_once(cuda_plan *cp, int use_graph, const fg_tensor *device_inputs, int host_outputs,
+                           fg_tensor *outputs)
 {
     int launches = 0;
-    FG_TRY(enqueue_inputs(cp));
+    FG_TRY(enqueue_inputs(cp, device_inputs));
     cudaEventRecord(cp->start, cp->stream);
     if (use_graph) {
         cudaError_t err = cudaGraphLaunch(cp->exec, cp->stream);
@@ -634,18 +640,16 @@ static fg_status *run_once(cuda_plan *cp, int use_graph, fg_tensor *outputs)
         FG_TRY(enqueue_steps(cp, &launches, NULL));
     }
     cudaEventRecord(cp->stop, cp->stream);
-    FG_TRY(enqueue_outputs(cp));
+    FG_TRY(enqueue_outputs(cp, host_outputs));
     FG_TRY(sync(cp));
     float ms = 0;
     cudaEventElapsedTime(&ms, cp->start, cp->stop);
     cp->device_ms = ms;
     if (!use_graph && cp->graph_state != 1)
         cp->kernels_per_run = launches;
-    collect_outputs(cp, outputs);
+    collect_outputs(cp, host_outputs, outputs);
     return NULL;
 }
-
-static fg_status *run_eager(cuda_plan *cp, fg_tensor *outputs) { return run_once(cp, 0, outputs); }
 
 static void refuse_graph(cuda_plan *cp, const char *fmt, const char *detail)
 {
@@ -661,10 +665,10 @@ static void refuse_graph(cuda_plan *cp, const char *fmt, const char *detail)
 
 /* Capture the run, replay it on the same inputs, adopt it if the outputs
  * match the eager run bit for bit. */
-static fg_status *try_graph(cuda_plan *cp, fg_tensor *outputs)
+static fg_status *try_graph(cuda_plan *cp, const fg_tensor *device_inputs, fg_tensor *outputs)
 {
     plan *p = cp->p;
-    FG_TRY(run_eager(cp, outputs));
+    FG_TRY(run_once(cp, 0, device_inputs, 1, outputs)); /* validation compares host copies */
     size_t total = 0;
     for (int i = 0; i < p->n_outputs; i++)
         total += fg_tensor_nbytes(&outputs[i]);
@@ -715,7 +719,7 @@ static fg_status *try_graph(cuda_plan *cp, fg_tensor *outputs)
     free(nodes);
     for (int i = 0; i < p->n_outputs; i++) /* poison, so a replay that writes nothing is caught */
         memset(cp->h_output[i], 0xA5, fg_tensor_nbytes(&outputs[i]));
-    st = run_once(cp, 1, outputs);
+    st = run_once(cp, 1, device_inputs, 1, outputs);
     if (st)
         goto done;
     off = 0;
@@ -745,21 +749,38 @@ fg_status *cuda_plan_run(cuda_plan *cp, const fg_tensor *inputs, fg_tensor *outp
     plan *p = cp->p;
     if (!plan_matches_signature(p, inputs, p->n_inputs)) /* a replay must never see other shapes */
         return fg_error(FG_ERR_INTERNAL, "the inputs do not match the signature this GPU plan was made for");
+    int on_device = p->n_inputs > 0 && inputs[0].location == FG_DEVICE;
     for (int i = 0; i < p->n_inputs; i++)
-        memcpy(cp->h_input[i], inputs[i].data, fg_tensor_nbytes(&inputs[i]));
+        if ((inputs[i].location == FG_DEVICE) != on_device)
+            return fg_error(FG_ERR_INVALID_ARGUMENT, "inputs must all be in host memory or all on the GPU");
+    if (on_device)
+        for (int i = 0; i < p->n_outputs; i++) {
+            const plan_value *v = &p->values[p->outputs[i]];
+            if (v->bounded && v->bound_axis != 0)
+                return fg_error(FG_ERR_UNSUPPORTED,
+                                "output %d has a data-dependent length along axis %d, which GPU-resident outputs "
+                                "cannot return densely; pass host tensors",
+                                i, v->bound_axis);
+        }
+    if (!on_device)
+        for (int i = 0; i < p->n_inputs; i++)
+            memcpy(cp->h_input[i], inputs[i].data, fg_tensor_nbytes(&inputs[i]));
+    const fg_tensor *device_inputs = on_device ? inputs : NULL;
     cudaError_t err = cudaSetDevice(cp->dev->id);
     if (err != cudaSuccess)
         return cuda_error(NULL, err, "selecting the GPU");
     fg_status *st;
     if (cp->graph_state == 1) {
-        st = run_once(cp, 1, outputs);
+        st = run_once(cp, 1, device_inputs, !on_device, outputs);
     } else if (cp->graph_state == 0 && cp->runs >= 2) {
-        st = try_graph(cp, outputs);
+        st = try_graph(cp, device_inputs, outputs);
         if (!st && cp->graph_state == -1 && cp->options.graph_mode == CUDA_GRAPH_ON)
             st = fg_error(FG_ERR_UNSUPPORTED, "--cuda-graph on: this model cannot run as a CUDA graph: %s",
                           cp->graph_reason);
+        if (!st && on_device)
+            collect_outputs(cp, 0, outputs);
     } else {
-        st = run_eager(cp, outputs);
+        st = run_once(cp, 0, device_inputs, !on_device, outputs);
     }
     if (!st)
         cp->runs++;
@@ -793,11 +814,11 @@ fg_status *cuda_plan_profile(cuda_plan *cp, const fg_tensor *inputs, fg_tensor *
         if (cudaEventCreate(&events[k]) != cudaSuccess)
             st = fg_error(FG_ERR_DEVICE, "cannot create CUDA events for profiling");
     if (!st)
-        st = enqueue_inputs(cp);
+        st = enqueue_inputs(cp, NULL);
     if (!st)
         st = enqueue_steps(cp, NULL, events);
     if (!st)
-        st = enqueue_outputs(cp);
+        st = enqueue_outputs(cp, 1);
     if (!st)
         st = sync(cp);
     for (int k = 0; !st && k < p->n_steps; k++) {
@@ -806,7 +827,7 @@ fg_status *cuda_plan_profile(cuda_plan *cp, const fg_tensor *inputs, fg_tensor *
         step_ms[k] = ms;
     }
     if (!st)
-        collect_outputs(cp, outputs);
+        collect_outputs(cp, 1, outputs);
     for (int k = 0; k <= p->n_steps; k++)
         if (events[k])
             cudaEventDestroy(events[k]);

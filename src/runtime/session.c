@@ -375,10 +375,9 @@ fg_status *fg_session_run(fg_session *s, const fg_tensor *inputs, int n_inputs, 
     if (n_outputs < fg_session_output_count(s))
         return fg_error(FG_ERR_INVALID_ARGUMENT, "the model has %d outputs; the outputs array holds %d",
                         fg_session_output_count(s), n_outputs);
+    int on_device = 0;
     for (int i = 0; i < n_inputs; i++) {
-        if (inputs[i].location != FG_HOST)
-            return fg_error(FG_ERR_INVALID_ARGUMENT, "input '%s' is in GPU memory; pass host tensors",
-                            i < fg_session_input_count(s) ? s->inputs[i].name : "?");
+        on_device |= inputs[i].location == FG_DEVICE;
         if (!inputs[i].data && fg_tensor_numel(&inputs[i]) > 0)
             return fg_error(FG_ERR_INVALID_ARGUMENT, "input %d has no data", i);
     }
@@ -404,6 +403,10 @@ fg_status *fg_session_run(fg_session *s, const fg_tensor *inputs, int n_inputs, 
         return st;
     }
 #endif
+    if (!st && on_device)
+        st = fg_error(FG_ERR_INVALID_ARGUMENT,
+                      "the inputs are in GPU memory but %s runs on the cpu provider; pass host tensors",
+                      s->model->path);
     if (!st) /* CPU: one caller at a time; the kernels use the threads */
         st = cpu_run_plan(sp->plan, inputs, outputs);
     pthread_mutex_unlock(&s->lock);

@@ -164,6 +164,7 @@ fi
 if [ $BUILT = 1 ]; then
   stage gpu-parity 130 python3 tests/gpu/gpu_parity.py --facegraph "$FG" --gen "$GEN/standins-small" \
     --json "$OUT/gpu_parity.json" ${SHARED:+--shared "$SHARED"}
+  stage gpu-api 60 build-gpu/test_gpu_api "${SHARED:-.shared}/models"
   stage graph-regression 90 python3 tests/graph_regression_test.py --gpu --facegraph "$FG" \
     --out "$REPO/build-gpu/graph-regression" --json "$OUT/graph_regression.json"
 else

@@ -23,6 +23,7 @@
 #include "cuda/cuda_ops.h"
 #include "cuda/kernels/kernel_util.cuh"
 #include "cuda/conv_algo_cache.h"
+#include "cuda/kernels/conv_direct.cuh"
 
 #include <limits.h>
 #include <stdio.h>
@@ -298,7 +299,7 @@ __global__ void conv_depthwise_kernel(const float *__restrict__ x, const float *
 
 /* ------------------------------------------------------------ state */
 
-enum conv_path { CONV_PATH_CUDNN = 0, CONV_PATH_DEPTHWISE };
+enum conv_path { CONV_PATH_CUDNN = 0, CONV_PATH_DEPTHWISE, CONV_PATH_DIRECT };
 enum conv_search { SEARCH_EXHAUSTIVE = 0, SEARCH_HEURISTIC, SEARCH_DEFAULT };
 
 typedef struct conv_state {
@@ -327,6 +328,10 @@ typedef struct conv_state {
     size_t buf_off;  /* scratch offset of the padded input / full result */
     /* depthwise */
     dw_params dw;
+    /* direct kernels (conv_direct.cuh) */
+    int direct_kind; /* enum cd_kind */
+    cd_params cd;
+    float *cd_weights; /* device: the packed weights and bias */
 } conv_state;
 
 static void conv_release(void *state)
@@ -346,6 +351,8 @@ static void conv_release(void *state)
         cudnnDestroyConvolutionDescriptor(s->conv_desc);
     if (s->act_desc)
         cudnnDestroyActivationDescriptor(s->act_desc);
+    if (s->cd_weights)
+        cudaFree(s->cd_weights);
     free(s);
 }
 
@@ -902,24 +909,10 @@ static int is_not_supported(cudnnStatus_t st)
     return st >= CUDNN_STATUS_NOT_SUPPORTED && st < CUDNN_STATUS_NOT_SUPPORTED + 1000;
 }
 
-static fg_status *conv_run(cuda_call *call)
+/* The cuDNN path of a forward convolution: [pad] + convolution [+ bias/activation]. */
+static fg_status *cudnn_forward(cuda_call *call, conv_state *s, const float *x, const float *w, const float *bias,
+                                float *y, char *scratch)
 {
-    conv_state *s = (conv_state *)call->op.state;
-    if (!s)
-        return op_error(&call->op, FG_ERR_INTERNAL, "convolution was not prepared");
-    if (s->empty)
-        return NULL;
-    const float *x = (const float *)call->op.in[0].data;
-    const float *w = (const float *)call->op.in[1].data;
-    const float *bias = s->has_bias ? (const float *)call->op.in[2].data : NULL;
-    float *y = (float *)call->op.out[0].data;
-    if (s->path == CONV_PATH_DEPTHWISE) {
-        conv_depthwise_kernel<<<cu_blocks(s->dw.total), CU_THREADS, 0, call->stream>>>(x, w, bias, y, s->dw,
-                                                                                        s->act);
-        CU_CHECK_LAUNCH(call, "depthwise convolution");
-        return NULL;
-    }
-    char *scratch = (char *)call->scratch;
     void *ws = s->ws_bytes ? scratch : NULL;
     DNN_TRY(call, cudnnSetStream(call->cudnn, call->stream), "stream");
     if (s->pad_input) {
@@ -948,6 +941,271 @@ static fg_status *conv_run(cuda_call *call)
             "convolution");
     if (s->post)
         FG_TRY(launch_bias_act(call, s, y));
+    return NULL;
+}
+
+static fg_status *conv_run(cuda_call *call)
+{
+    conv_state *s = (conv_state *)call->op.state;
+    if (!s)
+        return op_error(&call->op, FG_ERR_INTERNAL, "convolution was not prepared");
+    if (s->empty)
+        return NULL;
+    const float *x = (const float *)call->op.in[0].data;
+    const float *w = (const float *)call->op.in[1].data;
+    const float *bias = s->has_bias ? (const float *)call->op.in[2].data : NULL;
+    float *y = (float *)call->op.out[0].data;
+    if (s->path == CONV_PATH_DEPTHWISE) {
+        conv_depthwise_kernel<<<cu_blocks(s->dw.total), CU_THREADS, 0, call->stream>>>(x, w, bias, y, s->dw,
+                                                                                        s->act);
+        CU_CHECK_LAUNCH(call, "depthwise convolution");
+        return NULL;
+    }
+    if (s->path == CONV_PATH_DIRECT) {
+        cudaError_t err = cd_launch(s->direct_kind, x, s->cd_weights, y, &s->cd, s->act, call->stream);
+        if (err != cudaSuccess)
+            return cuda_error(call, err, "direct convolution");
+        return NULL;
+    }
+    return cudnn_forward(call, s, x, w, bias, y, (char *)call->scratch);
+}
+
+/* ------------------------------------------------------------ direct kernels: choice */
+
+/* FACEGRAPH_CUDA_CONV: auto (default: time the direct kernels against cuDNN,
+ * cached) | cudnn (never the direct kernels) | direct (the fastest direct
+ * kernel, cuDNN not considered, nothing cached) | <n> (direct kernel n of
+ * enum cd_kind where it applies, for testing). */
+enum { DIRECT_AUTO = 0, DIRECT_OFF = -1, DIRECT_ONLY = -2 };
+
+static int direct_mode(void)
+{
+    const char *e = getenv("FACEGRAPH_CUDA_CONV");
+    if (!e || !e[0] || strcmp(e, "auto") == 0)
+        return DIRECT_AUTO;
+    if (strcmp(e, "cudnn") == 0)
+        return DIRECT_OFF;
+    if (strcmp(e, "direct") == 0)
+        return DIRECT_ONLY;
+    char *end;
+    long n = strtol(e, &end, 10);
+    if (*end == 0 && n > CD_CUDNN && n < CD_COUNT)
+        return (int)n;
+    return DIRECT_AUTO;
+}
+
+/* Launches of each timed sample (captured into one graph when possible). */
+#define TUNE_LAUNCHES 8
+#define TUNE_SAMPLES 3
+
+typedef struct tune_buffers {
+    const float *x;
+    float *y;
+    char *scratch;
+    cudaEvent_t start, stop;
+} tune_buffers;
+
+static fg_status *launch_candidate(cuda_call *call, conv_state *s, int kind, const tune_buffers *b)
+{
+    if (kind == CD_CUDNN)
+        return cudnn_forward(call, s, b->x, (const float *)call->op.in[1].data,
+                             s->has_bias ? (const float *)call->op.in[2].data : NULL, b->y, b->scratch);
+    cudaError_t err = cd_launch(kind, b->x, s->cd_weights, b->y, &s->cd, s->act, call->stream);
+    return err == cudaSuccess ? NULL : cuda_error(call, err, "direct convolution");
+}
+
+/* Milliseconds per launch of candidate `kind` (best of TUNE_SAMPLES), or a negative value when it failed. */
+static float time_candidate(cuda_call *call, conv_state *s, int kind, const tune_buffers *b)
+{
+    cudaStream_t stream = call->stream;
+    cudaGraph_t graph = NULL;
+    cudaGraphExec_t exec = NULL;
+    float best = -1.0f;
+    /* warm-up outside any capture (first-call costs, the fused cuDNN path's availability) */
+    fg_status *err = launch_candidate(call, s, kind, b);
+    if (err || cudaStreamSynchronize(stream) != cudaSuccess)
+        goto done;
+    if (cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess) {
+        for (int r = 0; r < TUNE_LAUNCHES && !err; r++)
+            err = launch_candidate(call, s, kind, b);
+        cudaError_t end = cudaStreamEndCapture(stream, &graph);
+        if (err || end != cudaSuccess || cudaGraphInstantiate(&exec, graph, 0) != cudaSuccess)
+            goto done;
+        if (cudaGraphLaunch(exec, stream) != cudaSuccess)
+            goto done;
+    }
+    cudaGetLastError();
+    for (int t = 0; t < TUNE_SAMPLES; t++) {
+        if (cudaEventRecord(b->start, stream) != cudaSuccess)
+            goto done;
+        if (exec) {
+            if (cudaGraphLaunch(exec, stream) != cudaSuccess)
+                goto done;
+        } else {
+            for (int r = 0; r < TUNE_LAUNCHES && !err; r++)
+                err = launch_candidate(call, s, kind, b);
+            if (err)
+                goto done;
+        }
+        float ms = 0.0f;
+        if (cudaEventRecord(b->stop, stream) != cudaSuccess || cudaEventSynchronize(b->stop) != cudaSuccess ||
+            cudaEventElapsedTime(&ms, b->start, b->stop) != cudaSuccess)
+            goto done;
+        ms /= TUNE_LAUNCHES;
+        if (best < 0.0f || ms < best)
+            best = ms;
+    }
+done:
+    if (err) {
+        fg_status_free(err);
+        best = -1.0f;
+    }
+    if (exec)
+        cudaGraphExecDestroy(exec);
+    if (graph)
+        cudaGraphDestroy(graph);
+    cudaStreamSynchronize(stream);
+    cudaGetLastError();
+    return best;
+}
+
+/* The fastest candidate on temporary buffers (zero input), or -1 when none could be timed. */
+static int tune_direct(cuda_call *call, conv_state *s, int include_cudnn)
+{
+    size_t x_bytes = sizeof(float) * (size_t)fg_tensor_numel(&call->op.in[0]);
+    size_t y_bytes = sizeof(float) * (size_t)fg_tensor_numel(&call->op.out[0]);
+    size_t scratch_bytes = include_cudnn ? call->op.scratch_bytes : 0;
+    void *x = NULL, *y = NULL, *scratch = NULL;
+    tune_buffers b;
+    memset(&b, 0, sizeof b);
+    int best = -1;
+    float best_ms = 0.0f;
+    if (cudaMalloc(&x, x_bytes ? x_bytes : 256) != cudaSuccess || cudaMalloc(&y, y_bytes ? y_bytes : 256) != cudaSuccess ||
+        (scratch_bytes && cudaMalloc(&scratch, scratch_bytes) != cudaSuccess))
+        goto done;
+    if (cudaEventCreate(&b.start) != cudaSuccess || cudaEventCreate(&b.stop) != cudaSuccess)
+        goto done;
+    /* deterministic, finite contents: the timings must not depend on denormals or NaNs */
+    if (cudaMemsetAsync(x, 0, x_bytes, call->stream) != cudaSuccess)
+        goto done;
+    b.x = (const float *)x;
+    b.y = (float *)y;
+    b.scratch = (char *)scratch;
+    for (int kind = 0; kind < CD_COUNT; kind++) {
+        if (kind == CD_CUDNN ? !include_cudnn : !cd_eligible(&s->cd, kind))
+            continue;
+        float ms = time_candidate(call, s, kind, &b);
+        if (ms >= 0.0f && (best < 0 || ms < best_ms)) {
+            best = kind;
+            best_ms = ms;
+        }
+    }
+done:
+    cudaStreamSynchronize(call->stream);
+    if (b.start)
+        cudaEventDestroy(b.start);
+    if (b.stop)
+        cudaEventDestroy(b.stop);
+    cudaFree(x);
+    cudaFree(y);
+    cudaFree(scratch);
+    cudaGetLastError();
+    return best;
+}
+
+static void make_direct_key(const cuda_call *call, const conv_state *s, const int64_t *in, const int64_t *out,
+                            const int64_t *k, const int64_t *st, const int64_t *dl, const int64_t *pl,
+                            const int64_t *pr, char *key, size_t size)
+{
+    struct cudaDeviceProp prop;
+    char name[256] = "gpu";
+    if (cudaGetDeviceProperties(&prop, call->device) == cudaSuccess) {
+        snprintf(name, sizeof name, "%s", prop.name);
+        for (char *q = name; *q; q++)
+            if (*q == '\t' || *q == '\n' || *q == '\r' || *q == '|')
+                *q = ' ';
+    }
+    const conv_geom *g = &s->g;
+    snprintf(key, size,
+             "direct1|%s|cudnn%zu|tf32=%d|x%lld,%lld,%lld,%lld|w%lld,%lld,%lld|y%lld,%lld,%lld|s%lld,%lld|d%lld,%lld|"
+             "p%lld,%lld,%lld,%lld|b%d|a%d",
+             name, (size_t)cudnnGetVersion(), call->allow_tf32, (long long)g->batch, (long long)g->c_in,
+             (long long)in[0], (long long)in[1], (long long)g->c_out, (long long)k[0], (long long)k[1],
+             (long long)g->c_out, (long long)out[0], (long long)out[1], (long long)st[0], (long long)st[1],
+             (long long)dl[0], (long long)dl[1], (long long)pl[0], (long long)pl[1], (long long)pr[0],
+             (long long)pr[1], s->has_bias, (int)s->act.kind);
+}
+
+/* After the cuDNN set-up of a forward convolution: switches to a direct
+ * kernel where one applies and is faster (or is asked for). Any failure
+ * here leaves the cuDNN path in place. */
+static fg_status *prepare_direct(cuda_call *call, conv_state *s)
+{
+    const conv_geom *g = &s->g;
+    int mode = direct_mode();
+    if (mode == DIRECT_OFF || s->empty || s->path != CONV_PATH_CUDNN || g->transposed || g->group != 1 ||
+        g->nsp > 2)
+        return NULL;
+    const float *w_host = (const float *)call->host_in[1].data;
+    const float *b_host = s->has_bias ? (const float *)call->host_in[2].data : NULL;
+    if (!w_host || (s->has_bias && !b_host))
+        return NULL; /* weights computed at run time: cuDNN */
+    int64_t in[2], out[2], k[2], st[2], dl[2], pl[2], pr[2];
+    widen(g->in_sp, g->nsp, 2, 1, in);
+    widen(g->out_sp, g->nsp, 2, 1, out);
+    widen(g->kernel, g->nsp, 2, 1, k);
+    widen(g->stride, g->nsp, 2, 1, st);
+    widen(g->dilation, g->nsp, 2, 1, dl);
+    widen(g->pad_l, g->nsp, 2, 0, pl);
+    widen(g->pad_r, g->nsp, 2, 0, pr);
+    if (cd_params_init(&s->cd, g->batch, g->c_in, g->c_out, in, out, k, st, dl, pl) != 0)
+        return NULL;
+    if (mode > 0 && !cd_eligible(&s->cd, mode))
+        return NULL;
+
+    char key[CONV_ALGO_KEY_MAX + 1];
+    int choice = -1;
+    if (mode == DIRECT_AUTO) {
+        make_direct_key(call, s, in, out, k, st, dl, pl, pr, key, sizeof key);
+        int algo, math;
+        if (conv_algo_cache_lookup(key, &algo, &math) && algo >= 0 && algo < CD_COUNT &&
+            (algo == CD_CUDNN || cd_eligible(&s->cd, algo)))
+            choice = algo;
+        if (choice == CD_CUDNN)
+            return NULL;
+    } else if (mode > 0) {
+        choice = mode;
+    }
+
+    size_t bytes = sizeof(float) * (size_t)s->cd.total_floats;
+    float *packed = (float *)malloc(bytes);
+    if (!packed)
+        return NULL;
+    cd_pack_weights(&s->cd, w_host, b_host, packed);
+    cudaError_t err = cudaMalloc((void **)&s->cd_weights, bytes);
+    if (err == cudaSuccess)
+        err = cudaMemcpy(s->cd_weights, packed, bytes, cudaMemcpyHostToDevice);
+    free(packed);
+    if (err != cudaSuccess) {
+        cudaGetLastError();
+        if (s->cd_weights)
+            cudaFree(s->cd_weights);
+        s->cd_weights = NULL;
+        return NULL;
+    }
+    if (choice < 0) {
+        choice = tune_direct(call, s, mode == DIRECT_AUTO);
+        if (mode == DIRECT_AUTO && choice >= 0)
+            conv_algo_cache_store(key, choice, 0);
+    }
+    if (choice <= CD_CUDNN) {
+        cudaFree(s->cd_weights);
+        s->cd_weights = NULL;
+        return NULL;
+    }
+    s->direct_kind = choice;
+    s->path = CONV_PATH_DIRECT;
+    call->op.scratch_bytes = 0;
     return NULL;
 }
 
@@ -983,7 +1241,11 @@ static fg_status *conv_transpose_run(cuda_call *call)
     return NULL;
 }
 
-static fg_status *conv_prepare(cuda_call *call) { return conv_prepare_common(call, 0); }
+static fg_status *conv_prepare(cuda_call *call)
+{
+    FG_TRY(conv_prepare_common(call, 0));
+    return prepare_direct(call, (conv_state *)call->op.state);
+}
 static fg_status *conv_transpose_prepare(cuda_call *call) { return conv_prepare_common(call, 1); }
 
 extern "C" const cuda_op_def cuda_family_conv[] = {

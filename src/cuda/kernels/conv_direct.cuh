@@ -66,7 +66,7 @@ enum cd_kind {
 /* ------------------------------------------------------------ host: layout and packing */
 
 /* Fills p from the 2-D geometry; returns 0, or -1 when a size needs more than 31 bits. */
-static int cd_params_init(cd_params *p, int64_t batch, int64_t c_in, int64_t c_out, const int64_t *in,
+static inline int cd_params_init(cd_params *p, int64_t batch, int64_t c_in, int64_t c_out, const int64_t *in,
                           const int64_t *out, const int64_t *k, const int64_t *st, const int64_t *dl,
                           const int64_t *pl)
 {
@@ -103,7 +103,7 @@ static int cd_params_init(cd_params *p, int64_t batch, int64_t c_in, int64_t c_o
 }
 
 /* Packs weights W [C_out, C_in, KH, KW] and bias (may be NULL) into dst (p->total_floats floats). */
-static void cd_pack_weights(const cd_params *p, const float *w, const float *bias, float *dst)
+static inline void cd_pack_weights(const cd_params *p, const float *w, const float *bias, float *dst)
 {
     memset(dst, 0, sizeof(float) * (size_t)p->total_floats);
     int taps = p->k_h * p->k_w;
@@ -123,7 +123,7 @@ static void cd_pack_weights(const cd_params *p, const float *w, const float *bia
 }
 
 /* Tile of a GEMM variant: rows (output channels) BM, columns (pixels) BN. */
-static void cd_gemm_tile(int kind, int *bm, int *bn)
+static inline void cd_gemm_tile(int kind, int *bm, int *bn)
 {
     switch (kind) {
     case CD_GEMM_64x64: *bm = 64, *bn = 64; return;
@@ -138,7 +138,7 @@ static void cd_gemm_tile(int kind, int *bm, int *bn)
 }
 
 /* Whether variant `kind` is worth trying (and able to run) for p. */
-static int cd_eligible(const cd_params *p, int kind)
+static inline int cd_eligible(const cd_params *p, int kind)
 {
     if (kind == CD_PIXEL)
         return p->pix_off >= 0 && p->c_out <= 128;
@@ -395,7 +395,7 @@ static void cd_launch_gemm(const float *x, const float *wbuf, float *y, const cd
 }
 
 /* Launches variant `kind` (cd_eligible must hold); the launch error, if any. */
-static cudaError_t cd_launch(int kind, const float *x, const float *wbuf, float *y, const cd_params *p,
+static inline cudaError_t cd_launch(int kind, const float *x, const float *wbuf, float *y, const cd_params *p,
                              op_activation act, cudaStream_t stream)
 {
     switch (kind) {
@@ -423,7 +423,7 @@ static cudaError_t cd_launch(int kind, const float *x, const float *wbuf, float 
     return cudaGetLastError();
 }
 
-static const char *cd_kind_name(int kind)
+static inline const char *cd_kind_name(int kind)
 {
     static const char *names[CD_COUNT] = {"cudnn",         "pixel",        "gemm64x64", "gemm32x64", "gemm32x32",
                                           "gemm16x128",    "gemm16x32",    "gemm8x128", "gemm4x256", "dot"};
