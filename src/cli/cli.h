@@ -5,6 +5,8 @@
 
 #include "facegraph/facegraph.h"
 
+#include <stdio.h>
+
 #define CLI_MAX_PROVIDERS 8
 
 typedef struct cli_exec_options {
@@ -31,6 +33,11 @@ fg_status *cli_engine_create(const cli_exec_options *options, fg_engine **engine
 int cli_fail(const char *command, fg_status *status);
 /* Prints a usage error and returns 2. */
 int cli_usage_error(const char *command, const char *fmt, ...);
+
+/* Writes s as a JSON string literal. */
+void cli_json_string(FILE *fp, const char *s);
+/* Sorts values and returns the median (0 for none). */
+double cli_median(double *values, int n);
 
 /* Parses "1x3x640x640" into dims; returns rank or -1. */
 int cli_parse_shape(const char *text, int64_t *dims, int max_rank);

@@ -37,26 +37,6 @@ static void sanitise(const char *name, char *out, size_t size)
     out[n] = 0;
 }
 
-static void json_string(FILE *fp, const char *s)
-{
-    fputc('"', fp);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fprintf(fp, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            fprintf(fp, "\\u%04x", *s);
-        else
-            fputc(*s, fp);
-    }
-    fputc('"', fp);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 typedef struct op_time {
     const char *op;
     double ms;
@@ -261,9 +241,9 @@ int cli_infer(int argc, char **argv)
         snprintf(path, sizeof path, "%s/%s", out_dir, file);
         st = npy_write(path, &outputs[k]);
         fprintf(json, "%s\n  ", k ? "," : "");
-        json_string(json, name);
+        cli_json_string(json, name);
         fprintf(json, ": ");
-        json_string(json, file);
+        cli_json_string(json, file);
     }
     fprintf(json, "\n}\n");
     if (fclose(json) != 0 && !st)
@@ -274,12 +254,10 @@ int cli_infer(int argc, char **argv)
         remove(tmp_path);
         goto fail;
     }
-    qsort(times, (size_t)repeat, sizeof *times, cmp_double);
-    qsort(device_times, (size_t)repeat, sizeof *device_times, cmp_double);
-    printf("median run time: %.3f ms over %d run%s\n", times[repeat / 2], repeat, repeat > 1 ? "s" : "");
-    if (device_times[repeat / 2] > 0)
-        printf("median device time: %.4f ms (GPU kernels, by CUDA events; copies excluded)\n",
-               device_times[repeat / 2]);
+    double median = cli_median(times, repeat), device_median = cli_median(device_times, repeat);
+    printf("median run time: %.3f ms over %d run%s\n", median, repeat, repeat > 1 ? "s" : "");
+    if (device_median > 0)
+        printf("median device time: %.4f ms (GPU kernels, by CUDA events; copies excluded)\n", device_median);
     if (fg_session_warning(session)[0])
         fprintf(stderr, "facegraph infer: warning: %s\n", fg_session_warning(session));
     if (report) {
@@ -288,9 +266,9 @@ int cli_infer(int argc, char **argv)
         if (st)
             goto fail;
         printf("execution: {\"provider\": \"%s\", \"device\": ", r.provider);
-        json_string(stdout, r.device);
+        cli_json_string(stdout, r.device);
         printf(", \"graph_captured\": %s, \"graph_reason\": ", r.graph_captured ? "true" : "false");
-        json_string(stdout, r.graph_reason);
+        cli_json_string(stdout, r.graph_reason);
         printf(", \"kernels_per_run\": %d, \"arena_bytes\": %zu, \"device_ms\": %.4f}\n", r.kernels_per_run,
                r.arena_bytes, r.device_ms);
     }

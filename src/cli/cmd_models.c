@@ -183,12 +183,6 @@ static void cache_store(const char *path, const matrix_row *rows, int n)
         remove(tmp);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Median latency of `runs` runs after warm-up; the report of the last run. */
 static fg_status *time_session(fg_session *s, fg_tensor *inputs, int n_in, int runs, double *median,
                                fg_execution_report *report)
@@ -209,8 +203,7 @@ static fg_status *time_session(fg_session *s, fg_tensor *inputs, int n_in, int r
         t[r] = (fg_now_seconds() - t0) * 1e3;
     }
     if (!st) {
-        qsort(t, (size_t)runs, sizeof *t, cmp_double);
-        *median = t[runs / 2];
+        *median = cli_median(t, runs);
         st = fg_session_execution_report(s, report);
     }
     free(t);
@@ -290,20 +283,6 @@ done:
     fg_engine_destroy(graph_engine);
     fg_engine_destroy(eager_engine);
     return st;
-}
-
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            printf("\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            printf("\\u%04x", *s);
-        else
-            putchar(*s);
-    }
-    putchar('"');
 }
 
 int cli_models(int argc, char **argv)
@@ -396,15 +375,15 @@ int cli_models(int argc, char **argv)
             }
             if (json) {
                 printf("%s\n  {\"model\": ", i ? "," : "");
-                json_str(row->model);
+                cli_json_string(stdout, row->model);
                 printf(", \"sha256\": \"%s\", \"signature\": ", row->sha256);
-                json_str(row->signature);
+                cli_json_string(stdout, row->signature);
                 printf(", \"graph\": %s, \"reason\": ", row->error ? "null" : (row->captured ? "true" : "false"));
-                json_str(row->reason);
+                cli_json_string(stdout, row->reason);
                 printf(", \"kernels_per_run\": %d, \"arena_bytes\": %zu, \"eager_ms\": %.4f, \"graph_ms\": %.4f, "
                        "\"cached\": %s, \"device\": ",
                        row->kernels, row->arena_bytes, row->eager_ms, row->graph_ms, row->cached ? "true" : "false");
-                json_str(row->device);
+                cli_json_string(stdout, row->device);
                 printf("}");
             } else {
                 printf("%-36s %-22s %-7s %7d %9.2f %9.3f %9.3f  %s%s\n", row->model, row->signature,
@@ -422,10 +401,10 @@ int cli_models(int argc, char **argv)
         const char *status = st ? fg_status_message(st) : "supported";
         if (json) {
             printf("%s\n  {\"model\": ", i ? "," : "");
-            json_str(names[i]);
+            cli_json_string(stdout, names[i]);
             printf(", \"megabytes\": %.2f, \"sha256\": \"%s\", \"supported\": %s, \"status\": ", mb,
                    s ? fg_session_sha256(s) : "", st ? "false" : "true");
-            json_str(status);
+            cli_json_string(stdout, status);
             printf("}");
         } else {
             printf("%-36s %10.2f  %-16.16s %s\n", names[i], mb, s ? fg_session_sha256(s) : "-", status);

@@ -154,3 +154,31 @@ int cli_parse_shape(const char *text, int64_t *dims, int max_rank)
     }
     return rank;
 }
+
+void cli_json_string(FILE *fp, const char *s)
+{
+    fputc('"', fp);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fprintf(fp, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            fprintf(fp, "\\u%04x", *s);
+        else
+            fputc(*s, fp);
+    }
+    fputc('"', fp);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double cli_median(double *values, int n)
+{
+    if (n <= 0)
+        return 0;
+    qsort(values, (size_t)n, sizeof *values, cmp_double);
+    return values[n / 2];
+}

@@ -389,6 +389,7 @@ typedef struct conv_state {
     float *packed_w, *packed_b;
     size_t off_packed_w, off_packed_b; /* non-constant weights: packed per run into scratch */
     size_t off_panels;
+    int panel_threads; /* threads the panels in scratch were sized for */
     dnnl_primitive_t prim;
     dnnl_primitive_t src_reorder, dst_reorder, weights_reorder; /* NULL when not needed */
     dnnl_memory_t user_src, user_dst, user_weights;             /* plain layouts, handles set per run */
@@ -619,6 +620,7 @@ static fg_status *gemm_prepare(op_call *call, const conv_geom *g, int direct)
         offset += align64(b_bytes);
     }
     s->off_panels = offset;
+    s->panel_threads = call->threads > 0 ? call->threads : 1;
     if (!direct)
         offset += align64(conv_gemm_scratch_bytes(&s->shape, call->threads));
     call->scratch_bytes = offset;
@@ -880,6 +882,8 @@ static fg_status *conv_run_common(op_call *call, int transposed)
             packed_w = pw;
             packed_b = pb;
         }
+        if (threads > s->panel_threads)
+            threads = s->panel_threads;
         if (s->gemm == 2)
             conv_direct_run(&s->shape, packed_w, call->in[0].data, call->out[0].data, &call->act, threads);
         else
