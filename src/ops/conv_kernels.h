@@ -1,16 +1,20 @@
 /* Hand-written CPU convolution kernels on plain NCHW tensors (AVX2 + FMA,
- * AVX-512 where the CPU has it, chosen at run time):
+ * AVX-512 where the CPU has it, chosen at run time; conv_gemm.c):
  *
- *   conv_gemm_*      any 1-D/2-D convolution as a GEMM per group:
+ *   conv_gemm_*      a forward convolution as a GEMM per group:
  *                    Y[ocg, pixels] = W[ocg, icg*kh*kw] . X'[icg*kh*kw, pixels],
- *                    where X' is X itself for 1x1 stride-1 convolutions and an
- *                    im2col panel of 16 output pixels (packed per thread) otherwise.
- *                    Weights are packed once (prepare) into blocks of the micro-tile's
- *                    rows (8 with AVX-512, 6 with AVX2).
+ *                    where X' is X itself for pointwise (1x1, stride 1, no
+ *                    padding) convolutions and an im2col panel of 32 (AVX-512)
+ *                    or 16 (AVX2) output pixels, packed per thread, otherwise.
+ *                    Weights are packed once (prepare) into blocks of the
+ *                    micro-tile's rows (8 with AVX-512, 6 with AVX2).
+ *   conv_direct_*    few output channels over few taps (first layers): each
+ *                    tap's input vector multiplies 16 output channels.
  *   conv_depthwise_* one filter per channel, direct loops over output rows.
  *
  * Bias and the fused activation are applied while the output is still in
- * registers; nothing is reordered in or out. */
+ * registers; nothing is reordered in or out. Which convolution goes where
+ * is decided in conv.c. */
 #ifndef FACEGRAPH_OPS_CONV_KERNELS_H
 #define FACEGRAPH_OPS_CONV_KERNELS_H
 
@@ -51,8 +55,9 @@ void conv_depthwise_run(const conv2d_shape *s, const float *w, const float *bias
 int conv_depthwise_direct_ok(const conv2d_shape *s);
 void conv_depthwise_direct_run(const conv2d_shape *s, const float *w, const float *bias, const float *x, float *y,
                                const op_activation *act, int threads);
-/* The same through a zero-padded copy of each plane in scratch (faster; any
- * width): scratch of conv_depthwise_scratch_bytes. */
+/* Any depthwise shape through a zero-padded copy of each plane in scratch
+ * (AVX2; faster than conv_depthwise_run): scratch of
+ * conv_depthwise_scratch_bytes. */
 size_t conv_depthwise_scratch_bytes(const conv2d_shape *s, int threads);
 void conv_depthwise_padded_run(const conv2d_shape *s, const float *w, const float *bias, const float *x, float *y,
                                const op_activation *act, int threads, void *scratch);

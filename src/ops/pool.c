@@ -284,6 +284,12 @@ static inline __m256 evens_of16(__m256 lo, __m256 hi)
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
+static inline __m256 odds_of16(__m256 lo, __m256 hi)
+{
+    __m256 t = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
 /* Taps of a window starting at `start` (k wide) inside [lo, hi). */
 static inline int64_t taps_inside(int64_t start, int64_t k, int64_t lo, int64_t hi)
 {
@@ -320,6 +326,49 @@ static void pool_2d_fast(const pool_geom *g, pool_kind kind, const float *x, flo
             int64_t rows_counted = include_pad ? taps_inside(iy0, KH, -PH, IH + g->pad_r[0]) : ky1 - ky0;
             const float *first = xp + (iy0 + ky0) * IW;
             const float *src = first;
+            int64_t ox = lo;
+            if (KH == 2 && KW == 2 && SW == 2 && ky1 - ky0 == 2) {
+                /* 2x2/2 with both rows inside: straight from the two rows */
+                const float *r0 = first, *r1 = first + IW;
+                __m256 quarter = _mm256_set1_ps(0.25f);
+                for (; ox + 8 <= hi; ox += 8) {
+                    const float *a = r0 + 2 * ox - PW, *b = r1 + 2 * ox - PW;
+                    __m256 lo8, hi8;
+                    if (is_max) {
+                        lo8 = _mm256_max_ps(_mm256_loadu_ps(a), _mm256_loadu_ps(b));
+                        hi8 = _mm256_max_ps(_mm256_loadu_ps(a + 8), _mm256_loadu_ps(b + 8));
+                    } else {
+                        lo8 = _mm256_add_ps(_mm256_loadu_ps(a), _mm256_loadu_ps(b));
+                        hi8 = _mm256_add_ps(_mm256_loadu_ps(a + 8), _mm256_loadu_ps(b + 8));
+                    }
+                    __m256 e = evens_of16(lo8, hi8), o = odds_of16(lo8, hi8);
+                    _mm256_storeu_ps(yr + ox, is_max ? _mm256_max_ps(e, o)
+                                                     : _mm256_mul_ps(_mm256_add_ps(e, o), quarter));
+                }
+                /* borders and the tail, from both rows */
+                for (int64_t o = 0; o < OW; o++) {
+                    if (o == lo)
+                        o = ox;
+                    if (o >= OW)
+                        break;
+                    int64_t ix0 = o * 2 - PW;
+                    float best = -INFINITY, sum = 0.0f;
+                    for (int64_t ix = ix0; ix < ix0 + 2; ix++)
+                        if (ix >= 0 && ix < IW) {
+                            float m = r0[ix] > r1[ix] ? r0[ix] : r1[ix];
+                            best = m > best ? m : best;
+                            sum += r0[ix] + r1[ix];
+                        }
+                    if (is_max) {
+                        yr[o] = best;
+                    } else {
+                        int64_t cols = include_pad ? taps_inside(ix0, 2, -PW, IW + g->pad_r[1]) : taps_inside(ix0, 2, 0, IW);
+                        int64_t count = rows_counted * cols;
+                        yr[o] = count > 0 ? sum / (float)count : 0.0f;
+                    }
+                }
+                continue;
+            }
             if (ky1 - ky0 > 1) {
                 memcpy(rowbuf, first, (size_t)IW * sizeof(float));
                 for (int64_t ky = ky0 + 1; ky < ky1; ky++) {
@@ -343,7 +392,6 @@ static void pool_2d_fast(const pool_geom *g, pool_kind kind, const float *x, flo
                 memcpy(rowbuf, first, (size_t)IW * sizeof(float));
                 src = rowbuf;
             }
-            int64_t ox = lo;
             __m256 scale = _mm256_set1_ps(1.0f / (float)(rows_counted * KW));
             if (SW == 1) {
                 for (; ox + 8 <= hi; ox += 8) {

@@ -165,6 +165,7 @@ if [ $BUILT = 1 ]; then
   stage gpu-parity 130 python3 tests/gpu/gpu_parity.py --facegraph "$FG" --gen "$GEN/standins-small" \
     --json "$OUT/gpu_parity.json" ${SHARED:+--shared "$SHARED"}
   stage gpu-api 60 build-gpu/test_gpu_api "${SHARED:-.shared}/models"
+  stage detect-gpu 90 python3 tests/gpu/detect_gpu_vs_cpu.py "$FG" "${SHARED:-.shared}"
   stage graph-regression 90 python3 tests/graph_regression_test.py --gpu --facegraph "$FG" \
     --out "$REPO/build-gpu/graph-regression" --json "$OUT/graph_regression.json"
 else

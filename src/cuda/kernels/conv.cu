@@ -10,6 +10,14 @@
  * Paths:
  *   - depthwise 2-D (group == C_in == C_out): a direct kernel with fused
  *     bias and activation (FACEGRAPH_CUDA_DEPTHWISE=cudnn uses cuDNN instead)
+ *   - 1-D/2-D Conv with group 1 and constant weights (and bias): after the
+ *     cuDNN set-up below, prepare times the direct kernels of
+ *     conv_direct.cuh (one kernel each, bias and activation fused) against
+ *     the cuDNN path, each captured in a CUDA graph, on temporary buffers,
+ *     and keeps the fastest; the choice is cached on disk (conv_algo_cache,
+ *     key "direct1|...") so later starts skip the timing.
+ *     FACEGRAPH_CUDA_CONV = auto (default) | cudnn | direct (fastest direct
+ *     kernel, no cuDNN, no cache) | <n> (direct kernel n where it applies).
  *   - Conv: cudnnConvolutionBiasActivationForward when there is a bias and
  *     the activation is ReLU (or none with the implicit precomputed GEMM
  *     algorithm), else cudnnConvolutionForward + one bias/activation kernel.

@@ -56,9 +56,14 @@ enum cd_kind {
     CD_GEMM_32x64,
     CD_GEMM_32x32,
     CD_GEMM_16x128,
-    CD_GEMM_16x32,
     CD_GEMM_8x128,
     CD_GEMM_4x256,
+    CD_GEMM_64x32_S2, /* _Sn: the reduction split over n slices of the block */
+    CD_GEMM_32x32_S4,
+    CD_GEMM_16x64_S4,
+    CD_GEMM_16x32_S4,
+    CD_GEMM_16x32_S8,
+    CD_GEMM_8x64_S4,
     CD_DOT,
     CD_COUNT
 };
@@ -122,17 +127,23 @@ static inline void cd_pack_weights(const cd_params *p, const float *w, const flo
     memcpy(dst + p->raw_off, w, sizeof(float) * (size_t)p->c_out * p->k_total);
 }
 
-/* Tile of a GEMM variant: rows (output channels) BM, columns (pixels) BN. */
-static inline void cd_gemm_tile(int kind, int *bm, int *bn)
+/* Tile of a GEMM variant: rows (output channels) BM, columns (pixels) BN, reduction slices. */
+static inline void cd_gemm_tile(int kind, int *bm, int *bn, int *slices)
 {
+    *slices = 1;
     switch (kind) {
     case CD_GEMM_64x64: *bm = 64, *bn = 64; return;
     case CD_GEMM_32x64: *bm = 32, *bn = 64; return;
     case CD_GEMM_32x32: *bm = 32, *bn = 32; return;
     case CD_GEMM_16x128: *bm = 16, *bn = 128; return;
-    case CD_GEMM_16x32: *bm = 16, *bn = 32; return;
     case CD_GEMM_8x128: *bm = 8, *bn = 128; return;
     case CD_GEMM_4x256: *bm = 4, *bn = 256; return;
+    case CD_GEMM_64x32_S2: *bm = 64, *bn = 32, *slices = 2; return;
+    case CD_GEMM_32x32_S4: *bm = 32, *bn = 32, *slices = 4; return;
+    case CD_GEMM_16x64_S4: *bm = 16, *bn = 64, *slices = 4; return;
+    case CD_GEMM_16x32_S4: *bm = 16, *bn = 32, *slices = 4; return;
+    case CD_GEMM_16x32_S8: *bm = 16, *bn = 32, *slices = 8; return;
+    case CD_GEMM_8x64_S4: *bm = 8, *bn = 64, *slices = 4; return;
     default: *bm = *bn = 0; return;
     }
 }
@@ -143,10 +154,13 @@ static inline int cd_eligible(const cd_params *p, int kind)
     if (kind == CD_PIXEL)
         return p->pix_off >= 0 && p->c_out <= 128;
     if (kind == CD_DOT)
-        return (int64_t)p->n_pix * p->c_out <= 65536 && p->k_total >= 64 && p->n_pix <= 65535;
-    int bm, bn;
-    cd_gemm_tile(kind, &bm, &bn);
+        return (int64_t)p->n_pix * p->c_out <= 65536 && p->k_total >= 64 && p->n_pix <= 65535 && p->c_out <= 65535;
+    int bm, bn, slices;
+    cd_gemm_tile(kind, &bm, &bn, &slices);
     if (!bm)
+        return 0;
+    /* slices need enough reduction chunks to share */
+    if (slices > 1 && p->k_h * p->k_w * (p->c_in_pad / CD_BK) < 2 * slices)
         return 0;
     /* rows beyond twice the channel count only waste work */
     int rows = 4;
