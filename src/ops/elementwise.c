@@ -11,6 +11,7 @@
  * (unsigned, bool), so integer results are exact (constant folding of shape
  * arithmetic relies on that). */
 #include "ops/op.h"
+#include "ops/elementwise_ops.h"
 
 #include <float.h>
 #include <math.h>
@@ -20,18 +21,6 @@
 #include <immintrin.h>
 #endif
 
-/* ---------------------------------------------------------------- op codes */
-typedef enum ew_op {
-    /* unary */
-    EW_RELU, EW_LEAKY_RELU, EW_SIGMOID, EW_TANH, EW_HARD_SIGMOID, EW_HARD_SWISH, EW_ELU, EW_SELU, EW_CELU,
-    EW_THRESHOLDED_RELU, EW_CLIP, EW_ERF, EW_SQRT, EW_EXP, EW_LOG, EW_ABS, EW_NEG, EW_RECIPROCAL, EW_FLOOR,
-    EW_CEIL, EW_ROUND, EW_SIGN, EW_SIN, EW_COS, EW_TAN, EW_ASIN, EW_ACOS, EW_ATAN, EW_SINH, EW_COSH, EW_ASINH,
-    EW_ACOSH, EW_ATANH, EW_SOFTPLUS, EW_SOFTSIGN, EW_NOT, EW_ISNAN, EW_ISINF, EW_SHRINK,
-    /* binary */
-    EW_ADD, EW_SUB, EW_MUL, EW_DIV, EW_POW, EW_MOD, EW_MAX, EW_MIN, EW_PRELU, EW_EQUAL, EW_GREATER, EW_LESS,
-    EW_GREATER_EQUAL, EW_LESS_EQUAL, EW_AND, EW_OR, EW_XOR, EW_SHIFT_LEFT, EW_SHIFT_RIGHT,
-    EW_COUNT
-} ew_op;
 
 /* dtype sets as bit masks over fg_dtype codes */
 #define M(dt) (1u << (dt))
@@ -46,14 +35,7 @@ static int is_sint_dtype(fg_dtype dt) { return ((T_SINT >> dt) & 1u) != 0; }
 
 static int is_compare(ew_op op) { return op >= EW_EQUAL && op <= EW_LESS_EQUAL; }
 
-/* Unary ops that stay exact in integer arithmetic; others compute in double. */
-static int unary_has_int_path(ew_op op)
-{
-    return op == EW_RELU || op == EW_ABS || op == EW_NEG || op == EW_SIGN || op == EW_CLIP || op == EW_NOT;
-}
-
 /* ---------------------------------------------------------------- kernel description */
-enum { DOM_F, DOM_I, DOM_U }; /* compute in double, int64, uint64 */
 
 #define EW_MAX_IN 3
 
@@ -835,15 +817,6 @@ static fg_status *check_dtype(const op_call *call, ew_op op, int input, fg_dtype
                     fg_dtype_name(dt), call->node->op_type);
 }
 
-static int domain_of(fg_dtype dt)
-{
-    if (is_float_dtype(dt))
-        return DOM_F;
-    if (is_sint_dtype(dt))
-        return DOM_I;
-    return DOM_U;
-}
-
 static void kernel_init(ew_kernel *k, const op_call *call, ew_op op, int n_in)
 {
     memset(k, 0, sizeof *k);
@@ -852,7 +825,7 @@ static void kernel_init(ew_kernel *k, const op_call *call, ew_op op, int n_in)
     for (int j = 0; j < n_in && j < call->n_in; j++)
         k->in_dtype[j] = call->in[j].dtype;
     k->out_dtype = call->out[0].dtype;
-    k->domain = domain_of(call->in[0].dtype);
+    k->domain = ew_domain_of(call->in[0].dtype);
 }
 
 static void copy_shape(fg_tensor *dst, const fg_tensor *src)
@@ -877,41 +850,14 @@ static fg_status *unary_infer(op_call *call, ew_op op)
 /* Clip bounds: attributes before opset 11, optional scalar inputs after. */
 static fg_status *clip_bounds(const op_call *call, ew_kernel *k)
 {
-    const fg_dtype dt = call->in[0].dtype;
-    k->alpha = -INFINITY;
-    k->beta = INFINITY;
-    k->ilo = INT64_MIN;
-    k->ihi = INT64_MAX;
-    k->ulo = 0;
-    k->uhi = UINT64_MAX;
-    if (call->opset < 11) {
-        k->alpha = ir_attr_float(call->node, "min", -FLT_MAX);
-        k->beta = ir_attr_float(call->node, "max", FLT_MAX);
-        return NULL;
-    }
-    for (int j = 1; j <= 2; j++) {
-        if (!op_has_input(call, j))
-            continue;
-        const fg_tensor *t = &call->in[j];
-        if (t->dtype != dt)
-            return op_error(call, FG_ERR_DTYPE, "the %s bound has element type %s but the input is %s",
-                            j == 1 ? "min" : "max", fg_dtype_name(t->dtype), fg_dtype_name(dt));
-        if (fg_tensor_numel(t) != 1)
-            return op_error(call, FG_ERR_SHAPE, "the %s bound must be a scalar", j == 1 ? "min" : "max");
-        if (!t->data)
-            return op_need_value();
-        double v = fg_load_f64(dt, t->data, 0);
-        int64_t iv = load_i(dt, t->data, 0);
-        if (j == 1) {
-            k->alpha = v;
-            k->ilo = iv;
-            k->ulo = (uint64_t)iv;
-        } else {
-            k->beta = v;
-            k->ihi = iv;
-            k->uhi = (uint64_t)iv;
-        }
-    }
+    ew_clip_bounds b;
+    FG_TRY(ew_read_clip_bounds(call, call->in, 1, &b));
+    k->alpha = b.lo;
+    k->beta = b.hi;
+    k->ilo = b.ilo;
+    k->ihi = b.ihi;
+    k->ulo = b.ulo;
+    k->uhi = b.uhi;
     return NULL;
 }
 
@@ -919,33 +865,11 @@ static fg_status *unary_run(op_call *call, ew_op op)
 {
     ew_kernel k;
     kernel_init(&k, call, op, 1);
-    const ir_node *node = call->node;
-    switch (op) {
-    case EW_LEAKY_RELU: k.alpha = ir_attr_float(node, "alpha", 0.01f); break;
-    case EW_HARD_SIGMOID:
-        k.alpha = ir_attr_float(node, "alpha", 0.2f);
-        k.beta = ir_attr_float(node, "beta", 0.5f);
-        break;
-    case EW_ELU: k.alpha = ir_attr_float(node, "alpha", 1.0f); break;
-    case EW_SELU:
-        k.alpha = ir_attr_float(node, "alpha", 1.67326319217681884765625f);
-        k.beta = ir_attr_float(node, "gamma", 1.05070102214813232421875f);
-        break;
-    case EW_CELU: k.alpha = ir_attr_float(node, "alpha", 1.0f); break;
-    case EW_THRESHOLDED_RELU: k.alpha = ir_attr_float(node, "alpha", 1.0f); break;
-    case EW_SHRINK:
-        k.alpha = ir_attr_float(node, "lambd", 0.5f);
-        k.beta = ir_attr_float(node, "bias", 0.0f);
-        break;
-    case EW_CLIP: FG_TRY(clip_bounds(call, &k)); break;
-    case EW_ISINF:
-        k.detect_neg = (int)ir_attr_int(node, "detect_negative", 1);
-        k.detect_pos = (int)ir_attr_int(node, "detect_positive", 1);
-        break;
-    default: break;
-    }
+    ew_read_unary_attributes(call->node, op, &k.alpha, &k.beta, &k.detect_neg, &k.detect_pos);
+    if (op == EW_CLIP)
+        FG_TRY(clip_bounds(call, &k));
     const fg_dtype dt = call->in[0].dtype;
-    if (!unary_has_int_path(op))
+    if (!ew_unary_has_int_path(op))
         k.domain = DOM_F;
     ew_row_fn fn = row_generic;
     if (dt == FG_FLOAT32 && call->out[0].dtype == FG_FLOAT32)
@@ -1199,63 +1123,8 @@ static fg_status *mean_infer(op_call *call)
     static fg_status *infer_##NAME(op_call *c) { return binary_infer(c, CODE); } \
     static fg_status *run_##NAME(op_call *c) { return binary_run(c, CODE); }
 
-EW_UNARY(Relu, EW_RELU)
-EW_UNARY(LeakyRelu, EW_LEAKY_RELU)
-EW_UNARY(Sigmoid, EW_SIGMOID)
-EW_UNARY(Tanh, EW_TANH)
-EW_UNARY(HardSigmoid, EW_HARD_SIGMOID)
-EW_UNARY(HardSwish, EW_HARD_SWISH)
-EW_UNARY(Elu, EW_ELU)
-EW_UNARY(Selu, EW_SELU)
-EW_UNARY(Celu, EW_CELU)
-EW_UNARY(ThresholdedRelu, EW_THRESHOLDED_RELU)
-EW_UNARY(Clip, EW_CLIP)
-EW_UNARY(Erf, EW_ERF)
-EW_UNARY(Sqrt, EW_SQRT)
-EW_UNARY(Exp, EW_EXP)
-EW_UNARY(Log, EW_LOG)
-EW_UNARY(Abs, EW_ABS)
-EW_UNARY(Neg, EW_NEG)
-EW_UNARY(Reciprocal, EW_RECIPROCAL)
-EW_UNARY(Floor, EW_FLOOR)
-EW_UNARY(Ceil, EW_CEIL)
-EW_UNARY(Round, EW_ROUND)
-EW_UNARY(Sign, EW_SIGN)
-EW_UNARY(Sin, EW_SIN)
-EW_UNARY(Cos, EW_COS)
-EW_UNARY(Tan, EW_TAN)
-EW_UNARY(Asin, EW_ASIN)
-EW_UNARY(Acos, EW_ACOS)
-EW_UNARY(Atan, EW_ATAN)
-EW_UNARY(Sinh, EW_SINH)
-EW_UNARY(Cosh, EW_COSH)
-EW_UNARY(Asinh, EW_ASINH)
-EW_UNARY(Acosh, EW_ACOSH)
-EW_UNARY(Atanh, EW_ATANH)
-EW_UNARY(Softplus, EW_SOFTPLUS)
-EW_UNARY(Softsign, EW_SOFTSIGN)
-EW_UNARY(Not, EW_NOT)
-EW_UNARY(IsNaN, EW_ISNAN)
-EW_UNARY(IsInf, EW_ISINF)
-EW_UNARY(Shrink, EW_SHRINK)
-EW_BINARY(Add, EW_ADD)
-EW_BINARY(Sub, EW_SUB)
-EW_BINARY(Mul, EW_MUL)
-EW_BINARY(Div, EW_DIV)
-EW_BINARY(Pow, EW_POW)
-EW_BINARY(Mod, EW_MOD)
-EW_BINARY(Max, EW_MAX)
-EW_BINARY(Min, EW_MIN)
-EW_BINARY(Sum, EW_ADD)
-EW_BINARY(PRelu, EW_PRELU)
-EW_BINARY(Equal, EW_EQUAL)
-EW_BINARY(Greater, EW_GREATER)
-EW_BINARY(Less, EW_LESS)
-EW_BINARY(GreaterOrEqual, EW_GREATER_EQUAL)
-EW_BINARY(LessOrEqual, EW_LESS_EQUAL)
-EW_BINARY(And, EW_AND)
-EW_BINARY(Or, EW_OR)
-EW_BINARY(Xor, EW_XOR)
+EW_UNARY_OPS(EW_UNARY)
+EW_BINARY_OPS(EW_BINARY)
 
 #define U(NAME) {#NAME, NULL, infer_##NAME, NULL, run_##NAME, NULL, 0}
 #define B(NAME) {#NAME, NULL, infer_##NAME, NULL, run_##NAME, NULL, 0}

@@ -10,6 +10,7 @@
  * (0 for broadcast axes, negative for reversed slices); it merges axes,
  * copies contiguous runs with memcpy and tiles transpositions. */
 #include "ops/op.h"
+#include "ops/tensor_params.h"
 
 #include <math.h>
 #include <string.h>
@@ -25,17 +26,6 @@
 #define TILE_SHORT 8
 
 static int thread_count(const op_call *call) { return call->threads > 0 ? call->threads : 1; }
-
-static int is_integer_dtype(fg_dtype t)
-{
-    switch (t) {
-    case FG_INT8: case FG_INT16: case FG_INT32: case FG_INT64:
-    case FG_UINT8: case FG_UINT16: case FG_UINT32: case FG_UINT64:
-        return 1;
-    default:
-        return 0;
-    }
-}
 
 static void contiguous_strides(int rank, const int64_t *dims, int64_t *strides)
 {
@@ -63,38 +53,6 @@ static size_t element_size(const op_call *call, int index, fg_status **error)
         *error = op_error(call, FG_ERR_UNSUPPORTED, "input %d has element type %s, which is not supported", index,
                           fg_dtype_name(call->in[index].dtype));
     return size;
-}
-
-/* Reads an integer input (shape, axes, pads, ...) into values. */
-static fg_status *read_int_input(const op_call *call, int index, int64_t *values, int max, int *count)
-{
-    const fg_tensor *t = &call->in[index];
-    if (!is_integer_dtype(t->dtype))
-        return op_error(call, FG_ERR_DTYPE, "input %d must be an integer tensor, got %s", index,
-                        fg_dtype_name(t->dtype));
-    if (t->rank > 1)
-        return op_error(call, FG_ERR_SHAPE, "input %d must be a scalar or 1-D tensor, got rank %d", index, t->rank);
-    int64_t n = fg_tensor_numel(t);
-    if (n > max)
-        return op_error(call, FG_ERR_SHAPE, "input %d has %lld values; at most %d fit here", index, (long long)n,
-                        max);
-    op_read_ints(t, values, n);
-    *count = (int)n;
-    return NULL;
-}
-
-/* Normalises axes to [0, rank) in place, rejecting duplicates. */
-static fg_status *normalise_axes(const op_call *call, int64_t *axes, int n, int rank)
-{
-    for (int i = 0; i < n; i++) {
-        int a;
-        FG_TRY(op_axis(call, axes[i], rank, &a));
-        axes[i] = a;
-        for (int j = 0; j < i; j++)
-            if (axes[j] == a)
-                return op_error(call, FG_ERR_INVALID_ARGUMENT, "axis %d is listed twice", a);
-    }
-    return NULL;
 }
 
 static void fill_elements(char *dst, int64_t n, const void *value, size_t esize)
@@ -503,7 +461,7 @@ static fg_status *reshape_infer(op_call *call)
     OP_REQUIRE_VALUE(call, 1);
     int64_t shape[FG_MAX_RANK];
     int n = 0;
-    FG_TRY(read_int_input(call, 1, shape, FG_MAX_RANK, &n));
+    FG_TRY(tensor_read_int_input(call, 1, shape, FG_MAX_RANK, &n));
     int allow_zero = (int)ir_attr_int(call->node, "allowzero", 0);
     const fg_tensor *in = &call->in[0];
     int infer_at = -1;
@@ -575,7 +533,7 @@ static fg_status *read_axes(op_call *call, int64_t *axes, int *n, int *present)
         return NULL;
     OP_REQUIRE_VALUE(call, 1);
     *present = 1;
-    return read_int_input(call, 1, axes, COPY_MAX_RANK, n);
+    return tensor_read_int_input(call, 1, axes, COPY_MAX_RANK, n);
 }
 
 static fg_status *squeeze_infer(op_call *call)
@@ -586,7 +544,7 @@ static fg_status *squeeze_infer(op_call *call)
     FG_TRY(read_axes(call, axes, &n, &present));
     int drop[FG_MAX_RANK] = {0};
     if (present) {
-        FG_TRY(normalise_axes(call, axes, n, in->rank));
+        FG_TRY(tensor_normalise_axes(call, axes, n, in->rank));
         for (int i = 0; i < n; i++) {
             if (in->dims[axes[i]] != 1)
                 return op_error(call, FG_ERR_SHAPE, "cannot squeeze axis %lld: its size is %lld, not 1",
@@ -618,7 +576,7 @@ static fg_status *unsqueeze_infer(op_call *call)
     if (rank > FG_MAX_RANK)
         return op_error(call, FG_ERR_UNSUPPORTED, "the output would have rank %d; at most %d is supported", rank,
                         FG_MAX_RANK);
-    FG_TRY(normalise_axes(call, axes, n, rank));
+    FG_TRY(tensor_normalise_axes(call, axes, n, rank));
     int inserted[FG_MAX_RANK] = {0};
     for (int i = 0; i < n; i++)
         inserted[axes[i]] = 1;
@@ -811,7 +769,7 @@ static fg_status *split_infer(op_call *call)
     if (call->opset >= 13) {
         if (op_has_input(call, 1)) {
             OP_REQUIRE_VALUE(call, 1);
-            FG_TRY(read_int_input(call, 1, sizes, 256, &count));
+            FG_TRY(tensor_read_int_input(call, 1, sizes, 256, &count));
             have_sizes = 1;
         }
     } else if (ir_attr_find(call->node, "split")) {
@@ -900,87 +858,6 @@ static fg_status *split_run(op_call *call)
 
 /* ------------------------------------------------------------ Slice */
 
-typedef struct slice_params {
-    int64_t start[FG_MAX_RANK], step[FG_MAX_RANK], count[FG_MAX_RANK];
-} slice_params;
-
-static fg_status *slice_params_get(op_call *call, slice_params *p)
-{
-    const fg_tensor *in = &call->in[0];
-    int rank = in->rank;
-    int64_t starts[FG_MAX_RANK], ends[FG_MAX_RANK], axes[FG_MAX_RANK], steps[FG_MAX_RANK];
-    int n = 0, n_ends = 0, n_axes = -1, n_steps = -1;
-    if (call->opset < 10) {
-        const int64_t *v;
-        n = ir_attr_ints(call->node, "starts", &v);
-        if (n > rank)
-            return op_error(call, FG_ERR_SHAPE, "starts has %d entries for rank %d", n, rank);
-        memcpy(starts, v, (size_t)n * sizeof *v);
-        n_ends = ir_attr_ints(call->node, "ends", &v);
-        if (n_ends > rank)
-            return op_error(call, FG_ERR_SHAPE, "ends has %d entries for rank %d", n_ends, rank);
-        memcpy(ends, v, (size_t)n_ends * sizeof *v);
-        if (ir_attr_find(call->node, "axes")) {
-            n_axes = ir_attr_ints(call->node, "axes", &v);
-            if (n_axes > rank)
-                return op_error(call, FG_ERR_SHAPE, "axes has %d entries for rank %d", n_axes, rank);
-            memcpy(axes, v, (size_t)n_axes * sizeof *v);
-        }
-    } else {
-        if (call->n_in < 3)
-            return op_error(call, FG_ERR_INVALID_ARGUMENT, "Slice needs starts and ends inputs");
-        OP_REQUIRE_VALUE(call, 1);
-        OP_REQUIRE_VALUE(call, 2);
-        if (op_has_input(call, 3))
-            OP_REQUIRE_VALUE(call, 3);
-        if (op_has_input(call, 4))
-            OP_REQUIRE_VALUE(call, 4);
-        FG_TRY(read_int_input(call, 1, starts, rank, &n));
-        FG_TRY(read_int_input(call, 2, ends, rank, &n_ends));
-        if (op_has_input(call, 3))
-            FG_TRY(read_int_input(call, 3, axes, rank, &n_axes));
-        if (op_has_input(call, 4))
-            FG_TRY(read_int_input(call, 4, steps, rank, &n_steps));
-    }
-    if (n_ends != n || (n_axes >= 0 && n_axes != n) || (n_steps >= 0 && n_steps != n))
-        return op_error(call, FG_ERR_SHAPE, "starts, ends, axes and steps must have the same length");
-    if (n_axes < 0)
-        for (int i = 0; i < n; i++)
-            axes[i] = i;
-    if (n_steps < 0)
-        for (int i = 0; i < n; i++)
-            steps[i] = 1;
-    FG_TRY(normalise_axes(call, axes, n, rank));
-    for (int d = 0; d < rank; d++) {
-        p->start[d] = 0;
-        p->step[d] = 1;
-        p->count[d] = in->dims[d];
-    }
-    for (int i = 0; i < n; i++) {
-        int a = (int)axes[i];
-        int64_t dim = in->dims[a], step = steps[i], s = starts[i], e = ends[i];
-        if (step == 0)
-            return op_error(call, FG_ERR_INVALID_ARGUMENT, "slice step on axis %d is 0", a);
-        if (s < 0) s += dim;
-        if (e < 0) e += dim;
-        int64_t count;
-        if (step > 0) {
-            s = s < 0 ? 0 : (s > dim ? dim : s);
-            e = e < 0 ? 0 : (e > dim ? dim : e);
-            count = e > s ? (e - s + step - 1) / step : 0;
-        } else {
-            s = s < 0 ? 0 : s;
-            s = s > dim - 1 ? dim - 1 : s;
-            e = e < -1 ? -1 : (e > dim - 1 ? dim - 1 : e);
-            count = s > e ? (s - e + (-step) - 1) / (-step) : 0;
-        }
-        p->start[a] = count ? s : 0;
-        p->step[a] = step;
-        p->count[a] = count;
-    }
-    return NULL;
-}
-
 static fg_status *slice_infer(op_call *call)
 {
     slice_params p;
@@ -1018,7 +895,7 @@ static fg_status *gather_infer(op_call *call)
     const fg_tensor *data = &call->in[0], *idx = &call->in[1];
     int axis;
     FG_TRY(op_axis(call, ir_attr_int(call->node, "axis", 0), data->rank, &axis));
-    if (!is_integer_dtype(idx->dtype))
+    if (!tensor_dtype_is_integer(idx->dtype))
         return op_error(call, FG_ERR_DTYPE, "indices must be integers, got %s", fg_dtype_name(idx->dtype));
     int rank = data->rank + idx->rank - 1;
     if (rank > FG_MAX_RANK)
@@ -1092,7 +969,7 @@ static fg_status *gather_elements_infer(op_call *call)
     FG_TRY(op_axis(call, ir_attr_int(call->node, "axis", 0), data->rank, &axis));
     if (idx->rank != data->rank)
         return op_error(call, FG_ERR_SHAPE, "indices have rank %d but data has rank %d", idx->rank, data->rank);
-    if (!is_integer_dtype(idx->dtype))
+    if (!tensor_dtype_is_integer(idx->dtype))
         return op_error(call, FG_ERR_DTYPE, "indices must be integers, got %s", fg_dtype_name(idx->dtype));
     set_output(call, 0, data->dtype, idx->rank, idx->dims);
     return NULL;
@@ -1139,7 +1016,7 @@ static fg_status *gather_elements_run(op_call *call)
 static fg_status *scatter_nd_infer(op_call *call)
 {
     const fg_tensor *data = &call->in[0], *idx = &call->in[1], *upd = &call->in[2];
-    if (!is_integer_dtype(idx->dtype))
+    if (!tensor_dtype_is_integer(idx->dtype))
         return op_error(call, FG_ERR_DTYPE, "indices must be integers, got %s", fg_dtype_name(idx->dtype));
     if (idx->rank < 1)
         return op_error(call, FG_ERR_SHAPE, "indices must have rank 1 or more");
@@ -1211,7 +1088,7 @@ static fg_status *gather_nd_infer(op_call *call)
 {
     const fg_tensor *data = &call->in[0], *idx = &call->in[1];
     int64_t batch_dims = ir_attr_int(call->node, "batch_dims", 0);
-    if (!is_integer_dtype(idx->dtype))
+    if (!tensor_dtype_is_integer(idx->dtype))
         return op_error(call, FG_ERR_DTYPE, "indices must be integers, got %s", fg_dtype_name(idx->dtype));
     if (idx->rank < 1 || batch_dims < 0 || batch_dims >= idx->rank || batch_dims >= data->rank)
         return op_error(call, FG_ERR_SHAPE, "batch_dims %lld does not fit indices of rank %d and data of rank %d",
@@ -1293,7 +1170,7 @@ static fg_status *scatter_elements_infer(op_call *call)
     const fg_tensor *data = &call->in[0], *idx = &call->in[1], *upd = &call->in[2];
     int axis;
     FG_TRY(op_axis(call, ir_attr_int(call->node, "axis", 0), data->rank, &axis));
-    if (!is_integer_dtype(idx->dtype))
+    if (!tensor_dtype_is_integer(idx->dtype))
         return op_error(call, FG_ERR_DTYPE, "indices must be integers, got %s", fg_dtype_name(idx->dtype));
     if (idx->rank != data->rank || !fg_shape_equal(idx->rank, idx->dims, upd->rank, upd->dims))
         return op_error(call, FG_ERR_SHAPE, "indices and updates must have the same shape and the data's rank");
@@ -1351,7 +1228,7 @@ static fg_status *expand_shape(op_call *call, int *rank, int64_t *dims)
     OP_REQUIRE_VALUE(call, 1);
     fg_tensor shape = {0};
     int n = 0;
-    FG_TRY(read_int_input(call, 1, shape.dims, FG_MAX_RANK, &n));
+    FG_TRY(tensor_read_int_input(call, 1, shape.dims, FG_MAX_RANK, &n));
     shape.rank = n;
     shape.dtype = FG_INT64;
     const fg_tensor *inputs[2] = {&call->in[0], &shape};
@@ -1386,7 +1263,7 @@ static fg_status *tile_infer(op_call *call)
     const fg_tensor *in = &call->in[0];
     int64_t repeats[FG_MAX_RANK];
     int n = 0;
-    FG_TRY(read_int_input(call, 1, repeats, FG_MAX_RANK, &n));
+    FG_TRY(tensor_read_int_input(call, 1, repeats, FG_MAX_RANK, &n));
     if (n != in->rank)
         return op_error(call, FG_ERR_SHAPE, "repeats has %d entries but the input has rank %d", n, in->rank);
     int64_t dims[FG_MAX_RANK];
@@ -1458,14 +1335,14 @@ static fg_status *pad_amounts(op_call *call, int64_t *begin, int64_t *end)
             memcpy(pads, v, (size_t)n * sizeof *v);
     } else {
         OP_REQUIRE_VALUE(call, 1);
-        FG_TRY(read_int_input(call, 1, pads, 2 * FG_MAX_RANK, &n));
+        FG_TRY(tensor_read_int_input(call, 1, pads, 2 * FG_MAX_RANK, &n));
     }
     int64_t axes[FG_MAX_RANK];
     int n_axes = rank;
     if (op_has_input(call, 3)) {
         OP_REQUIRE_VALUE(call, 3);
-        FG_TRY(read_int_input(call, 3, axes, FG_MAX_RANK, &n_axes));
-        FG_TRY(normalise_axes(call, axes, n_axes, rank));
+        FG_TRY(tensor_read_int_input(call, 3, axes, FG_MAX_RANK, &n_axes));
+        FG_TRY(tensor_normalise_axes(call, axes, n_axes, rank));
     } else {
         for (int d = 0; d < rank; d++)
             axes[d] = d;
@@ -1602,7 +1479,7 @@ static fg_status *constant_of_shape_infer(op_call *call)
     OP_REQUIRE_VALUE(call, 0);
     int64_t dims[FG_MAX_RANK];
     int n = 0;
-    FG_TRY(read_int_input(call, 0, dims, FG_MAX_RANK, &n));
+    FG_TRY(tensor_read_int_input(call, 0, dims, FG_MAX_RANK, &n));
     for (int d = 0; d < n; d++)
         if (dims[d] < 0)
             return op_error(call, FG_ERR_SHAPE, "shape entry %d is negative (%lld)", d, (long long)dims[d]);
@@ -1649,7 +1526,7 @@ static fg_status *range_infer(op_call *call)
             return op_error(call, FG_ERR_INVALID_ARGUMENT, "delta is 0");
         double count = ceil((limit - start) / delta);
         n = count > 0 ? (int64_t)count : 0;
-    } else if (is_integer_dtype(t)) {
+    } else if (tensor_dtype_is_integer(t)) {
         int64_t start = fg_load_i64(t, call->in[0].data, 0), limit = fg_load_i64(t, call->in[1].data, 0),
                 delta = fg_load_i64(t, call->in[2].data, 0);
         if (delta == 0)
@@ -1671,7 +1548,7 @@ static fg_status *range_run(op_call *call)
     fg_dtype t = call->in[0].dtype;
     const fg_tensor *out = &call->out[0];
     int64_t n = out->dims[0];
-    if (is_integer_dtype(t)) {
+    if (tensor_dtype_is_integer(t)) {
         int64_t start = fg_load_i64(t, call->in[0].data, 0), delta = fg_load_i64(t, call->in[2].data, 0);
         for (int64_t i = 0; i < n; i++) {
             int64_t v = start + i * delta;

@@ -15,7 +15,7 @@
  *     conv_direct.cuh (one kernel each, bias and activation fused) against
  *     the cuDNN path, each captured in a CUDA graph, on temporary buffers,
  *     and keeps the fastest; the choice is cached on disk (conv_algo_cache,
- *     key "direct1|...") so later starts skip the timing.
+ *     key "direct2|...") so later starts skip the timing.
  *     FACEGRAPH_CUDA_CONV = auto (default) | cudnn | direct (fastest direct
  *     kernel, no cuDNN, no cache) | <n> (direct kernel n where it applies).
  *   - Conv: cudnnConvolutionBiasActivationForward when there is a bias and
@@ -1077,31 +1077,80 @@ done:
     return best;
 }
 
-/* The fastest candidate on temporary buffers (zero input), or -1 when none could be timed. */
+/* 1 when out (device, n floats) matches the host reference within float32
+ * reordering error: max |out - ref| <= tol * max |ref| + 1e-5. */
+static int matches_reference(const float *out, const float *ref, float *host, size_t n, float tol)
+{
+    if (cudaMemcpy(host, out, n * sizeof(float), cudaMemcpyDeviceToHost) != cudaSuccess)
+        return 0;
+    double max_ref = 0.0, max_err = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double r = fabs((double)ref[i]), e = fabs((double)host[i] - (double)ref[i]);
+        if (r > max_ref)
+            max_ref = r;
+        if (!(e <= max_err)) /* NaN counts as a mismatch */
+            max_err = e == e ? e : INFINITY;
+    }
+    return max_err <= tol * max_ref + 1e-5;
+}
+
+/* The fastest candidate on temporary buffers, or -1 when none could be
+ * timed. With cuDNN included, each direct kernel must first reproduce
+ * cuDNN's output on a fixed pseudo-random input, else it is not taken. */
 static int tune_direct(cuda_call *call, conv_state *s, int include_cudnn)
 {
-    size_t x_bytes = sizeof(float) * (size_t)fg_tensor_numel(&call->op.in[0]);
-    size_t y_bytes = sizeof(float) * (size_t)fg_tensor_numel(&call->op.out[0]);
+    size_t nx = (size_t)fg_tensor_numel(&call->op.in[0]), ny = (size_t)fg_tensor_numel(&call->op.out[0]);
+    size_t x_bytes = sizeof(float) * nx, y_bytes = sizeof(float) * ny;
     size_t scratch_bytes = include_cudnn ? call->op.scratch_bytes : 0;
     void *x = NULL, *y = NULL, *scratch = NULL;
+    float *host_x = NULL, *ref = NULL, *host_y = NULL;
     tune_buffers b;
     memset(&b, 0, sizeof b);
-    int best = -1;
+    int best = -1, have_ref = 0;
     float best_ms = 0.0f;
+    /* TF32 cuDNN results are themselves ~1e-3 off */
+    float tol = call->allow_tf32 ? 2e-2f : 1e-3f;
     if (cudaMalloc(&x, x_bytes ? x_bytes : 256) != cudaSuccess || cudaMalloc(&y, y_bytes ? y_bytes : 256) != cudaSuccess ||
         (scratch_bytes && cudaMalloc(&scratch, scratch_bytes) != cudaSuccess))
         goto done;
     if (cudaEventCreate(&b.start) != cudaSuccess || cudaEventCreate(&b.stop) != cudaSuccess)
         goto done;
-    /* deterministic, finite contents: the timings must not depend on denormals or NaNs */
-    if (cudaMemsetAsync(x, 0, x_bytes, call->stream) != cudaSuccess)
+    host_x = (float *)malloc(x_bytes ? x_bytes : 4);
+    if (!host_x)
+        goto done;
+    /* deterministic, finite values in [-1, 1): the timings must not depend on denormals or NaNs */
+    for (size_t i = 0; i < nx; i++)
+        host_x[i] = (float)((uint32_t)(i * 2654435761u) >> 22) / 512.0f - 1.0f;
+    if (cudaMemcpy(x, host_x, x_bytes, cudaMemcpyHostToDevice) != cudaSuccess)
         goto done;
     b.x = (const float *)x;
     b.y = (float *)y;
     b.scratch = (char *)scratch;
+    if (include_cudnn) {
+        ref = (float *)malloc(y_bytes ? y_bytes : 4);
+        host_y = (float *)malloc(y_bytes ? y_bytes : 4);
+        if (!ref || !host_y)
+            goto done;
+        fg_status *err = launch_candidate(call, s, CD_CUDNN, &b);
+        if (!err && cudaStreamSynchronize(call->stream) == cudaSuccess &&
+            cudaMemcpy(ref, y, y_bytes, cudaMemcpyDeviceToHost) == cudaSuccess)
+            have_ref = 1;
+        fg_status_free(err);
+        cudaGetLastError();
+    }
     for (int kind = 0; kind < CD_COUNT; kind++) {
         if (kind == CD_CUDNN ? !include_cudnn : !cd_eligible(&s->cd, kind))
             continue;
+        if (kind != CD_CUDNN && include_cudnn) {
+            if (!have_ref)
+                continue;
+            cudaMemsetAsync(y, 0xff, y_bytes, call->stream); /* NaNs where a kernel writes nothing */
+            if (cd_launch(kind, b.x, s->cd_weights, b.y, &s->cd, s->act, call->stream) != cudaSuccess ||
+                cudaStreamSynchronize(call->stream) != cudaSuccess || !matches_reference(b.y, ref, host_y, ny, tol)) {
+                cudaGetLastError();
+                continue;
+            }
+        }
         float ms = time_candidate(call, s, kind, &b);
         if (ms >= 0.0f && (best < 0 || ms < best_ms)) {
             best = kind;
@@ -1117,6 +1166,9 @@ done:
     cudaFree(x);
     cudaFree(y);
     cudaFree(scratch);
+    free(host_x);
+    free(ref);
+    free(host_y);
     cudaGetLastError();
     return best;
 }
@@ -1135,7 +1187,7 @@ static void make_direct_key(const cuda_call *call, const conv_state *s, const in
     }
     const conv_geom *g = &s->g;
     snprintf(key, size,
-             "direct1|%s|cudnn%zu|tf32=%d|x%lld,%lld,%lld,%lld|w%lld,%lld,%lld|y%lld,%lld,%lld|s%lld,%lld|d%lld,%lld|"
+             "direct2|%s|cudnn%zu|tf32=%d|x%lld,%lld,%lld,%lld|w%lld,%lld,%lld|y%lld,%lld,%lld|s%lld,%lld|d%lld,%lld|"
              "p%lld,%lld,%lld,%lld|b%d|a%d",
              name, (size_t)cudnnGetVersion(), call->allow_tf32, (long long)g->batch, (long long)g->c_in,
              (long long)in[0], (long long)in[1], (long long)g->c_out, (long long)k[0], (long long)k[1],

@@ -177,11 +177,15 @@ static inline int cd_eligible(const cd_params *p, int kind)
 
 /* ------------------------------------------------------------ kernels */
 
-/* CD_PIXEL: blockIdx.y = group of 16 output channels, one pixel per thread. */
+/* CD_PIXEL: blockIdx.y = group of 16 output channels, one pixel per thread.
+ * KH, KW > 0: the kernel size known at compile time (the taps unrolled, so
+ * that their loads are in flight together); 0: taken from p. */
+template <int KH, int KW>
 __global__ void __launch_bounds__(CD_PIX_THREADS)
     cd_pixel_kernel(const float *__restrict__ x, const float *__restrict__ wbuf, float *__restrict__ y, cd_params p,
                     op_activation act)
 {
+    const int k_h = KH > 0 ? KH : p.k_h, k_w = KW > 0 ? KW : p.k_w;
     extern __shared__ float4 cd_pix_smem[];
     float *ws = (float *)cd_pix_smem;
     const int k_total = p.k_total;
@@ -204,17 +208,17 @@ __global__ void __launch_bounds__(CD_PIX_THREADS)
         acc[c] = 0.0f;
     for (int ci = 0; ci < p.c_in; ci++) {
         const float *xc = xb + (size_t)ci * in_plane;
-        for (int kh = 0; kh < p.k_h; kh++) {
+#pragma unroll
+        for (int kh = 0; kh < k_h; kh++) {
             int ih = ih0 + kh * p.d_h;
-            if (ih < 0 || ih >= p.in_h)
-                continue;
-            const float *xrow = xc + ih * p.in_w;
-            const float4 *wrow = cd_pix_smem + ((ci * p.k_h + kh) * p.k_w) * (CD_PIX_GROUP / 4);
-            for (int kw = 0; kw < p.k_w; kw++) {
+            bool row_in = ih >= 0 && ih < p.in_h;
+            const float *xrow = xc + (row_in ? ih : 0) * p.in_w;
+            const float4 *wrow = cd_pix_smem + ((ci * k_h + kh) * k_w) * (CD_PIX_GROUP / 4);
+#pragma unroll
+            for (int kw = 0; kw < k_w; kw++) {
                 int iw = iw0 + kw * p.d_w;
-                if (iw < 0 || iw >= p.in_w)
-                    continue;
-                float v = __ldg(xrow + iw);
+                /* out of the image: a zero input (adds nothing) */
+                float v = row_in && iw >= 0 && iw < p.in_w ? __ldg(xrow + iw) : 0.0f;
                 const float4 *w4 = wrow + kw * (CD_PIX_GROUP / 4);
 #pragma unroll
                 for (int q = 0; q < CD_PIX_GROUP / 4; q++) {
@@ -237,26 +241,30 @@ __global__ void __launch_bounds__(CD_PIX_THREADS)
 }
 
 /* CD_GEMM_*: blockIdx.x = tile of BN pixels (over batch * out_h * out_w),
- * blockIdx.y = tile of BM output channels. NT = (BM / TM) * (BN / TN)
- * threads; thread (ty, tx) owns rows ty + i * (BM / TM) and columns
- * tx + j * (BN / TN). For loading, thread t owns pixel column t % BN and
- * chunk rows t / BN + j * (NT / BN). */
-template <int BM, int BN, int TM, int TN>
-__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+ * blockIdx.y = tile of BM output channels. The block has S slices of
+ * T = (BM / TM) * (BN / TN) threads; slice s takes the reduction chunks
+ * s, s + S, s + 2S, ... and the slices' partial tiles are summed in slice
+ * order at the end (a fixed order: deterministic). In a slice, thread
+ * (ty, tx) owns rows ty + i * (BM / TM) and columns tx + j * (BN / TN);
+ * for loading, thread t owns pixel column t % BN and chunk rows
+ * t / BN + j * (T / BN). */
+template <int BM, int BN, int TM, int TN, int S>
+__global__ void __launch_bounds__(S * (BM / TM) * (BN / TN))
     cd_gemm_kernel(const float *__restrict__ x, const float *__restrict__ wbuf, float *__restrict__ y, cd_params p,
                    op_activation act)
 {
-    const int NT = (BM / TM) * (BN / TN);
-    const int ROWS_PER_PASS = NT / BN;
-    const int BL = CD_BK * BN / NT;            /* input values each thread fetches per chunk */
-    const int AL = (CD_BK * BM + NT - 1) / NT; /* weights each thread fetches per chunk */
-    static_assert(NT % BN == 0 && (CD_BK * BN) % NT == 0, "tile shape");
+    const int T = (BM / TM) * (BN / TN);
+    const int ROWS_PER_PASS = T / BN;
+    const int BL = CD_BK * BN / T;            /* input values each thread fetches per chunk */
+    const int AL = (CD_BK * BM + T - 1) / T;  /* weights each thread fetches per chunk */
+    static_assert(T % BN == 0 && (CD_BK * BN) % T == 0, "tile shape");
     static_assert(CD_COUT_ALIGN % BM == 0, "tile rows must divide the C_out padding");
 
-    __shared__ float As[CD_BK][BM];
-    __shared__ float Bs[CD_BK][BN];
+    __shared__ float As[S][CD_BK][BM];
+    __shared__ float Bs[S][CD_BK][BN];
+    __shared__ float red[S > 1 ? S - 1 : 1][S > 1 ? BM * BN : 1];
 
-    const int tid = threadIdx.x;
+    const int slice = threadIdx.x / T, tid = threadIdx.x - slice * T;
     const int tx = tid % (BN / TN), ty = tid / (BN / TN);
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
     const int plane = p.out_h * p.out_w, in_plane = p.in_h * p.in_w;
@@ -277,6 +285,7 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN))
     const float *wt = wbuf;
     const int chunks = (p.c_in + CD_BK - 1) / CD_BK;
     const int iters = p.k_h * p.k_w * chunks;
+    const int rounds = (iters + S - 1) / S;
 
     float ra[AL], rb[BL];
     float acc[TM][TN];
@@ -286,9 +295,14 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN))
         for (int j = 0; j < TN; j++)
             acc[i][j] = 0.0f;
 
-    /* fetch chunk `it` into registers */
+    /* fetch chunk `it` into registers (zeros past the last chunk) */
 #define CD_FETCH(it)                                                                                                \
     do {                                                                                                            \
+        if ((it) >= iters) {                                                                                        \
+            _Pragma("unroll") for (int j_ = 0; j_ < BL; j_++) rb[j_] = 0.0f;                                        \
+            _Pragma("unroll") for (int i_ = 0; i_ < AL; i_++) ra[i_] = 0.0f;                                        \
+            break;                                                                                                  \
+        }                                                                                                           \
         int tap_ = (it) / chunks;                                                                                   \
         int ci0_ = ((it) - tap_ * chunks) * CD_BK;                                                                  \
         int kh_ = tap_ / p.k_w, kw_ = tap_ - kh_ * p.k_w;                                                           \
@@ -303,35 +317,35 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN))
         const float *wsrc_ = wt + ((size_t)tap_ * p.c_in_pad + ci0_) * p.c_out_pad + m0;                            \
         _Pragma("unroll") for (int i_ = 0; i_ < AL; i_++)                                                           \
         {                                                                                                           \
-            int e_ = tid + i_ * NT;                                                                                 \
+            int e_ = tid + i_ * T;                                                                                  \
             if (e_ < CD_BK * BM)                                                                                    \
                 ra[i_] = __ldg(wsrc_ + (size_t)(e_ / BM) * p.c_out_pad + (e_ % BM));                                \
         }                                                                                                           \
     } while (0)
 
-    CD_FETCH(0);
-    for (int it = 0; it < iters; it++) {
+    CD_FETCH(slice);
+    for (int r = 0; r < rounds; r++) {
 #pragma unroll
         for (int j = 0; j < BL; j++)
-            Bs[lk + j * ROWS_PER_PASS][ln] = rb[j];
+            Bs[slice][lk + j * ROWS_PER_PASS][ln] = rb[j];
 #pragma unroll
         for (int i = 0; i < AL; i++) {
-            int e = tid + i * NT;
+            int e = tid + i * T;
             if (e < CD_BK * BM)
-                As[e / BM][e % BM] = ra[i];
+                As[slice][e / BM][e % BM] = ra[i];
         }
         __syncthreads();
-        if (it + 1 < iters)
-            CD_FETCH(it + 1);
+        if (r + 1 < rounds)
+            CD_FETCH((r + 1) * S + slice);
 #pragma unroll
         for (int kk = 0; kk < CD_BK; kk++) {
             float a[TM], bv[TN];
 #pragma unroll
             for (int i = 0; i < TM; i++)
-                a[i] = As[kk][ty + i * (BM / TM)];
+                a[i] = As[slice][kk][ty + i * (BM / TM)];
 #pragma unroll
             for (int j = 0; j < TN; j++)
-                bv[j] = Bs[kk][tx + j * (BN / TN)];
+                bv[j] = Bs[slice][kk][tx + j * (BN / TN)];
 #pragma unroll
             for (int i = 0; i < TM; i++)
 #pragma unroll
@@ -341,6 +355,26 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN))
         __syncthreads();
     }
 #undef CD_FETCH
+
+    if (S > 1) {
+        if (slice > 0) {
+#pragma unroll
+            for (int i = 0; i < TM; i++)
+#pragma unroll
+                for (int j = 0; j < TN; j++)
+                    red[slice - 1][(ty + i * (BM / TM)) * BN + tx + j * (BN / TN)] = acc[i][j];
+        }
+        __syncthreads();
+        if (slice > 0)
+            return;
+#pragma unroll
+        for (int s = 0; s < S - 1; s++)
+#pragma unroll
+            for (int i = 0; i < TM; i++)
+#pragma unroll
+                for (int j = 0; j < TN; j++)
+                    acc[i][j] += red[s][(ty + i * (BM / TM)) * BN + tx + j * (BN / TN)];
+    }
 
     const float *bias = wbuf + p.bias_off;
 #pragma unroll
@@ -400,33 +434,41 @@ __global__ void __launch_bounds__(CD_DOT_THREADS)
 
 /* ------------------------------------------------------------ launch */
 
-template <int BM, int BN, int TM, int TN>
+template <int BM, int BN, int TM, int TN, int S>
 static void cd_launch_gemm(const float *x, const float *wbuf, float *y, const cd_params *p, op_activation act,
                            cudaStream_t stream)
 {
     dim3 grid((unsigned)((p->n_pix + BN - 1) / BN), (unsigned)((p->c_out + BM - 1) / BM));
-    cd_gemm_kernel<BM, BN, TM, TN><<<grid, (BM / TM) * (BN / TN), 0, stream>>>(x, wbuf, y, *p, act);
+    cd_gemm_kernel<BM, BN, TM, TN, S><<<grid, S * (BM / TM) * (BN / TN), 0, stream>>>(x, wbuf, y, *p, act);
 }
 
 /* Launches variant `kind` (cd_eligible must hold); the launch error, if any. */
 static inline cudaError_t cd_launch(int kind, const float *x, const float *wbuf, float *y, const cd_params *p,
-                             op_activation act, cudaStream_t stream)
+                                    op_activation act, cudaStream_t stream)
 {
     switch (kind) {
     case CD_PIXEL: {
         dim3 grid((unsigned)((p->n_pix + CD_PIX_THREADS - 1) / CD_PIX_THREADS),
                   (unsigned)((p->c_out + CD_PIX_GROUP - 1) / CD_PIX_GROUP));
         size_t smem = sizeof(float) * (size_t)p->k_total * CD_PIX_GROUP;
-        cd_pixel_kernel<<<grid, CD_PIX_THREADS, smem, stream>>>(x, wbuf, y, *p, act);
+        if (p->k_h == 3 && p->k_w == 3)
+            cd_pixel_kernel<3, 3><<<grid, CD_PIX_THREADS, smem, stream>>>(x, wbuf, y, *p, act);
+        else
+            cd_pixel_kernel<0, 0><<<grid, CD_PIX_THREADS, smem, stream>>>(x, wbuf, y, *p, act);
         break;
     }
-    case CD_GEMM_64x64: cd_launch_gemm<64, 64, 4, 4>(x, wbuf, y, p, act, stream); break;
-    case CD_GEMM_32x64: cd_launch_gemm<32, 64, 2, 4>(x, wbuf, y, p, act, stream); break;
-    case CD_GEMM_32x32: cd_launch_gemm<32, 32, 2, 2>(x, wbuf, y, p, act, stream); break;
-    case CD_GEMM_16x128: cd_launch_gemm<16, 128, 2, 4>(x, wbuf, y, p, act, stream); break;
-    case CD_GEMM_16x32: cd_launch_gemm<16, 32, 2, 2>(x, wbuf, y, p, act, stream); break;
-    case CD_GEMM_8x128: cd_launch_gemm<8, 128, 1, 4>(x, wbuf, y, p, act, stream); break;
-    case CD_GEMM_4x256: cd_launch_gemm<4, 256, 1, 4>(x, wbuf, y, p, act, stream); break;
+    case CD_GEMM_64x64: cd_launch_gemm<64, 64, 4, 4, 1>(x, wbuf, y, p, act, stream); break;
+    case CD_GEMM_32x64: cd_launch_gemm<32, 64, 2, 4, 1>(x, wbuf, y, p, act, stream); break;
+    case CD_GEMM_32x32: cd_launch_gemm<32, 32, 2, 2, 1>(x, wbuf, y, p, act, stream); break;
+    case CD_GEMM_16x128: cd_launch_gemm<16, 128, 2, 4, 1>(x, wbuf, y, p, act, stream); break;
+    case CD_GEMM_8x128: cd_launch_gemm<8, 128, 1, 4, 1>(x, wbuf, y, p, act, stream); break;
+    case CD_GEMM_4x256: cd_launch_gemm<4, 256, 1, 4, 1>(x, wbuf, y, p, act, stream); break;
+    case CD_GEMM_64x32_S2: cd_launch_gemm<64, 32, 4, 4, 2>(x, wbuf, y, p, act, stream); break;
+    case CD_GEMM_32x32_S4: cd_launch_gemm<32, 32, 4, 4, 4>(x, wbuf, y, p, act, stream); break;
+    case CD_GEMM_16x64_S4: cd_launch_gemm<16, 64, 2, 4, 4>(x, wbuf, y, p, act, stream); break;
+    case CD_GEMM_16x32_S4: cd_launch_gemm<16, 32, 2, 4, 4>(x, wbuf, y, p, act, stream); break;
+    case CD_GEMM_16x32_S8: cd_launch_gemm<16, 32, 2, 4, 8>(x, wbuf, y, p, act, stream); break;
+    case CD_GEMM_8x64_S4: cd_launch_gemm<8, 64, 1, 4, 4>(x, wbuf, y, p, act, stream); break;
     case CD_DOT: {
         dim3 grid((unsigned)p->n_pix, (unsigned)p->c_out);
         cd_dot_kernel<<<grid, CD_DOT_THREADS, 0, stream>>>(x, wbuf, y, *p, act);
@@ -439,8 +481,9 @@ static inline cudaError_t cd_launch(int kind, const float *x, const float *wbuf,
 
 static inline const char *cd_kind_name(int kind)
 {
-    static const char *names[CD_COUNT] = {"cudnn",         "pixel",        "gemm64x64", "gemm32x64", "gemm32x32",
-                                          "gemm16x128",    "gemm16x32",    "gemm8x128", "gemm4x256", "dot"};
+    static const char *names[CD_COUNT] = {"cudnn",      "pixel",       "gemm64x64",   "gemm32x64",   "gemm32x32",
+                                          "gemm16x128", "gemm8x128",   "gemm4x256",   "gemm64x32s2", "gemm32x32s4",
+                                          "gemm16x64s4", "gemm16x32s4", "gemm16x32s8", "gemm8x64s4", "dot"};
     return kind >= 0 && kind < CD_COUNT ? names[kind] : "?";
 }
 

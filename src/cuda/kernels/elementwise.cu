@@ -19,22 +19,11 @@
 #include "cuda/cuda_ops.h"
 #include "cuda/kernels/kernel_util.cuh"
 
+extern "C" {
+#include "ops/elementwise_ops.h"
+}
+
 #include <float.h>
-
-/* ---------------------------------------------------------------- op codes */
-enum ew_op {
-    /* unary */
-    EW_IDENTITY,
-    EW_RELU, EW_LEAKY_RELU, EW_SIGMOID, EW_TANH, EW_HARD_SIGMOID, EW_HARD_SWISH, EW_ELU, EW_SELU, EW_CELU,
-    EW_THRESHOLDED_RELU, EW_CLIP, EW_ERF, EW_SQRT, EW_EXP, EW_LOG, EW_ABS, EW_NEG, EW_RECIPROCAL, EW_FLOOR,
-    EW_CEIL, EW_ROUND, EW_SIGN, EW_SIN, EW_COS, EW_TAN, EW_ASIN, EW_ACOS, EW_ATAN, EW_SINH, EW_COSH, EW_ASINH,
-    EW_ACOSH, EW_ATANH, EW_SOFTPLUS, EW_SOFTSIGN, EW_NOT, EW_ISNAN, EW_ISINF, EW_SHRINK,
-    /* binary */
-    EW_ADD, EW_SUB, EW_MUL, EW_DIV, EW_POW, EW_MOD, EW_MAX, EW_MIN, EW_PRELU, EW_EQUAL, EW_GREATER, EW_LESS,
-    EW_GREATER_EQUAL, EW_LESS_EQUAL, EW_AND, EW_OR, EW_XOR, EW_SHIFT_LEFT, EW_SHIFT_RIGHT
-};
-
-enum { DOM_F, DOM_I, DOM_U }; /* compute in double, int64, uint64 */
 
 enum { EW_KIND_UNARY, EW_KIND_BINARY, EW_KIND_WHERE, EW_KIND_CAST };
 
@@ -77,14 +66,6 @@ typedef struct ew_state {
     int n_steps;
     ew_step steps[EW_MAX_INPUTS - 1];
 } ew_state;
-
-/* ---------------------------------------------------------------- dtype helpers (host) */
-static int is_float_dtype(fg_dtype dt) { return dt == FG_FLOAT32 || dt == FG_FLOAT16 || dt == FG_FLOAT64; }
-static int is_sint_dtype(fg_dtype dt)
-{
-    return dt == FG_INT8 || dt == FG_INT16 || dt == FG_INT32 || dt == FG_INT64;
-}
-static int domain_of(fg_dtype dt) { return is_float_dtype(dt) ? DOM_F : (is_sint_dtype(dt) ? DOM_I : DOM_U); }
 
 /* ---------------------------------------------------------------- device loads and stores */
 static __device__ __forceinline__ int dev_is_float(fg_dtype dt)
@@ -630,53 +611,23 @@ static fg_status *too_big(const cuda_call *call)
                     "tensors of 2^31 elements or more are not supported on the GPU");
 }
 
-static void set_clip_host(ew_params *p, int which, fg_dtype dt, const void *data)
-{
-    double v = fg_load_f64(dt, data, 0);
-    int64_t iv = fg_load_i64(dt, data, 0);
-    if (which == 1) {
-        p->alpha = v;
-        p->ilo = iv;
-        p->ulo = (uint64_t)iv;
-    } else {
-        p->beta = v;
-        p->ihi = iv;
-        p->uhi = (uint64_t)iv;
-    }
-}
-
-/* Clip bounds: attributes before opset 11, optional scalar inputs after. */
+/* Clip bounds: attributes before opset 11, optional scalar inputs after
+ * (constant: read on the host; otherwise read on the device). */
 static fg_status *clip_bounds(cuda_call *call, ew_params *p)
 {
     const op_call *oc = &call->op;
-    const fg_dtype dt = oc->in[0].dtype;
-    p->alpha = -INFINITY;
-    p->beta = INFINITY;
-    p->ilo = INT64_MIN;
-    p->ihi = INT64_MAX;
-    p->ulo = 0;
-    p->uhi = UINT64_MAX;
-    if (oc->opset < 11) {
-        p->alpha = ir_attr_float(oc->node, "min", -FLT_MAX);
-        p->beta = ir_attr_float(oc->node, "max", FLT_MAX);
-        return NULL;
-    }
-    for (int j = 1; j <= 2; j++) {
-        if (!op_has_input(oc, j))
-            continue;
-        const fg_tensor *t = &oc->in[j];
-        if (t->dtype != dt)
-            return op_error(oc, FG_ERR_DTYPE, "the %s bound has element type %s but the input is %s",
-                            j == 1 ? "min" : "max", fg_dtype_name(t->dtype), fg_dtype_name(dt));
-        if (fg_tensor_numel(t) != 1)
-            return op_error(oc, FG_ERR_SHAPE, "the %s bound must be a scalar", j == 1 ? "min" : "max");
-        if (call->host_in[j].data)
-            set_clip_host(p, j, dt, call->host_in[j].data);
-        else if (j == 1)
-            p->clip_lo = t->data;
-        else
-            p->clip_hi = t->data;
-    }
+    ew_clip_bounds b;
+    FG_TRY(ew_read_clip_bounds(oc, call->host_in, 0, &b));
+    p->alpha = b.lo;
+    p->beta = b.hi;
+    p->ilo = b.ilo;
+    p->ihi = b.ihi;
+    p->ulo = b.ulo;
+    p->uhi = b.uhi;
+    if (b.lo_needs_device)
+        p->clip_lo = oc->in[1].data;
+    if (b.hi_needs_device)
+        p->clip_hi = oc->in[2].data;
     return NULL;
 }
 
@@ -688,14 +639,8 @@ static void params_init(ew_params *p, const cuda_call *call, int op, int n_in)
     for (int j = 0; j < n_in && j < 2 && j < call->op.n_in; j++)
         p->in_dtype[j] = call->op.in[j].dtype;
     p->out_dtype = call->op.out[0].dtype;
-    p->domain = domain_of(call->op.in[0].dtype);
+    p->domain = ew_domain_of(call->op.in[0].dtype);
     p->act = call->op.act;
-}
-
-static int unary_has_int_path(int op)
-{
-    return op == EW_RELU || op == EW_ABS || op == EW_NEG || op == EW_SIGN || op == EW_CLIP || op == EW_NOT ||
-           op == EW_IDENTITY;
 }
 
 /* Chooses the float32 path for out = a op b. */
@@ -757,34 +702,12 @@ static fg_status *unary_prepare(cuda_call *call, int op)
     st->n = (uint32_t)fg_tensor_numel(&oc->out[0]);
     ew_params *p = &st->p;
     params_init(p, call, op, 1);
-    const ir_node *node = oc->node;
-    switch (op) {
-    case EW_LEAKY_RELU: p->alpha = ir_attr_float(node, "alpha", 0.01f); break;
-    case EW_HARD_SIGMOID:
-        p->alpha = ir_attr_float(node, "alpha", 0.2f);
-        p->beta = ir_attr_float(node, "beta", 0.5f);
-        break;
-    case EW_ELU: p->alpha = ir_attr_float(node, "alpha", 1.0f); break;
-    case EW_SELU:
-        p->alpha = ir_attr_float(node, "alpha", 1.67326319217681884765625f);
-        p->beta = ir_attr_float(node, "gamma", 1.05070102214813232421875f);
-        break;
-    case EW_CELU: p->alpha = ir_attr_float(node, "alpha", 1.0f); break;
-    case EW_THRESHOLDED_RELU: p->alpha = ir_attr_float(node, "alpha", 1.0f); break;
-    case EW_SHRINK:
-        p->alpha = ir_attr_float(node, "lambd", 0.5f);
-        p->beta = ir_attr_float(node, "bias", 0.0f);
-        break;
-    case EW_CLIP: FG_TRY(clip_bounds(call, p)); break;
-    case EW_ISINF:
-        p->detect_neg = (int)ir_attr_int(node, "detect_negative", 1);
-        p->detect_pos = (int)ir_attr_int(node, "detect_positive", 1);
-        break;
-    default: break;
-    }
+    ew_read_unary_attributes(oc->node, (ew_op)op, &p->alpha, &p->beta, &p->detect_neg, &p->detect_pos);
+    if (op == EW_CLIP)
+        FG_TRY(clip_bounds(call, p));
     p->falpha = (float)p->alpha;
     p->fbeta = (float)p->beta;
-    if (!unary_has_int_path(op))
+    if (!ew_unary_has_int_path((ew_op)op))
         p->domain = DOM_F;
     st->f32_fast = oc->in[0].dtype == FG_FLOAT32 && oc->out[0].dtype == FG_FLOAT32 && f32_unary_has_kernel(op);
     st->n_steps = 1;
@@ -1044,63 +967,8 @@ static void ew_release(void *state) { free(state); }
 #define EW_BINARY(NAME, CODE) \
     static fg_status *prepare_##NAME(cuda_call *c) { return binary_prepare(c, CODE, 0); }
 
-EW_UNARY(Relu, EW_RELU)
-EW_UNARY(LeakyRelu, EW_LEAKY_RELU)
-EW_UNARY(Sigmoid, EW_SIGMOID)
-EW_UNARY(Tanh, EW_TANH)
-EW_UNARY(HardSigmoid, EW_HARD_SIGMOID)
-EW_UNARY(HardSwish, EW_HARD_SWISH)
-EW_UNARY(Elu, EW_ELU)
-EW_UNARY(Selu, EW_SELU)
-EW_UNARY(Celu, EW_CELU)
-EW_UNARY(ThresholdedRelu, EW_THRESHOLDED_RELU)
-EW_UNARY(Clip, EW_CLIP)
-EW_UNARY(Erf, EW_ERF)
-EW_UNARY(Sqrt, EW_SQRT)
-EW_UNARY(Exp, EW_EXP)
-EW_UNARY(Log, EW_LOG)
-EW_UNARY(Abs, EW_ABS)
-EW_UNARY(Neg, EW_NEG)
-EW_UNARY(Reciprocal, EW_RECIPROCAL)
-EW_UNARY(Floor, EW_FLOOR)
-EW_UNARY(Ceil, EW_CEIL)
-EW_UNARY(Round, EW_ROUND)
-EW_UNARY(Sign, EW_SIGN)
-EW_UNARY(Sin, EW_SIN)
-EW_UNARY(Cos, EW_COS)
-EW_UNARY(Tan, EW_TAN)
-EW_UNARY(Asin, EW_ASIN)
-EW_UNARY(Acos, EW_ACOS)
-EW_UNARY(Atan, EW_ATAN)
-EW_UNARY(Sinh, EW_SINH)
-EW_UNARY(Cosh, EW_COSH)
-EW_UNARY(Asinh, EW_ASINH)
-EW_UNARY(Acosh, EW_ACOSH)
-EW_UNARY(Atanh, EW_ATANH)
-EW_UNARY(Softplus, EW_SOFTPLUS)
-EW_UNARY(Softsign, EW_SOFTSIGN)
-EW_UNARY(Not, EW_NOT)
-EW_UNARY(IsNaN, EW_ISNAN)
-EW_UNARY(IsInf, EW_ISINF)
-EW_UNARY(Shrink, EW_SHRINK)
-EW_BINARY(Add, EW_ADD)
-EW_BINARY(Sub, EW_SUB)
-EW_BINARY(Mul, EW_MUL)
-EW_BINARY(Div, EW_DIV)
-EW_BINARY(Pow, EW_POW)
-EW_BINARY(Mod, EW_MOD)
-EW_BINARY(Max, EW_MAX)
-EW_BINARY(Min, EW_MIN)
-EW_BINARY(Sum, EW_ADD)
-EW_BINARY(PRelu, EW_PRELU)
-EW_BINARY(Equal, EW_EQUAL)
-EW_BINARY(Greater, EW_GREATER)
-EW_BINARY(Less, EW_LESS)
-EW_BINARY(GreaterOrEqual, EW_GREATER_EQUAL)
-EW_BINARY(LessOrEqual, EW_LESS_EQUAL)
-EW_BINARY(And, EW_AND)
-EW_BINARY(Or, EW_OR)
-EW_BINARY(Xor, EW_XOR)
+EW_UNARY_OPS(EW_UNARY)
+EW_BINARY_OPS(EW_BINARY)
 
 static fg_status *prepare_Mean(cuda_call *c)
 {

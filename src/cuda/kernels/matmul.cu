@@ -21,6 +21,10 @@
 #include "cuda/cuda_ops.h"
 #include "cuda/kernels/kernel_util.cuh"
 
+extern "C" {
+#include "ops/matmul_layout.h"
+}
+
 #include <limits.h>
 #include <stdio.h>
 
@@ -40,51 +44,6 @@ static int64_t mm_max64(int64_t a, int64_t b)
 static int fits_int(int64_t v)
 {
     return v >= 0 && v <= INT_MAX;
-}
-
-/* ------------------------------------------------------------ layout (as src/ops/matmul.c) */
-
-typedef struct mm_layout {
-    int64_t M, N, K;
-    int64_t batch;            /* inner batch count */
-    int64_t a_bs, a_rs, a_cs; /* A(b,m,k) = a[b*a_bs + m*a_rs + k*a_cs]; a_bs 0: broadcast */
-    int64_t b_bs, b_rs, b_cs; /* B(b,k,n) = b[b*b_bs + k*b_rs + n*b_cs] */
-    int64_t c_bs, c_rs;       /* C(b,m,n) = c[b*c_bs + m*c_rs + n] */
-    int outer_rank;           /* outer loop over broadcast batch dims */
-    int64_t outer_dims[FG_MAX_RANK];
-    int64_t outer_a[FG_MAX_RANK], outer_b[FG_MAX_RANK], outer_c[FG_MAX_RANK];
-    float alpha, beta;
-} mm_layout;
-
-static int64_t mm_outer_count(const mm_layout *l)
-{
-    int64_t n = 1;
-    for (int d = 0; d < l->outer_rank; d++)
-        n *= l->outer_dims[d];
-    return n;
-}
-
-static void mm_outer_offsets(const mm_layout *l, int64_t index, int64_t *oa, int64_t *ob, int64_t *oc)
-{
-    *oa = *ob = *oc = 0;
-    for (int d = l->outer_rank - 1; d >= 0; d--) {
-        int64_t i = index % l->outer_dims[d];
-        index /= l->outer_dims[d];
-        *oa += i * l->outer_a[d];
-        *ob += i * l->outer_b[d];
-        *oc += i * l->outer_c[d];
-    }
-}
-
-static int mm_dtype_supported(fg_dtype t)
-{
-    switch (t) {
-    case FG_FLOAT32: case FG_FLOAT16: case FG_FLOAT64: case FG_INT32: case FG_INT64: case FG_UINT32:
-    case FG_UINT64:
-        return 1;
-    default:
-        return 0;
-    }
 }
 
 /* ------------------------------------------------------------ kernels */
@@ -459,115 +418,6 @@ static void mm_release(void *state)
     free(s);
 }
 
-static fg_status *matmul_layout(const op_call *call, mm_layout *l)
-{
-    if (call->n_in < 2)
-        return op_error(call, FG_ERR_INVALID_ARGUMENT, "expects 2 inputs, got %d", call->n_in);
-    const fg_tensor *a = &call->in[0], *b = &call->in[1];
-    if (a->dtype != b->dtype)
-        return op_error(call, FG_ERR_DTYPE, "inputs have different element types (%s and %s)",
-                        fg_dtype_name(a->dtype), fg_dtype_name(b->dtype));
-    if (!mm_dtype_supported(a->dtype))
-        return op_error(call, FG_ERR_UNSUPPORTED, "element type %s is not supported", fg_dtype_name(a->dtype));
-    if (a->rank < 1 || b->rank < 1)
-        return op_error(call, FG_ERR_SHAPE, "inputs must have rank >= 1 (got %d and %d)", a->rank, b->rank);
-    int64_t M = a->rank >= 2 ? a->dims[a->rank - 2] : 1;
-    int64_t K = a->dims[a->rank - 1];
-    int64_t Kb = b->rank >= 2 ? b->dims[b->rank - 2] : b->dims[0];
-    int64_t N = b->rank >= 2 ? b->dims[b->rank - 1] : 1;
-    if (K != Kb)
-        return op_error(call, FG_ERR_SHAPE, "inner dimensions do not match (%lld and %lld)", (long long)K,
-                        (long long)Kb);
-    int ab = a->rank > 2 ? a->rank - 2 : 0, bb = b->rank > 2 ? b->rank - 2 : 0;
-    int nb = ab > bb ? ab : bb;
-    int64_t bdims[FG_MAX_RANK], adims_p[FG_MAX_RANK], bdims_p[FG_MAX_RANK];
-    for (int d = 0; d < nb; d++) {
-        int64_t x = d - (nb - ab) >= 0 ? a->dims[d - (nb - ab)] : 1;
-        int64_t y = d - (nb - bb) >= 0 ? b->dims[d - (nb - bb)] : 1;
-        adims_p[d] = x, bdims_p[d] = y;
-        if (x != y && x != 1 && y != 1)
-            return op_error(call, FG_ERR_SHAPE, "batch dimensions cannot be broadcast (%lld and %lld)",
-                            (long long)x, (long long)y);
-        bdims[d] = x == 1 ? y : x;
-    }
-    memset(l, 0, sizeof *l);
-    l->M = M, l->N = N, l->K = K, l->alpha = 1.0f, l->beta = 0.0f;
-    l->a_rs = K, l->a_cs = 1;
-    l->b_rs = b->rank >= 2 ? N : 1, l->b_cs = 1;
-    l->c_rs = N;
-    int64_t a_batch = 1, b_batch = 1, o_batch = 1;
-    int same = 1;
-    for (int d = 0; d < nb; d++) {
-        a_batch *= adims_p[d], b_batch *= bdims_p[d], o_batch *= bdims[d];
-        same &= adims_p[d] == bdims_p[d];
-    }
-    if (b_batch == 1) { /* weights: fold A's batch into M */
-        l->M = M * a_batch;
-        l->batch = 1;
-    } else if (same || a_batch == 1) {
-        l->batch = o_batch;
-        l->a_bs = a_batch == 1 && !same ? 0 : M * K;
-        l->b_bs = K * N;
-        l->c_bs = M * N;
-    } else { /* general broadcasting: outer index space over the batch dims */
-        l->batch = 1;
-        l->outer_rank = nb;
-        int64_t sa = M * K, sb = K * N, sc = M * N;
-        for (int d = nb - 1; d >= 0; d--) {
-            l->outer_dims[d] = bdims[d];
-            l->outer_a[d] = adims_p[d] == 1 ? 0 : sa;
-            l->outer_b[d] = bdims_p[d] == 1 ? 0 : sb;
-            l->outer_c[d] = sc;
-            sa *= adims_p[d], sb *= bdims_p[d], sc *= bdims[d];
-        }
-    }
-    return NULL;
-}
-
-static fg_status *gemm_layout(const op_call *call, mm_layout *l)
-{
-    if (call->n_in < 2)
-        return op_error(call, FG_ERR_INVALID_ARGUMENT, "expects at least 2 inputs, got %d", call->n_in);
-    const fg_tensor *a = &call->in[0], *b = &call->in[1];
-    if (a->dtype != b->dtype)
-        return op_error(call, FG_ERR_DTYPE, "A and B have different element types (%s and %s)",
-                        fg_dtype_name(a->dtype), fg_dtype_name(b->dtype));
-    if (!mm_dtype_supported(a->dtype))
-        return op_error(call, FG_ERR_UNSUPPORTED, "element type %s is not supported", fg_dtype_name(a->dtype));
-    if (a->rank != 2 || b->rank != 2)
-        return op_error(call, FG_ERR_SHAPE, "A and B must be 2-D (got rank %d and %d)", a->rank, b->rank);
-    int trans_a = ir_attr_int(call->node, "transA", 0) != 0;
-    int trans_b = ir_attr_int(call->node, "transB", 0) != 0;
-    int64_t M = trans_a ? a->dims[1] : a->dims[0];
-    int64_t K = trans_a ? a->dims[0] : a->dims[1];
-    int64_t Kb = trans_b ? b->dims[1] : b->dims[0];
-    int64_t N = trans_b ? b->dims[0] : b->dims[1];
-    if (K != Kb)
-        return op_error(call, FG_ERR_SHAPE, "inner dimensions do not match (%lld and %lld)", (long long)K,
-                        (long long)Kb);
-    if (op_has_input(call, 2)) {
-        const fg_tensor *c = &call->in[2];
-        if (c->dtype != a->dtype)
-            return op_error(call, FG_ERR_DTYPE, "C has element type %s, A has %s", fg_dtype_name(c->dtype),
-                            fg_dtype_name(a->dtype));
-        int ok = c->rank <= 2;
-        if (ok && c->rank >= 1 && c->dims[c->rank - 1] != 1 && c->dims[c->rank - 1] != N)
-            ok = 0;
-        if (ok && c->rank == 2 && c->dims[0] != 1 && c->dims[0] != M)
-            ok = 0;
-        if (!ok)
-            return op_error(call, FG_ERR_SHAPE, "C cannot be broadcast to %lldx%lld", (long long)M, (long long)N);
-    }
-    memset(l, 0, sizeof *l);
-    l->M = M, l->N = N, l->K = K, l->batch = 1;
-    l->a_rs = trans_a ? 1 : K, l->a_cs = trans_a ? M : 1;
-    l->b_rs = trans_b ? 1 : N, l->b_cs = trans_b ? K : 1;
-    l->c_rs = N;
-    l->alpha = ir_attr_float(call->node, "alpha", 1.0f);
-    l->beta = op_has_input(call, 2) ? ir_attr_float(call->node, "beta", 1.0f) : 0.0f;
-    return NULL;
-}
-
 static fg_status *mm_prepare_common(cuda_call *call, int is_gemm)
 {
     mm_state *s = (mm_state *)cu_state_alloc(sizeof *s);
@@ -577,7 +427,12 @@ static fg_status *mm_prepare_common(cuda_call *call, int is_gemm)
     call->op.scratch_bytes = 0;
     s->is_gemm = is_gemm;
     mm_layout l;
-    FG_TRY(is_gemm ? gemm_layout(&call->op, &l) : matmul_layout(&call->op, &l));
+    if (is_gemm) {
+        FG_TRY(gemm_layout(&call->op, &l, NULL));
+    } else {
+        FG_TRY(matmul_check_inputs(&call->op));
+        FG_TRY(matmul_layout(&call->op, &l, NULL));
+    }
     fg_tensor *out = &call->op.out[0];
     int64_t total = fg_tensor_numel(out);
     if (total == 0) {
@@ -623,188 +478,7 @@ static fg_status *gemm_prepare(cuda_call *call) { return mm_prepare_common(call,
 
 /* ------------------------------------------------------------ Einsum */
 
-#define EIN_MAX_OPERANDS 8
-#define EIN_LABELS 64 /* a-z: 0-25, A-Z: 26-51, ellipsis dims: 52.. */
-#define EIN_ELLIPSIS_BASE 52
 #define EIN_GPU_MAX_SUM 16
-
-typedef struct einsum_spec {
-    int n_ops;
-    int rank[EIN_MAX_OPERANDS];
-    int labels[EIN_MAX_OPERANDS][FG_MAX_RANK];
-    int out_rank;
-    int out_labels[FG_MAX_RANK];
-    int64_t size[EIN_LABELS];
-    int n_sum;
-    int sum_labels[EIN_LABELS];
-} einsum_spec;
-
-static int ein_letter(char ch)
-{
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a';
-    if (ch >= 'A' && ch <= 'Z')
-        return 26 + (ch - 'A');
-    return -1;
-}
-
-static fg_status *einsum_parse(const op_call *call, einsum_spec *s)
-{
-    const char *eq_attr = ir_attr_string(call->node, "equation", NULL);
-    if (!eq_attr)
-        return op_error(call, FG_ERR_INVALID_ARGUMENT, "the 'equation' attribute is missing");
-    char eq[256];
-    size_t n = 0;
-    for (const char *p = eq_attr; *p && n + 1 < sizeof eq; p++)
-        if (*p != ' ' && *p != '\t')
-            eq[n++] = *p;
-    eq[n] = 0;
-    memset(s, 0, sizeof *s);
-    for (int i = 0; i < EIN_LABELS; i++)
-        s->size[i] = -1;
-    char *arrow = strstr(eq, "->");
-    char *rhs = NULL;
-    if (arrow) {
-        *arrow = 0;
-        rhs = arrow + 2;
-    }
-    if (call->n_in > EIN_MAX_OPERANDS)
-        return op_error(call, FG_ERR_UNSUPPORTED, "at most %d operands are supported", EIN_MAX_OPERANDS);
-    int ell_rank[EIN_MAX_OPERANDS] = {0};
-    int ell_pos[EIN_MAX_OPERANDS];
-    char *term = eq;
-    int op = 0, max_ell = 0;
-    for (;;) {
-        char *comma = strchr(term, ',');
-        if (comma)
-            *comma = 0;
-        if (op >= call->n_in)
-            return op_error(call, FG_ERR_INVALID_ARGUMENT, "equation '%s' names more operands than the %d inputs",
-                            eq_attr, call->n_in);
-        int letters = 0;
-        ell_pos[op] = -1;
-        for (const char *p = term; *p; p++) {
-            if (p[0] == '.' && p[1] == '.' && p[2] == '.') {
-                if (ell_pos[op] >= 0)
-                    return op_error(call, FG_ERR_INVALID_ARGUMENT, "equation '%s' has two ellipses in a term",
-                                    eq_attr);
-                ell_pos[op] = letters;
-                p += 2;
-            } else if (ein_letter(*p) >= 0) {
-                letters++;
-            } else {
-                return op_error(call, FG_ERR_INVALID_ARGUMENT, "equation '%s' has an unexpected character '%c'",
-                                eq_attr, *p);
-            }
-        }
-        int rank = call->in[op].rank;
-        if (ell_pos[op] < 0 ? letters != rank : letters > rank)
-            return op_error(call, FG_ERR_SHAPE, "term %d of equation '%s' has %d labels but input %d has rank %d",
-                            op, eq_attr, letters, op, rank);
-        ell_rank[op] = ell_pos[op] < 0 ? 0 : rank - letters;
-        if (ell_rank[op] > max_ell)
-            max_ell = ell_rank[op];
-        s->rank[op] = rank;
-        int axis = 0;
-        for (const char *p = term; *p; p++) {
-            if (*p == '.') {
-                for (int e = 0; e < ell_rank[op]; e++)
-                    s->labels[op][axis++] = EIN_ELLIPSIS_BASE + (max_ell - ell_rank[op]) + e;
-                p += 2;
-            } else {
-                s->labels[op][axis++] = ein_letter(*p);
-            }
-        }
-        op++;
-        if (!comma)
-            break;
-        term = comma + 1;
-    }
-    if (op != call->n_in)
-        return op_error(call, FG_ERR_INVALID_ARGUMENT, "equation '%s' names %d operands but the node has %d inputs",
-                        eq_attr, op, call->n_in);
-    s->n_ops = op;
-    for (int t = 0; t < s->n_ops; t++)
-        if (ell_pos[t] >= 0)
-            for (int e = 0; e < ell_rank[t]; e++)
-                s->labels[t][ell_pos[t] + e] = EIN_ELLIPSIS_BASE + (max_ell - ell_rank[t]) + e;
-    int count[EIN_LABELS] = {0};
-    for (int t = 0; t < s->n_ops; t++) {
-        for (int d = 0; d < s->rank[t]; d++) {
-            int lb = s->labels[t][d];
-            int64_t sz = call->in[t].dims[d];
-            count[lb]++;
-            if (s->size[lb] < 0 || s->size[lb] == 1)
-                s->size[lb] = sz;
-            else if (sz != 1 && sz != s->size[lb])
-                return op_error(call, FG_ERR_SHAPE, "equation '%s': a label has sizes %lld and %lld", eq_attr,
-                                (long long)s->size[lb], (long long)sz);
-        }
-    }
-    if (rhs) {
-        int r = 0;
-        for (const char *p = rhs; *p; p++) {
-            if (p[0] == '.' && p[1] == '.' && p[2] == '.') {
-                for (int e = 0; e < max_ell; e++) {
-                    if (r >= FG_MAX_RANK)
-                        return op_error(call, FG_ERR_UNSUPPORTED, "output rank exceeds %d", FG_MAX_RANK);
-                    s->out_labels[r++] = EIN_ELLIPSIS_BASE + e;
-                }
-                p += 2;
-                continue;
-            }
-            int lb = ein_letter(*p);
-            if (lb < 0)
-                return op_error(call, FG_ERR_INVALID_ARGUMENT, "equation '%s' has an unexpected character '%c'",
-                                eq_attr, *p);
-            if (!count[lb])
-                return op_error(call, FG_ERR_INVALID_ARGUMENT,
-                                "equation '%s': output label '%c' does not appear in any input", eq_attr, *p);
-            for (int i = 0; i < r; i++)
-                if (s->out_labels[i] == lb)
-                    return op_error(call, FG_ERR_INVALID_ARGUMENT, "equation '%s': output label '%c' repeats",
-                                    eq_attr, *p);
-            if (r >= FG_MAX_RANK)
-                return op_error(call, FG_ERR_UNSUPPORTED, "output rank exceeds %d", FG_MAX_RANK);
-            s->out_labels[r++] = lb;
-        }
-        s->out_rank = r;
-    } else {
-        int r = 0;
-        for (int e = 0; e < max_ell; e++)
-            s->out_labels[r++] = EIN_ELLIPSIS_BASE + e;
-        for (char ch = 'A'; ch <= 'z'; ch++) {
-            int lb = ein_letter(ch);
-            if (lb >= 0 && count[lb] == 1) {
-                if (r >= FG_MAX_RANK)
-                    return op_error(call, FG_ERR_UNSUPPORTED, "output rank exceeds %d", FG_MAX_RANK);
-                s->out_labels[r++] = lb;
-            }
-        }
-        s->out_rank = r;
-    }
-    int in_out[EIN_LABELS] = {0};
-    for (int i = 0; i < s->out_rank; i++)
-        in_out[s->out_labels[i]] = 1;
-    for (int lb = 0; lb < EIN_LABELS; lb++)
-        if (count[lb] && !in_out[lb])
-            s->sum_labels[s->n_sum++] = lb;
-    return NULL;
-}
-
-/* Element strides of an input per label (repeated labels walk the diagonal;
- * 0 for labels it lacks or broadcasts). */
-static void ein_label_strides(const einsum_spec *s, const fg_tensor *t, int op, int64_t *strides)
-{
-    for (int lb = 0; lb < EIN_LABELS; lb++)
-        strides[lb] = 0;
-    int64_t st = 1;
-    for (int d = s->rank[op] - 1; d >= 0; d--) {
-        if (t->dims[d] != 1)
-            strides[s->labels[op][d]] += st;
-        st *= t->dims[d];
-    }
-}
 
 typedef struct ein_generic_params {
     int n_ops, out_rank, n_sum;
@@ -852,13 +526,6 @@ __global__ void ein_generic_kernel(ein_operands in, void *out, ein_generic_param
     }
 }
 
-typedef struct ein_permute {
-    int needed;
-    int rank;
-    int64_t dims[FG_MAX_RANK];
-    int64_t src_strides[FG_MAX_RANK];
-} ein_permute;
-
 typedef struct ein_permute_params {
     cu_map map;
     uint32_t total;
@@ -877,23 +544,12 @@ typedef struct einsum_state {
     einsum_spec spec;
     int fast;
     int empty;
-    int swap;                              /* operand 1 plays A */
-    ein_permute perm_a, perm_b, perm_c;
+    einsum_matmul_plan product;            /* the fast path's permutations and product */
     ein_permute_params pp_a, pp_b, pp_c;
     size_t off_a, off_b, off_c;            /* scratch offsets (after the cuBLAS workspace) */
     mm_exec exec;
     ein_generic_params gp;
 } einsum_state;
-
-static int ein_order_is(const einsum_spec *s, int t, const int *want, int n)
-{
-    if (s->rank[t] != n)
-        return 0;
-    for (int i = 0; i < n; i++)
-        if (s->labels[t][i] != want[i])
-            return 0;
-    return 1;
-}
 
 static int ein_permute_build(const ein_permute *pm, ein_permute_params *pp)
 {
@@ -913,148 +569,25 @@ static int ein_permute_build(const ein_permute *pm, ein_permute_params *pp)
 /* The CPU's fast decomposition; st->fast stays 0 when it does not apply. */
 static void einsum_plan_fast(cuda_call *call, einsum_state *st)
 {
-    const einsum_spec *s = &st->spec;
-    if (s->n_ops != 2 || call->op.in[0].dtype != FG_FLOAT32)
+    if (!einsum_plan_matmul(&call->op, &st->spec, &st->product))
         return;
-    int where[EIN_LABELS] = {0};
-    for (int t = 0; t < 2; t++) {
-        for (int d = 0; d < s->rank[t]; d++) {
-            int lb = s->labels[t][d];
-            if (where[lb] & (1 << t))
-                return; /* diagonal */
-            if (call->op.in[t].dims[d] != s->size[lb])
-                return; /* broadcast */
-            where[lb] |= 1 << t;
-        }
-    }
-    for (int i = 0; i < s->out_rank; i++)
-        where[s->out_labels[i]] |= 4;
-    int batch[FG_MAX_RANK], nbatch = 0, mk[2][FG_MAX_RANK], nmk[2] = {0, 0}, kc[FG_MAX_RANK], nkc = 0;
-    int first_free = -1;
-    for (int i = 0; i < s->out_rank; i++) {
-        int lb = s->out_labels[i];
-        if ((where[lb] & 3) == 3) {
-            batch[nbatch++] = lb;
-        } else {
-            int t = (where[lb] & 1) ? 0 : 1;
-            mk[t][nmk[t]++] = lb;
-            if (first_free < 0)
-                first_free = t;
-        }
-    }
-    for (int lb = 0; lb < EIN_LABELS; lb++)
-        if (where[lb] && where[lb] != 3 && !(where[lb] & 4))
-            return; /* summed within one operand only */
-    int ta = first_free == 1 ? 1 : 0, tb = 1 - ta;
-    for (int d = 0; d < s->rank[ta]; d++)
-        if (where[s->labels[ta][d]] == 3)
-            kc[nkc++] = s->labels[ta][d];
-    int64_t Bt = 1, M = 1, N = 1, K = 1;
-    for (int i = 0; i < nbatch; i++)
-        Bt *= s->size[batch[i]];
-    for (int i = 0; i < nmk[ta]; i++)
-        M *= s->size[mk[ta][i]];
-    for (int i = 0; i < nmk[tb]; i++)
-        N *= s->size[mk[tb][i]];
-    for (int i = 0; i < nkc; i++)
-        K *= s->size[kc[i]];
-    if (Bt == 0 || M == 0 || N == 0 || K == 0)
-        return;
-
-    mm_layout l;
-    memset(&l, 0, sizeof l);
-    l.M = M, l.N = N, l.K = K, l.batch = Bt, l.alpha = 1.0f;
-    int order[FG_MAX_RANK], n;
-    int a_normal[FG_MAX_RANK];
-    n = 0;
-    memcpy(a_normal + n, batch, sizeof(int) * nbatch), n += nbatch;
-    memcpy(a_normal + n, mk[ta], sizeof(int) * nmk[ta]), n += nmk[ta];
-    memcpy(a_normal + n, kc, sizeof(int) * nkc), n += nkc;
-    int na = n;
-    memcpy(order, batch, sizeof(int) * nbatch);
-    n = nbatch;
-    memcpy(order + n, kc, sizeof(int) * nkc), n += nkc;
-    memcpy(order + n, mk[ta], sizeof(int) * nmk[ta]), n += nmk[ta];
-    l.a_bs = M * K;
-    if (ein_order_is(s, ta, a_normal, na)) {
-        l.a_rs = K, l.a_cs = 1;
-    } else if (ein_order_is(s, ta, order, n)) {
-        l.a_rs = 1, l.a_cs = M;
-    } else {
-        l.a_rs = K, l.a_cs = 1;
-        st->perm_a.needed = 1;
-        st->perm_a.rank = na;
-        int64_t str[EIN_LABELS];
-        ein_label_strides(s, &call->op.in[ta], ta, str);
-        for (int i = 0; i < na; i++) {
-            st->perm_a.dims[i] = s->size[a_normal[i]];
-            st->perm_a.src_strides[i] = str[a_normal[i]];
-        }
-    }
-    int b_normal[FG_MAX_RANK];
-    n = 0;
-    memcpy(b_normal + n, batch, sizeof(int) * nbatch), n += nbatch;
-    memcpy(b_normal + n, kc, sizeof(int) * nkc), n += nkc;
-    memcpy(b_normal + n, mk[tb], sizeof(int) * nmk[tb]), n += nmk[tb];
-    int nbn = n;
-    n = nbatch;
-    memcpy(order, batch, sizeof(int) * nbatch);
-    memcpy(order + n, mk[tb], sizeof(int) * nmk[tb]), n += nmk[tb];
-    memcpy(order + n, kc, sizeof(int) * nkc), n += nkc;
-    l.b_bs = K * N;
-    if (ein_order_is(s, tb, b_normal, nbn)) {
-        l.b_rs = N, l.b_cs = 1;
-    } else if (ein_order_is(s, tb, order, n)) {
-        l.b_rs = 1, l.b_cs = K;
-    } else {
-        l.b_rs = N, l.b_cs = 1;
-        st->perm_b.needed = 1;
-        st->perm_b.rank = nbn;
-        int64_t str[EIN_LABELS];
-        ein_label_strides(s, &call->op.in[tb], tb, str);
-        for (int i = 0; i < nbn; i++) {
-            st->perm_b.dims[i] = s->size[b_normal[i]];
-            st->perm_b.src_strides[i] = str[b_normal[i]];
-        }
-    }
-    l.c_bs = M * N, l.c_rs = N;
-    int c_order[FG_MAX_RANK];
-    n = 0;
-    memcpy(c_order + n, batch, sizeof(int) * nbatch), n += nbatch;
-    memcpy(c_order + n, mk[ta], sizeof(int) * nmk[ta]), n += nmk[ta];
-    memcpy(c_order + n, mk[tb], sizeof(int) * nmk[tb]), n += nmk[tb];
-    int same = n == s->out_rank;
-    for (int i = 0; same && i < n; i++)
-        same = c_order[i] == s->out_labels[i];
-    if (!same) {
-        int64_t cstr[EIN_LABELS] = {0};
-        int64_t acc = 1;
-        for (int i = n - 1; i >= 0; i--) {
-            cstr[c_order[i]] = acc;
-            acc *= s->size[c_order[i]];
-        }
-        st->perm_c.needed = 1;
-        st->perm_c.rank = s->out_rank;
-        for (int i = 0; i < s->out_rank; i++) {
-            st->perm_c.dims[i] = s->size[s->out_labels[i]];
-            st->perm_c.src_strides[i] = cstr[s->out_labels[i]];
-        }
-    }
-    mm_exec_plan(&st->exec, &l, FG_FLOAT32);
+    const mm_layout *l = &st->product.layout;
+    int64_t Bt = l->batch, M = l->M, N = l->N, K = l->K;
+    mm_exec_plan(&st->exec, l, FG_FLOAT32);
     if (!st->exec.use_blas || st->exec.ptr_count)
         return;
-    if ((st->perm_a.needed && ein_permute_build(&st->perm_a, &st->pp_a) != 0) ||
-        (st->perm_b.needed && ein_permute_build(&st->perm_b, &st->pp_b) != 0) ||
-        (st->perm_c.needed && ein_permute_build(&st->perm_c, &st->pp_c) != 0))
+    const einsum_matmul_plan *pm = &st->product;
+    if ((pm->perm_a.needed && ein_permute_build(&pm->perm_a, &st->pp_a) != 0) ||
+        (pm->perm_b.needed && ein_permute_build(&pm->perm_b, &st->pp_b) != 0) ||
+        (pm->perm_c.needed && ein_permute_build(&pm->perm_c, &st->pp_c) != 0))
         return;
-    st->swap = ta == 1;
     size_t off = MM_CUBLAS_WORKSPACE;
     st->off_a = off;
-    off += st->perm_a.needed ? mm_align((size_t)(Bt * M * K) * sizeof(float)) : 0;
+    off += pm->perm_a.needed ? mm_align((size_t)(Bt * M * K) * sizeof(float)) : 0;
     st->off_b = off;
-    off += st->perm_b.needed ? mm_align((size_t)(Bt * K * N) * sizeof(float)) : 0;
+    off += pm->perm_b.needed ? mm_align((size_t)(Bt * K * N) * sizeof(float)) : 0;
     st->off_c = off;
-    off += st->perm_c.needed ? mm_align((size_t)(Bt * M * N) * sizeof(float)) : 0;
+    off += pm->perm_c.needed ? mm_align((size_t)(Bt * M * N) * sizeof(float)) : 0;
     call->op.scratch_bytes = off;
     st->fast = 1;
 }
@@ -1106,15 +639,7 @@ static fg_status *einsum_prepare(cuda_call *call)
         return op_error(&call->op, FG_ERR_OUT_OF_MEMORY, "out of memory preparing the contraction");
     call->op.state = st;
     call->op.scratch_bytes = 0;
-    if (call->op.n_in < 1)
-        return op_error(&call->op, FG_ERR_INVALID_ARGUMENT, "expects at least one input");
-    for (int i = 0; i < call->op.n_in; i++)
-        if (call->op.in[i].dtype != call->op.in[0].dtype)
-            return op_error(&call->op, FG_ERR_DTYPE, "inputs have different element types (%s and %s)",
-                            fg_dtype_name(call->op.in[0].dtype), fg_dtype_name(call->op.in[i].dtype));
-    if (!mm_dtype_supported(call->op.in[0].dtype))
-        return op_error(&call->op, FG_ERR_UNSUPPORTED, "element type %s is not supported",
-                        fg_dtype_name(call->op.in[0].dtype));
+    FG_TRY(einsum_check_dtypes(&call->op));
     FG_TRY(einsum_parse(&call->op, &st->spec));
     if (fg_tensor_numel(&call->op.out[0]) == 0) {
         st->empty = 1;
@@ -1158,22 +683,22 @@ static fg_status *einsum_run(cuda_call *call)
         return NULL;
     }
     char *scratch = (char *)call->scratch;
-    const float *a = (const float *)call->op.in[st->swap ? 1 : 0].data;
-    const float *b = (const float *)call->op.in[st->swap ? 0 : 1].data;
+    const float *a = (const float *)call->op.in[st->product.swap ? 1 : 0].data;
+    const float *b = (const float *)call->op.in[st->product.swap ? 0 : 1].data;
     float *c = (float *)call->op.out[0].data;
-    if (st->perm_a.needed) {
+    if (st->product.perm_a.needed) {
         float *pa = (float *)(scratch + st->off_a);
         FG_TRY(launch_permute(call, &st->pp_a, a, pa));
         a = pa;
     }
-    if (st->perm_b.needed) {
+    if (st->product.perm_b.needed) {
         float *pb = (float *)(scratch + st->off_b);
         FG_TRY(launch_permute(call, &st->pp_b, b, pb));
         b = pb;
     }
-    float *prod = st->perm_c.needed ? (float *)(scratch + st->off_c) : c;
+    float *prod = st->product.perm_c.needed ? (float *)(scratch + st->off_c) : c;
     FG_TRY(mm_exec_blas(call, &st->exec, a, b, prod, scratch));
-    if (st->perm_c.needed)
+    if (st->product.perm_c.needed)
         FG_TRY(launch_permute(call, &st->pp_c, prod, c));
     return NULL;
 }

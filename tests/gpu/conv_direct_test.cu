@@ -1,0 +1,257 @@
+/* Stand-alone check of src/cuda/kernels/conv_direct.cuh: every variant on
+ * many shapes against a double-precision CPU reference, then per-variant
+ * kernel timings (graph of 20 launches) on the face models' shapes.
+ * nvcc -O3 -arch=sm_90 -I src -I include tests/gpu/conv_direct_test.cu -o build-gpu/conv_direct_test
+ * (tests/gpu/run.sh builds and runs it). */
+#include "cuda/cuda_ops.h"
+#include "cuda/kernels/kernel_util.cuh"
+#include "cuda/kernels/conv_direct.cuh"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct shape {
+    int n, ci, co, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, act;
+} shape;
+
+static float urand(unsigned *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return ((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+static double act_ref(int kind, double v)
+{
+    if (kind == OP_ACT_LEAKY_RELU)
+        return v >= 0 ? v : v * 0.1;
+    if (kind == OP_ACT_SIGMOID)
+        return 1.0 / (1.0 + exp(-v));
+    if (kind == OP_ACT_RELU)
+        return v > 0 ? v : 0;
+    return v;
+}
+
+static int out_dim(int in, int k, int s, int d, int p0, int p1)
+{
+    return (in + p0 + p1 - ((k - 1) * d + 1)) / s + 1;
+}
+
+static int check(const shape *t)
+{
+    int oh = out_dim(t->h, t->kh, t->sh, t->dh, t->pt, t->pb), ow = out_dim(t->w, t->kw, t->sw, t->dw, t->pl, t->pr);
+    size_t nx = (size_t)t->n * t->ci * t->h * t->w, nw = (size_t)t->co * t->ci * t->kh * t->kw,
+           ny = (size_t)t->n * t->co * oh * ow;
+    float *x = (float *)malloc(nx * 4), *w = (float *)malloc(nw * 4), *b = (float *)malloc(t->co * 4);
+    double *ref = (double *)malloc(ny * 8);
+    float *got = (float *)malloc(ny * 4);
+    unsigned seed = 12345u + t->ci * 7 + t->co;
+    for (size_t i = 0; i < nx; i++)
+        x[i] = urand(&seed);
+    for (size_t i = 0; i < nw; i++)
+        w[i] = urand(&seed) * 0.3f;
+    for (int i = 0; i < t->co; i++)
+        b[i] = urand(&seed);
+    double maxref = 0;
+    for (int n = 0; n < t->n; n++)
+        for (int m = 0; m < t->co; m++)
+            for (int y = 0; y < oh; y++)
+                for (int xx = 0; xx < ow; xx++) {
+                    double acc = 0;
+                    for (int c = 0; c < t->ci; c++)
+                        for (int i = 0; i < t->kh; i++)
+                            for (int j = 0; j < t->kw; j++) {
+                                int ih = y * t->sh - t->pt + i * t->dh, iw = xx * t->sw - t->pl + j * t->dw;
+                                if (ih < 0 || ih >= t->h || iw < 0 || iw >= t->w)
+                                    continue;
+                                acc += (double)x[(((size_t)n * t->ci + c) * t->h + ih) * t->w + iw] *
+                                       w[(((size_t)m * t->ci + c) * t->kh + i) * t->kw + j];
+                            }
+                    double v = act_ref(t->act, acc + b[m]);
+                    ref[(((size_t)n * t->co + m) * oh + y) * ow + xx] = v;
+                    if (fabs(v) > maxref)
+                        maxref = fabs(v);
+                }
+    cd_params p;
+    int64_t in[2] = {t->h, t->w}, out[2] = {oh, ow}, k[2] = {t->kh, t->kw}, st[2] = {t->sh, t->sw},
+            dl[2] = {t->dh, t->dw}, pl[2] = {t->pt, t->pl};
+    if (cd_params_init(&p, t->n, t->ci, t->co, in, out, k, st, dl, pl) != 0) {
+        printf("params failed\n");
+        return 1;
+    }
+    float *packed = (float *)malloc((size_t)p.total_floats * 4);
+    cd_pack_weights(&p, w, b, packed);
+    float *dx, *dw, *dy;
+    cudaMalloc(&dx, nx * 4);
+    cudaMalloc(&dw, (size_t)p.total_floats * 4);
+    cudaMalloc(&dy, ny * 4);
+    cudaMemcpy(dx, x, nx * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(dw, packed, (size_t)p.total_floats * 4, cudaMemcpyHostToDevice);
+    op_activation act = {(op_act_kind)t->act, 0.1f, 0.0f};
+    int fails = 0;
+    printf("n%d ci%d co%d %dx%d k%dx%d s%d,%d d%d,%d p%d,%d,%d,%d act%d -> %dx%d:", t->n, t->ci, t->co, t->h, t->w,
+           t->kh, t->kw, t->sh, t->sw, t->dh, t->dw, t->pt, t->pl, t->pb, t->pr, t->act, oh, ow);
+    for (int kind = 1; kind < CD_COUNT; kind++) {
+        int el = cd_eligible(&p, kind);
+        /* force every runnable variant for correctness, not only the eligible ones */
+        int runnable = kind == CD_PIXEL ? p.pix_off >= 0
+                       : kind == CD_DOT ? (p.n_pix <= 65535 && p.c_out <= 65535)
+                                        : 1;
+        if (!runnable)
+            continue;
+        cudaMemset(dy, 0xff, ny * 4);
+        cudaError_t e = cd_launch(kind, dx, dw, dy, &p, act, 0);
+        if (e == cudaSuccess)
+            e = cudaDeviceSynchronize();
+        if (e != cudaSuccess) {
+            printf(" %s:CUDA-ERROR(%s)", cd_kind_name(kind), cudaGetErrorString(e));
+            fails++;
+            continue;
+        }
+        cudaMemcpy(got, dy, ny * 4, cudaMemcpyDeviceToHost);
+        double maxerr = 0;
+        for (size_t i = 0; i < ny; i++) {
+            double d = fabs(got[i] - ref[i]);
+            if (!(d <= maxerr))
+                maxerr = isnan(d) ? INFINITY : d;
+        }
+        int ok = maxerr <= 1e-4 * maxref + 1e-5;
+        printf(" %s%s:%s(%.1e)", cd_kind_name(kind), el ? "" : "*", ok ? "ok" : "FAIL", maxerr);
+        fails += !ok;
+    }
+    printf("\n");
+    cudaFree(dx);
+    cudaFree(dw);
+    cudaFree(dy);
+    free(x), free(w), free(b), free(ref), free(got), free(packed);
+    return fails;
+}
+
+static void bench(const shape *t)
+{
+    int oh = out_dim(t->h, t->kh, t->sh, t->dh, t->pt, t->pb), ow = out_dim(t->w, t->kw, t->sw, t->dw, t->pl, t->pr);
+    cd_params p;
+    int64_t in[2] = {t->h, t->w}, out[2] = {oh, ow}, k[2] = {t->kh, t->kw}, st[2] = {t->sh, t->sw},
+            dl[2] = {t->dh, t->dw}, pl[2] = {t->pt, t->pl};
+    if (cd_params_init(&p, t->n, t->ci, t->co, in, out, k, st, dl, pl) != 0)
+        return;
+    size_t nx = (size_t)t->n * t->ci * t->h * t->w, ny = (size_t)t->n * t->co * oh * ow;
+    float *dx, *dw, *dy;
+    cudaMalloc(&dx, nx * 4);
+    cudaMalloc(&dw, (size_t)p.total_floats * 4);
+    cudaMalloc(&dy, ny * 4);
+    cudaMemset(dx, 0, nx * 4);
+    cudaMemset(dw, 0, (size_t)p.total_floats * 4);
+    op_activation act = {OP_ACT_RELU, 0, 0};
+    cudaStream_t s;
+    cudaStreamCreate(&s);
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    printf("%-4d %-4d %-4d %4dx%-4d k%d s%d:", t->n, t->ci, t->co, t->h, t->w, t->kh, t->sh);
+    for (int kind = 1; kind < CD_COUNT; kind++) {
+        if (!cd_eligible(&p, kind))
+            continue;
+        cudaGraph_t g;
+        cudaGraphExec_t ge;
+        cd_launch(kind, dx, dw, dy, &p, act, s);
+        cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
+        for (int r = 0; r < 20; r++)
+            cd_launch(kind, dx, dw, dy, &p, act, s);
+        cudaStreamEndCapture(s, &g);
+        cudaGraphInstantiate(&ge, g, 0);
+        cudaGraphLaunch(ge, s);
+        float best = 1e9f;
+        for (int r = 0; r < 5; r++) {
+            cudaEventRecord(e0, s);
+            cudaGraphLaunch(ge, s);
+            cudaEventRecord(e1, s);
+            cudaEventSynchronize(e1);
+            float ms;
+            cudaEventElapsedTime(&ms, e0, e1);
+            if (ms < best)
+                best = ms;
+        }
+        printf(" %s=%.2f", cd_kind_name(kind), best * 1000.0f / 20);
+        cudaGraphExecDestroy(ge);
+        cudaGraphDestroy(g);
+    }
+    printf("\n");
+    cudaStreamDestroy(s);
+    cudaFree(dx);
+    cudaFree(dw);
+    cudaFree(dy);
+}
+
+int main(void)
+{
+    static const shape tests[] = {
+        /* n ci co h w kh kw sh sw dh dw pt pl pb pr act */
+        {1, 3, 16, 64, 64, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, OP_ACT_RELU},
+        {1, 3, 12, 63, 61, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, OP_ACT_LEAKY_RELU},
+        {2, 3, 64, 30, 30, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, OP_ACT_NONE},
+        {1, 16, 16, 40, 40, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, OP_ACT_RELU},
+        {1, 64, 1, 20, 20, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, OP_ACT_SIGMOID},
+        {1, 64, 10, 20, 20, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, OP_ACT_NONE},
+        {1, 1, 1, 20, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, OP_ACT_NONE},
+        {1, 128, 256, 14, 14, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, OP_ACT_RELU},
+        {1, 256, 130, 7, 9, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, OP_ACT_LEAKY_RELU},
+        {1, 24, 24, 33, 35, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, OP_ACT_RELU},
+        {1, 12, 24, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, OP_ACT_RELU},
+        {1, 48, 80, 20, 20, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, OP_ACT_RELU},
+        {1, 16, 32, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, OP_ACT_NONE},
+        {1, 32, 128, 7, 7, 7, 7, 1, 1, 1, 1, 0, 0, 0, 0, OP_ACT_NONE},
+        {3, 32, 20, 7, 7, 7, 7, 1, 1, 1, 1, 0, 0, 0, 0, OP_ACT_RELU},
+        {1, 10, 7, 21, 19, 5, 3, 1, 2, 2, 1, 2, 0, 3, 1, OP_ACT_LEAKY_RELU}, /* asymmetric pads, dilation */
+        {1, 9, 33, 17, 16, 2, 2, 1, 1, 1, 1, 0, 0, 1, 1, OP_ACT_NONE},       /* SAME_UPPER-like */
+        {2, 20, 40, 1, 50, 1, 5, 1, 1, 1, 3, 0, 4, 0, 4, OP_ACT_SIGMOID},    /* 1-D */
+        {1, 3, 48, 64, 64, 16, 16, 16, 16, 1, 1, 0, 0, 0, 0, OP_ACT_NONE},   /* patch embedding */
+        {2, 64, 64, 9, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, OP_ACT_RELU},
+        {1, 15, 15, 80, 80, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, OP_ACT_SIGMOID},
+    };
+    int fails = 0, failed_shapes = 0;
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        int f = check(&tests[i]);
+        fails += f;
+        failed_shapes += f != 0;
+    }
+    printf("correctness: %d failures\n", fails);
+    printf("conv direct: %d passed, %d failed\n\n", (int)(sizeof tests / sizeof tests[0]) - failed_shapes, failed_shapes);
+    static const shape perf[] = {
+        {1, 3, 16, 640, 640, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0},
+        {1, 3, 12, 640, 640, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0},
+        {1, 3, 64, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0},
+        {1, 16, 16, 320, 320, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+        {1, 32, 64, 160, 160, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+        {1, 64, 64, 80, 80, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+        {1, 64, 64, 40, 40, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+        {1, 64, 64, 20, 20, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+        {1, 64, 1, 80, 80, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+        {1, 64, 10, 80, 80, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+        {1, 1, 1, 80, 80, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 64, 64, 28, 28, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+        {1, 128, 256, 14, 14, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+        {1, 256, 128, 14, 14, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+        {1, 16, 32, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0},
+        {1, 32, 128, 7, 7, 7, 7, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+        {1, 12, 12, 320, 320, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 24, 24, 160, 160, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 48, 48, 80, 80, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 80, 80, 20, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 64, 64, 80, 80, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 64, 20, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 16, 16, 80, 80, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 48, 48, 40, 40, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+        {1, 96, 96, 20, 20, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+        {1, 384, 192, 20, 20, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+        {1, 128, 128, 40, 40, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+        {1, 64, 2, 80, 80, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 64, 8, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 24, 64, 20, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 48, 48, 20, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+    };
+    printf("kernel time per launch (us), graph of 20:\n");
+    for (size_t i = 0; i < sizeof perf / sizeof perf[0]; i++)
+        bench(&perf[i]);
+    return fails ? 1 : 0;
+}
