@@ -6,6 +6,7 @@
  * past the true length are zero, so later ops may process the whole
  * capacity safely) and stores the true shape in call->out[0].dims. */
 #include "ops/op.h"
+#include "ops/nms_params.h"
 
 #include <math.h>
 #include <string.h>
@@ -175,16 +176,8 @@ static int optional_scalar(const op_call *call, int i, double *value)
 
 static fg_status *nms_infer(op_call *call)
 {
-    if (call->n_in < 2 || !op_has_input(call, 0) || !op_has_input(call, 1))
-        return op_error(call, FG_ERR_INVALID_ARGUMENT, "boxes and scores are required");
+    FG_TRY(nms_check_inputs(call));
     const fg_tensor *boxes = &call->in[0], *scores = &call->in[1];
-    if (boxes->rank != 3 || boxes->dims[2] != 4)
-        return op_error(call, FG_ERR_SHAPE, "boxes must have shape [batch, boxes, 4]");
-    if (scores->rank != 3 || scores->dims[0] != boxes->dims[0] || scores->dims[2] != boxes->dims[1])
-        return op_error(call, FG_ERR_SHAPE, "scores must have shape [batch, classes, boxes] matching boxes");
-    if (boxes->dtype != FG_FLOAT32 || scores->dtype != FG_FLOAT32)
-        return op_error(call, FG_ERR_DTYPE, "boxes and scores must be float32 (got %s and %s)",
-                        fg_dtype_name(boxes->dtype), fg_dtype_name(scores->dtype));
     int64_t batches = boxes->dims[0], n = boxes->dims[1], classes = scores->dims[1];
     int64_t per_class = n;
     if (op_has_input(call, 2) && call->in[2].data) {

@@ -5,124 +5,12 @@
  * Kernels compute in float32; other dtypes (float16, float64, int8, uint8)
  * are converted through scratch. */
 #include "ops/op.h"
+#include "ops/pool_geometry.h"
 
 #include <float.h>
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
-
-#define POOL_MAX_SP 3
-
-typedef enum pool_kind { POOL_MAX, POOL_AVG, POOL_LP } pool_kind;
-
-typedef struct pool_geom {
-    int nsp;
-    int64_t planes; /* batch * channels */
-    int64_t in[POOL_MAX_SP], out[POOL_MAX_SP], k[POOL_MAX_SP], s[POOL_MAX_SP], d[POOL_MAX_SP];
-    int64_t pad_l[POOL_MAX_SP], pad_r[POOL_MAX_SP];
-    int count_include_pad, storage_order;
-    int p; /* LpPool */
-} pool_geom;
-
-static fg_status *check_input(const op_call *call)
-{
-    const fg_tensor *x = &call->in[0];
-    if (x->rank < 3 || x->rank > 2 + POOL_MAX_SP)
-        return op_error(call, FG_ERR_UNSUPPORTED, "input has rank %d; supported are ranks 3 to 5 (N, C, 1-3 spatial axes)",
-                        x->rank);
-    switch (x->dtype) {
-    case FG_FLOAT32: case FG_FLOAT16: case FG_FLOAT64: case FG_INT8: case FG_UINT8: return NULL;
-    default:
-        return op_error(call, FG_ERR_DTYPE, "input dtype %s is not supported (float32, float16, float64, int8, uint8)",
-                        fg_dtype_name(x->dtype));
-    }
-}
-
-static fg_status *spatial_ints(const op_call *call, const char *name, int nsp, int64_t dflt, int64_t *out,
-                               int required)
-{
-    const int64_t *v;
-    int n = ir_attr_ints(call->node, name, &v);
-    if (n == 0) {
-        if (required)
-            return op_error(call, FG_ERR_INVALID_ARGUMENT, "attribute %s is required", name);
-        for (int i = 0; i < nsp; i++)
-            out[i] = dflt;
-        return NULL;
-    }
-    if (n != nsp)
-        return op_error(call, FG_ERR_INVALID_ARGUMENT, "attribute %s has %d values, expected %d", name, n, nsp);
-    for (int i = 0; i < nsp; i++)
-        out[i] = v[i];
-    return NULL;
-}
-
-static fg_status *pool_geometry(const op_call *call, pool_kind kind, int global, pool_geom *g)
-{
-    memset(g, 0, sizeof *g);
-    FG_TRY(check_input(call));
-    const fg_tensor *x = &call->in[0];
-    int nsp = x->rank - 2;
-    g->nsp = nsp;
-    g->planes = x->dims[0] * x->dims[1];
-    for (int i = 0; i < nsp; i++)
-        g->in[i] = x->dims[2 + i];
-    g->p = (int)ir_attr_int(call->node, "p", 2);
-    if (global) {
-        for (int i = 0; i < nsp; i++) {
-            g->k[i] = g->in[i];
-            g->s[i] = g->d[i] = g->out[i] = 1;
-        }
-        return NULL;
-    }
-    FG_TRY(spatial_ints(call, "kernel_shape", nsp, 1, g->k, 1));
-    FG_TRY(spatial_ints(call, "strides", nsp, 1, g->s, 0));
-    FG_TRY(spatial_ints(call, "dilations", nsp, 1, g->d, 0));
-    for (int i = 0; i < nsp; i++)
-        if (g->k[i] < 1 || g->s[i] < 1 || g->d[i] < 1)
-            return op_error(call, FG_ERR_INVALID_ARGUMENT, "kernel_shape, strides and dilations must be positive");
-    const int64_t *pads;
-    int n_pads = ir_attr_ints(call->node, "pads", &pads);
-    if (n_pads && n_pads != 2 * nsp)
-        return op_error(call, FG_ERR_INVALID_ARGUMENT, "pads has %d values, expected %d", n_pads, 2 * nsp);
-    for (int i = 0; i < nsp; i++) {
-        g->pad_l[i] = n_pads ? pads[i] : 0;
-        g->pad_r[i] = n_pads ? pads[nsp + i] : 0;
-    }
-    g->count_include_pad = (int)ir_attr_int(call->node, "count_include_pad", 0);
-    g->storage_order = (int)ir_attr_int(call->node, "storage_order", 0);
-    int ceil_mode = (int)ir_attr_int(call->node, "ceil_mode", 0);
-    const char *auto_pad = ir_attr_string(call->node, "auto_pad", "NOTSET");
-    int same_upper = strcmp(auto_pad, "SAME_UPPER") == 0, same_lower = strcmp(auto_pad, "SAME_LOWER") == 0;
-    int valid = strcmp(auto_pad, "VALID") == 0;
-    if (!same_upper && !same_lower && !valid && strcmp(auto_pad, "NOTSET") != 0)
-        return op_error(call, FG_ERR_INVALID_ARGUMENT, "unknown auto_pad '%s'", auto_pad);
-    for (int i = 0; i < nsp; i++) {
-        int64_t span = (g->k[i] - 1) * g->d[i] + 1;
-        if (same_upper || same_lower) {
-            int64_t out = (g->in[i] + g->s[i] - 1) / g->s[i];
-            int64_t total = (out - 1) * g->s[i] + span - g->in[i];
-            if (total < 0)
-                total = 0;
-            g->pad_l[i] = same_upper ? total / 2 : total - total / 2;
-            g->pad_r[i] = total - g->pad_l[i];
-            g->out[i] = out;
-            continue;
-        }
-        if (valid)
-            g->pad_l[i] = g->pad_r[i] = 0;
-        int64_t room = g->in[i] + g->pad_l[i] + g->pad_r[i] - span;
-        if (room < 0)
-            return op_error(call, FG_ERR_SHAPE, "spatial axis %d: padded input %lld is smaller than the window %lld", i,
-                            (long long)(g->in[i] + g->pad_l[i] + g->pad_r[i]), (long long)span);
-        int64_t out = (ceil_mode ? (room + g->s[i] - 1) / g->s[i] : room / g->s[i]) + 1;
-        /* a window may not start inside the right padding */
-        if (ceil_mode && (out - 1) * g->s[i] >= g->in[i] + g->pad_l[i])
-            out--;
-        g->out[i] = out;
-    }
-    return NULL;
-}
 
 static fg_status *pool_infer_common(op_call *call, pool_kind kind, int global)
 {
@@ -146,26 +34,6 @@ static fg_status *pool_infer_common(op_call *call, pool_kind kind, int global)
     return NULL;
 }
 
-/* Widened to 3 spatial axes with leading size-1 axes. */
-typedef struct pool3 {
-    int64_t in[3], out[3], k[3], s[3], d[3], p[3], pr[3];
-} pool3;
-
-static void widen(const pool_geom *g, pool3 *w)
-{
-    int off = 3 - g->nsp;
-    for (int i = 0; i < 3; i++) {
-        int j = i - off;
-        w->in[i] = j >= 0 ? g->in[j] : 1;
-        w->out[i] = j >= 0 ? g->out[j] : 1;
-        w->k[i] = j >= 0 ? g->k[j] : 1;
-        w->s[i] = j >= 0 ? g->s[j] : 1;
-        w->d[i] = j >= 0 ? g->d[j] : 1;
-        w->p[i] = j >= 0 ? g->pad_l[j] : 0;
-        w->pr[i] = j >= 0 ? g->pad_r[j] : 0;
-    }
-}
-
 /* Window taps along one axis: first tap index kb and count of taps inside
  * [lo, hi). */
 static inline void taps(int64_t start, int64_t k, int64_t d, int64_t lo, int64_t hi, int64_t *kb, int64_t *ke)
@@ -184,7 +52,7 @@ static inline void taps(int64_t start, int64_t k, int64_t d, int64_t lo, int64_t
 static void pool_kernel(const pool_geom *g, pool_kind kind, const float *x, float *y, int64_t *indices, int threads)
 {
     pool3 G;
-    widen(g, &G);
+    pool_widen(g, &G);
     int64_t in_size = G.in[0] * G.in[1] * G.in[2], out_size = G.out[0] * G.out[1] * G.out[2];
     int64_t window = G.k[0] * G.k[1] * G.k[2];
     double p = g->p;

@@ -115,6 +115,70 @@ static __device__ __forceinline__ int64_t cu_load_i64(fg_dtype dt, const void *p
     }
 }
 
+/* Element `i` (64-bit index) of a tensor of any numeric dtype as double; a
+ * bool reads as its byte value (pooling, normalisation and reductions). */
+static __device__ __forceinline__ double cu_load_f64_idx64(int dt, const void *p, int64_t i)
+{
+    switch (dt) {
+    case FG_FLOAT32: return ((const float *)p)[i];
+    case FG_FLOAT64: return ((const double *)p)[i];
+    case FG_FLOAT16: return __half2float(((const __half *)p)[i]);
+    case FG_INT64: return (double)((const long long *)p)[i];
+    case FG_INT32: return ((const int *)p)[i];
+    case FG_INT16: return ((const short *)p)[i];
+    case FG_INT8: return ((const signed char *)p)[i];
+    case FG_UINT8: case FG_BOOL: return ((const unsigned char *)p)[i];
+    case FG_UINT16: return ((const unsigned short *)p)[i];
+    case FG_UINT32: return ((const unsigned int *)p)[i];
+    case FG_UINT64: return (double)((const unsigned long long *)p)[i];
+    default: return 0;
+    }
+}
+
+/* Stores v into element `i` (64-bit index), converted like a C cast; a bool
+ * stores v != 0. */
+static __device__ __forceinline__ void cu_store_f64_idx64(int dt, void *p, int64_t i, double v)
+{
+    switch (dt) {
+    case FG_FLOAT32: ((float *)p)[i] = (float)v; break;
+    case FG_FLOAT64: ((double *)p)[i] = v; break;
+    case FG_FLOAT16: ((__half *)p)[i] = __float2half((float)v); break;
+    case FG_INT64: ((long long *)p)[i] = (long long)v; break;
+    case FG_INT32: ((int *)p)[i] = (int)v; break;
+    case FG_INT16: ((short *)p)[i] = (short)v; break;
+    case FG_INT8: ((signed char *)p)[i] = (signed char)v; break;
+    case FG_UINT8: ((unsigned char *)p)[i] = (unsigned char)v; break;
+    case FG_BOOL: ((unsigned char *)p)[i] = v != 0; break;
+    case FG_UINT16: ((unsigned short *)p)[i] = (unsigned short)v; break;
+    case FG_UINT32: ((unsigned int *)p)[i] = (unsigned int)v; break;
+    case FG_UINT64: ((unsigned long long *)p)[i] = (unsigned long long)v; break;
+    default: break;
+    }
+}
+
+/* ------------------------------------------------------------ launch sizing (64-bit work) */
+
+/* Blocks of `threads` for a grid-stride loop over `work` items (1 to
+ * 65535 * 16). */
+static inline unsigned cu_blocks_for(int64_t work, int threads)
+{
+    int64_t b = (work + threads - 1) / threads;
+    if (b < 1)
+        b = 1;
+    if (b > 65535LL * 16)
+        b = 65535LL * 16;
+    return (unsigned)b;
+}
+
+/* Launch check for run() as a function: the status of the last launch. */
+static inline fg_status *cu_launch_status(const cuda_call *call, const char *what)
+{
+    cudaError_t err = cudaGetLastError();
+    if (err != cudaSuccess)
+        return cuda_error(call, err, what);
+    return NULL;
+}
+
 /* Index map: an output of `rank` dims (row-major) and, for each of up to
  * CU_MAX_OPERANDS operands, the element stride of each output dim in that
  * operand (0 on broadcast dims). Passed by value to kernels (~140 bytes). */

@@ -9,8 +9,11 @@
  * launches kernels on call->stream. Arithmetic mirrors the CPU kernels:
  * float32 math with double accumulation for statistics and averages. */
 #include "cuda/cuda_ops.h"
+#include "cuda/kernels/kernel_util.cuh"
 
 extern "C" {
+#include "ops/nms_params.h"
+#include "ops/pool_geometry.h"
 #include "ops/resize_params.h"
 }
 
@@ -25,49 +28,12 @@ extern "C" {
 
 /* ------------------------------------------------------------ helpers */
 
-static __device__ __forceinline__ double misc_load_f64(int dt, const void *p, int64_t i)
-{
-    switch (dt) {
-    case FG_FLOAT32: return ((const float *)p)[i];
-    case FG_FLOAT64: return ((const double *)p)[i];
-    case FG_FLOAT16: return __half2float(((const __half *)p)[i]);
-    case FG_INT64: return (double)((const long long *)p)[i];
-    case FG_INT32: return ((const int *)p)[i];
-    case FG_INT16: return ((const short *)p)[i];
-    case FG_INT8: return ((const signed char *)p)[i];
-    case FG_UINT8: case FG_BOOL: return ((const unsigned char *)p)[i];
-    case FG_UINT16: return ((const unsigned short *)p)[i];
-    case FG_UINT32: return ((const unsigned int *)p)[i];
-    case FG_UINT64: return (double)((const unsigned long long *)p)[i];
-    default: return 0;
-    }
-}
-
 /* Element as float, the way the CPU converts inputs through scratch. */
 static __device__ __forceinline__ float misc_load_f32(int dt, const void *p, int64_t i)
 {
     if (dt == FG_FLOAT32)
         return ((const float *)p)[i];
-    return (float)misc_load_f64(dt, p, i);
-}
-
-static __device__ __forceinline__ void misc_store_f64(int dt, void *p, int64_t i, double v)
-{
-    switch (dt) {
-    case FG_FLOAT32: ((float *)p)[i] = (float)v; break;
-    case FG_FLOAT64: ((double *)p)[i] = v; break;
-    case FG_FLOAT16: ((__half *)p)[i] = __float2half((float)v); break;
-    case FG_INT64: ((long long *)p)[i] = (long long)v; break;
-    case FG_INT32: ((int *)p)[i] = (int)v; break;
-    case FG_INT16: ((short *)p)[i] = (short)v; break;
-    case FG_INT8: ((signed char *)p)[i] = (signed char)v; break;
-    case FG_UINT8: ((unsigned char *)p)[i] = (unsigned char)v; break;
-    case FG_BOOL: ((unsigned char *)p)[i] = v != 0; break;
-    case FG_UINT16: ((unsigned short *)p)[i] = (unsigned short)v; break;
-    case FG_UINT32: ((unsigned int *)p)[i] = (unsigned int)v; break;
-    case FG_UINT64: ((unsigned long long *)p)[i] = (unsigned long long)v; break;
-    default: break;
-    }
+    return (float)cu_load_f64_idx64(dt, p, i);
 }
 
 static __device__ __forceinline__ void misc_store_f32(int dt, void *p, int64_t i, float v)
@@ -75,25 +41,7 @@ static __device__ __forceinline__ void misc_store_f32(int dt, void *p, int64_t i
     if (dt == FG_FLOAT32)
         ((float *)p)[i] = v;
     else
-        misc_store_f64(dt, p, i, (double)v);
-}
-
-static unsigned misc_blocks(int64_t work, int threads)
-{
-    int64_t b = (work + threads - 1) / threads;
-    if (b < 1)
-        b = 1;
-    if (b > 65535LL * 16)
-        b = 65535LL * 16;
-    return (unsigned)b;
-}
-
-static fg_status *misc_launch_check(const cuda_call *call, const char *what)
-{
-    cudaError_t err = cudaGetLastError();
-    if (err != cudaSuccess)
-        return cuda_error(call, err, what);
-    return NULL;
+        cu_store_f64_idx64(dt, p, i, (double)v);
 }
 
 static void misc_release(void *state)
@@ -156,10 +104,6 @@ static __device__ void misc_moments(int dt, const void *x, int64_t base, int64_t
 
 /* ================================================================ pooling */
 
-#define POOL_MAX_SP 3
-
-typedef enum pool_kind { POOL_MAX, POOL_AVG, POOL_LP } pool_kind;
-
 typedef struct pool_desc {
     int kind, dtype, global, count_include_pad, storage_order, p;
     int64_t planes, in_size, out_size;
@@ -173,100 +117,16 @@ typedef struct pool_state {
     int lanes_per_plane;
 } pool_state;
 
-static fg_status *pool_spatial_ints(const op_call *call, const char *name, int nsp, int64_t dflt, int64_t *out,
-                                    int required)
-{
-    const int64_t *v;
-    int n = ir_attr_ints(call->node, name, &v);
-    if (n == 0) {
-        if (required)
-            return op_error(call, FG_ERR_INVALID_ARGUMENT, "attribute %s is required", name);
-        for (int i = 0; i < nsp; i++)
-            out[i] = dflt;
-        return NULL;
-    }
-    if (n != nsp)
-        return op_error(call, FG_ERR_INVALID_ARGUMENT, "attribute %s has %d values, expected %d", name, n, nsp);
-    for (int i = 0; i < nsp; i++)
-        out[i] = v[i];
-    return NULL;
-}
-
 static fg_status *pool_prepare_common(cuda_call *call, pool_kind kind, int global)
 {
     const op_call *oc = &call->op;
     const fg_tensor *x = &oc->in[0];
-    if (x->rank < 3 || x->rank > 2 + POOL_MAX_SP)
-        return op_error(oc, FG_ERR_UNSUPPORTED, "input has rank %d; supported are ranks 3 to 5 (N, C, 1-3 spatial axes)",
-                        x->rank);
-    switch (x->dtype) {
-    case FG_FLOAT32: case FG_FLOAT16: case FG_FLOAT64: case FG_INT8: case FG_UINT8: break;
-    default:
-        return op_error(oc, FG_ERR_DTYPE, "input dtype %s is not supported (float32, float16, float64, int8, uint8)",
-                        fg_dtype_name(x->dtype));
-    }
-    int nsp = x->rank - 2;
-    int64_t in[POOL_MAX_SP], out[POOL_MAX_SP], k[POOL_MAX_SP], s[POOL_MAX_SP], d[POOL_MAX_SP];
-    int64_t pad_l[POOL_MAX_SP] = {0}, pad_r[POOL_MAX_SP] = {0};
-    for (int i = 0; i < nsp; i++)
-        in[i] = x->dims[2 + i];
-    int count_include_pad = 0, storage_order = 0;
-    if (global) {
-        for (int i = 0; i < nsp; i++) {
-            k[i] = in[i];
-            s[i] = d[i] = out[i] = 1;
-        }
-    } else {
-        FG_TRY(pool_spatial_ints(oc, "kernel_shape", nsp, 1, k, 1));
-        FG_TRY(pool_spatial_ints(oc, "strides", nsp, 1, s, 0));
-        FG_TRY(pool_spatial_ints(oc, "dilations", nsp, 1, d, 0));
-        for (int i = 0; i < nsp; i++)
-            if (k[i] < 1 || s[i] < 1 || d[i] < 1)
-                return op_error(oc, FG_ERR_INVALID_ARGUMENT, "kernel_shape, strides and dilations must be positive");
-        const int64_t *pads;
-        int n_pads = ir_attr_ints(oc->node, "pads", &pads);
-        if (n_pads && n_pads != 2 * nsp)
-            return op_error(oc, FG_ERR_INVALID_ARGUMENT, "pads has %d values, expected %d", n_pads, 2 * nsp);
-        for (int i = 0; i < nsp; i++) {
-            pad_l[i] = n_pads ? pads[i] : 0;
-            pad_r[i] = n_pads ? pads[nsp + i] : 0;
-        }
-        count_include_pad = (int)ir_attr_int(oc->node, "count_include_pad", 0);
-        storage_order = (int)ir_attr_int(oc->node, "storage_order", 0);
-        int ceil_mode = (int)ir_attr_int(oc->node, "ceil_mode", 0);
-        const char *auto_pad = ir_attr_string(oc->node, "auto_pad", "NOTSET");
-        int same_upper = strcmp(auto_pad, "SAME_UPPER") == 0, same_lower = strcmp(auto_pad, "SAME_LOWER") == 0;
-        int valid = strcmp(auto_pad, "VALID") == 0;
-        if (!same_upper && !same_lower && !valid && strcmp(auto_pad, "NOTSET") != 0)
-            return op_error(oc, FG_ERR_INVALID_ARGUMENT, "unknown auto_pad '%s'", auto_pad);
-        for (int i = 0; i < nsp; i++) {
-            int64_t span = (k[i] - 1) * d[i] + 1;
-            if (same_upper || same_lower) {
-                int64_t o = (in[i] + s[i] - 1) / s[i];
-                int64_t total = (o - 1) * s[i] + span - in[i];
-                if (total < 0)
-                    total = 0;
-                pad_l[i] = same_upper ? total / 2 : total - total / 2;
-                pad_r[i] = total - pad_l[i];
-                out[i] = o;
-                continue;
-            }
-            if (valid)
-                pad_l[i] = pad_r[i] = 0;
-            int64_t room = in[i] + pad_l[i] + pad_r[i] - span;
-            if (room < 0)
-                return op_error(oc, FG_ERR_SHAPE, "spatial axis %d: padded input %lld is smaller than the window %lld",
-                                i, (long long)(in[i] + pad_l[i] + pad_r[i]), (long long)span);
-            int64_t o = (ceil_mode ? (room + s[i] - 1) / s[i] : room / s[i]) + 1;
-            if (ceil_mode && (o - 1) * s[i] >= in[i] + pad_l[i])
-                o--;
-            out[i] = o;
-        }
-    }
-    for (int i = 0; i < nsp; i++)
-        if (out[i] != oc->out[0].dims[2 + i])
+    pool_geom geom;
+    FG_TRY(pool_geometry(oc, kind, global, &geom));
+    for (int i = 0; i < geom.nsp; i++)
+        if (geom.out[i] != oc->out[0].dims[2 + i])
             return op_error(oc, FG_ERR_INTERNAL, "spatial axis %d: planned output %lld, computed %lld", i,
-                            (long long)oc->out[0].dims[2 + i], (long long)out[i]);
+                            (long long)oc->out[0].dims[2 + i], (long long)geom.out[i]);
     pool_state *st = (pool_state *)misc_state(call, sizeof(pool_state));
     if (!st)
         return op_error(oc, FG_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -274,20 +134,20 @@ static fg_status *pool_prepare_common(cuda_call *call, pool_kind kind, int globa
     g->kind = kind;
     g->dtype = x->dtype;
     g->global = global;
-    g->count_include_pad = count_include_pad;
-    g->storage_order = storage_order;
-    g->p = (int)ir_attr_int(oc->node, "p", 2);
-    g->planes = x->dims[0] * x->dims[1];
-    int off = 3 - nsp;
+    g->count_include_pad = geom.count_include_pad;
+    g->storage_order = geom.storage_order;
+    g->p = geom.p;
+    g->planes = geom.planes;
+    pool3 wide;
+    pool_widen(&geom, &wide);
     for (int i = 0; i < 3; i++) {
-        int j = i - off;
-        g->in[i] = j >= 0 ? in[j] : 1;
-        g->out[i] = j >= 0 ? out[j] : 1;
-        g->k[i] = j >= 0 ? k[j] : 1;
-        g->s[i] = j >= 0 ? s[j] : 1;
-        g->d[i] = j >= 0 ? d[j] : 1;
-        g->pl[i] = j >= 0 ? pad_l[j] : 0;
-        g->pr[i] = j >= 0 ? pad_r[j] : 0;
+        g->in[i] = wide.in[i];
+        g->out[i] = wide.out[i];
+        g->k[i] = wide.k[i];
+        g->s[i] = wide.s[i];
+        g->d[i] = wide.d[i];
+        g->pl[i] = wide.p[i];
+        g->pr[i] = wide.pr[i];
     }
     g->in_size = g->in[0] * g->in[1] * g->in[2];
     g->out_size = g->out[0] * g->out[1] * g->out[2];
@@ -439,10 +299,10 @@ static fg_status *pool_run(cuda_call *call)
         pool_global_kernel<<<(unsigned)blocks, MISC_THREADS, 0, call->stream>>>(*g, call->op.in[0].data, y,
                                                                                st->lanes_per_plane);
     } else {
-        pool_window_kernel<<<misc_blocks(total, MISC_THREADS), MISC_THREADS, 0, call->stream>>>(
+        pool_window_kernel<<<cu_blocks_for(total, MISC_THREADS), MISC_THREADS, 0, call->stream>>>(
             *g, call->op.in[0].data, y, indices);
     }
-    return misc_launch_check(call, "launching the pooling kernel");
+    return cu_launch_status(call, "launching the pooling kernel");
 }
 
 static fg_status *max_pool_prepare(cuda_call *call) { return pool_prepare_common(call, POOL_MAX, 0); }
@@ -598,21 +458,21 @@ static fg_status *bn_run(cuda_call *call)
         void *var_out = oc->n_out > 2 ? oc->out[2].data : NULL;
         bn_train_kernel<<<(unsigned)d->c, MISC_THREADS, 0, call->stream>>>(*d, in[0], in[1], in[2], in[3], in[4], y,
                                                                           mean_out, var_out);
-        return misc_launch_check(call, "launching the batch-normalisation kernel");
+        return cu_launch_status(call, "launching the batch-normalisation kernel");
     }
     if (total > 0) {
         int all_f32 = d->x_dt == FG_FLOAT32 && d->y_dt == FG_FLOAT32 && d->scale_dt == FG_FLOAT32 &&
                       d->bias_dt == FG_FLOAT32 && d->mean_dt == FG_FLOAT32 && d->var_dt == FG_FLOAT32;
         int aligned = ((uintptr_t)in[0] % 16) == 0 && ((uintptr_t)y % 16) == 0;
         if (all_f32 && aligned && d->inner % 4 == 0) {
-            bn_infer_f32x4_kernel<<<misc_blocks(total / 4, MISC_THREADS), MISC_THREADS, 0, call->stream>>>(
+            bn_infer_f32x4_kernel<<<cu_blocks_for(total / 4, MISC_THREADS), MISC_THREADS, 0, call->stream>>>(
                 *d, (const float4 *)in[0], (const float *)in[1], (const float *)in[2], (const float *)in[3],
                 (const float *)in[4], (float4 *)y);
         } else {
-            bn_infer_kernel<<<misc_blocks(total, MISC_THREADS), MISC_THREADS, 0, call->stream>>>(
+            bn_infer_kernel<<<cu_blocks_for(total, MISC_THREADS), MISC_THREADS, 0, call->stream>>>(
                 *d, in[0], in[1], in[2], in[3], in[4], y);
         }
-        FG_TRY(misc_launch_check(call, "launching the batch-normalisation kernel"));
+        FG_TRY(cu_launch_status(call, "launching the batch-normalisation kernel"));
     }
     /* optional outputs in inference mode: the running statistics as given */
     for (int o = 1; o < oc->n_out && o < 4; o++) {
@@ -732,7 +592,7 @@ static fg_status *gn_run(cuda_call *call)
         return op_error(&call->op, FG_ERR_UNSUPPORTED, "too many planes (%lld)", (long long)d->blocks);
     gn_kernel<<<(unsigned)d->blocks, MISC_THREADS, 0, call->stream>>>(*d, call->op.in[0].data, call->op.in[1].data,
                                                                      call->op.in[2].data, call->op.out[0].data);
-    return misc_launch_check(call, "launching the normalisation kernel");
+    return cu_launch_status(call, "launching the normalisation kernel");
 }
 
 /* ---------------------------------------------------- LayerNormalization */
@@ -811,7 +671,7 @@ static fg_status *ln_run(cuda_call *call)
     ln_kernel<<<(unsigned)blocks, MISC_THREADS, 0, call->stream>>>(*d, oc->in[0].data, oc->in[1].data,
                                                                   d->has_bias ? oc->in[2].data : NULL,
                                                                   oc->out[0].data, mean_out, inv_out);
-    return misc_launch_check(call, "launching the layer-normalisation kernel");
+    return cu_launch_status(call, "launching the layer-normalisation kernel");
 }
 
 /* ------------------------------------------------------------------- LRN */
@@ -874,9 +734,9 @@ static fg_status *lrn_run(cuda_call *call)
     int64_t total = d->planes * d->inner;
     if (total == 0)
         return NULL;
-    lrn_kernel<<<misc_blocks(total, MISC_THREADS), MISC_THREADS, 0, call->stream>>>(*d, call->op.in[0].data,
+    lrn_kernel<<<cu_blocks_for(total, MISC_THREADS), MISC_THREADS, 0, call->stream>>>(*d, call->op.in[0].data,
                                                                                    call->op.out[0].data);
-    return misc_launch_check(call, "launching the LRN kernel");
+    return cu_launch_status(call, "launching the LRN kernel");
 }
 
 /* ================================================================ Resize / Upsample */
@@ -1124,7 +984,7 @@ __global__ void resize_generic_kernel(resize_desc d, const void *in, void *out)
             outside |= d.outside[a][pos[a]];
         }
         if (outside) {
-            misc_store_f64(d.dtype, out, o, (double)d.extrapolation);
+            cu_store_f64_idx64(d.dtype, out, o, (double)d.extrapolation);
             continue;
         }
         if (d.all_single) {
@@ -1147,7 +1007,7 @@ __global__ void resize_generic_kernel(resize_desc d, const void *in, void *out)
                 w *= d.weight[a][k];
             }
             if (w != 0)
-                acc += w * misc_load_f64(d.dtype, in, offset);
+                acc += w * cu_load_f64_idx64(d.dtype, in, offset);
             int a = d.rank - 1;
             while (a >= 0 && ++tap[a] == d.taps[a])
                 tap[a--] = 0;
@@ -1157,7 +1017,7 @@ __global__ void resize_generic_kernel(resize_desc d, const void *in, void *out)
         if (d.dtype == FG_FLOAT32)
             ((float *)out)[o] = (float)acc;
         else
-            misc_store_f64(d.dtype, out, o, resize_integer_result(d.dtype, acc));
+            cu_store_f64_idx64(d.dtype, out, o, resize_integer_result(d.dtype, acc));
     }
 }
 
@@ -1168,13 +1028,13 @@ static fg_status *resize_run(cuda_call *call)
     if (d->total == 0)
         return NULL;
     if (st->planes_f32) {
-        resize_planes_f32_kernel<<<misc_blocks(d->total, MISC_THREADS), MISC_THREADS, 0, call->stream>>>(
+        resize_planes_f32_kernel<<<cu_blocks_for(d->total, MISC_THREADS), MISC_THREADS, 0, call->stream>>>(
             *d, st->planes, (const float *)call->op.in[0].data, (float *)call->op.out[0].data);
     } else {
-        resize_generic_kernel<<<misc_blocks(d->total, MISC_THREADS), MISC_THREADS, 0, call->stream>>>(
+        resize_generic_kernel<<<cu_blocks_for(d->total, MISC_THREADS), MISC_THREADS, 0, call->stream>>>(
             *d, call->op.in[0].data, call->op.out[0].data);
     }
-    return misc_launch_check(call, "launching the resize kernel");
+    return cu_launch_status(call, "launching the resize kernel");
 }
 
 /* ================================================================ NonZero */
@@ -1284,7 +1144,7 @@ static fg_status *nz_run(cuda_call *call)
     const nz_desc *d = (const nz_desc *)call->op.state;
     nz_kernel<<<1, NZ_THREADS, 0, call->stream>>>(*d, call->op.in[0].data, (long long *)call->op.out[0].data,
                                                   (long long *)call->device_count);
-    return misc_launch_check(call, "launching the NonZero kernel");
+    return cu_launch_status(call, "launching the NonZero kernel");
 }
 
 /* ================================================================ NonMaxSuppression */
@@ -1332,16 +1192,8 @@ static void nms_scalar_init(const cuda_call *call, int i, nms_scalar *s)
 static fg_status *nms_prepare(cuda_call *call)
 {
     const op_call *oc = &call->op;
-    if (oc->n_in < 2 || !op_has_input(oc, 0) || !op_has_input(oc, 1))
-        return op_error(oc, FG_ERR_INVALID_ARGUMENT, "boxes and scores are required");
+    FG_TRY(nms_check_inputs(oc));
     const fg_tensor *boxes = &oc->in[0], *scores = &oc->in[1];
-    if (boxes->rank != 3 || boxes->dims[2] != 4)
-        return op_error(oc, FG_ERR_SHAPE, "boxes must have shape [batch, boxes, 4]");
-    if (scores->rank != 3 || scores->dims[0] != boxes->dims[0] || scores->dims[2] != boxes->dims[1])
-        return op_error(oc, FG_ERR_SHAPE, "scores must have shape [batch, classes, boxes] matching boxes");
-    if (boxes->dtype != FG_FLOAT32 || scores->dtype != FG_FLOAT32)
-        return op_error(oc, FG_ERR_DTYPE, "boxes and scores must be float32 (got %s and %s)",
-                        fg_dtype_name(boxes->dtype), fg_dtype_name(scores->dtype));
     if (boxes->dims[1] > INT_MAX / 4)
         return op_error(oc, FG_ERR_UNSUPPORTED, "too many boxes (%lld)", (long long)boxes->dims[1]);
     nms_desc *d = (nms_desc *)misc_state(call, sizeof(nms_desc));
@@ -1383,7 +1235,7 @@ static __device__ double nms_scalar_value(const nms_scalar *s)
     if (!s->present)
         return 0;
     if (s->on_device)
-        return misc_load_f64(s->dtype, s->ptr, 0);
+        return cu_load_f64_idx64(s->dtype, s->ptr, 0);
     return s->value;
 }
 
@@ -1554,7 +1406,7 @@ static fg_status *nms_run(cuda_call *call)
             return op_error(&call->op, FG_ERR_UNSUPPORTED, "too many (batch, class) pairs");
         nms_select_kernel<<<(unsigned)bc, NMS_THREADS, 0, call->stream>>>(*d, (const float *)call->op.in[0].data,
                                                                          (const float *)call->op.in[1].data, scratch);
-        FG_TRY(misc_launch_check(call, "launching the NonMaxSuppression kernel"));
+        FG_TRY(cu_launch_status(call, "launching the NonMaxSuppression kernel"));
     } else if (bc > 0) {
         cudaError_t err = cudaMemsetAsync(scratch + d->counts_offset, 0, (size_t)bc * sizeof(long long), call->stream);
         if (err != cudaSuccess)
@@ -1562,7 +1414,7 @@ static fg_status *nms_run(cuda_call *call)
     }
     nms_gather_kernel<<<1, MISC_THREADS, 0, call->stream>>>(*d, scratch, (long long *)call->op.out[0].data,
                                                            (long long *)call->device_count);
-    return misc_launch_check(call, "launching the NonMaxSuppression gather kernel");
+    return cu_launch_status(call, "launching the NonMaxSuppression gather kernel");
 }
 
 /* ================================================================ table */

@@ -8,6 +8,11 @@
  * every other Softmax in double. Axes, K and the reduction layout are
  * resolved on the host in prepare; run only launches. */
 #include "cuda/cuda_ops.h"
+#include "cuda/kernels/kernel_util.cuh"
+
+extern "C" {
+#include "ops/reduce_axes.h"
+}
 
 #include <cuda_fp16.h>
 #include <limits.h>
@@ -20,24 +25,6 @@
 
 /* ------------------------------------------------------------ dtype access */
 
-static __device__ __forceinline__ double red_load_f64(int dt, const void *p, int64_t i)
-{
-    switch (dt) {
-    case FG_FLOAT32: return ((const float *)p)[i];
-    case FG_FLOAT64: return ((const double *)p)[i];
-    case FG_FLOAT16: return __half2float(((const __half *)p)[i]);
-    case FG_INT64: return (double)((const long long *)p)[i];
-    case FG_INT32: return ((const int *)p)[i];
-    case FG_INT16: return ((const short *)p)[i];
-    case FG_INT8: return ((const signed char *)p)[i];
-    case FG_UINT8: case FG_BOOL: return ((const unsigned char *)p)[i];
-    case FG_UINT16: return ((const unsigned short *)p)[i];
-    case FG_UINT32: return ((const unsigned int *)p)[i];
-    case FG_UINT64: return (double)((const unsigned long long *)p)[i];
-    default: return 0;
-    }
-}
-
 static __device__ __forceinline__ long long red_load_i64(int dt, const void *p, int64_t i)
 {
     switch (dt) {
@@ -49,50 +36,13 @@ static __device__ __forceinline__ long long red_load_i64(int dt, const void *p, 
     case FG_UINT16: return ((const unsigned short *)p)[i];
     case FG_UINT32: return ((const unsigned int *)p)[i];
     case FG_UINT64: return (long long)((const unsigned long long *)p)[i];
-    default: return (long long)red_load_f64(dt, p, i);
-    }
-}
-
-static __device__ __forceinline__ void red_store_f64(int dt, void *p, int64_t i, double v)
-{
-    switch (dt) {
-    case FG_FLOAT32: ((float *)p)[i] = (float)v; break;
-    case FG_FLOAT64: ((double *)p)[i] = v; break;
-    case FG_FLOAT16: ((__half *)p)[i] = __float2half((float)v); break;
-    case FG_INT64: ((long long *)p)[i] = (long long)v; break;
-    case FG_INT32: ((int *)p)[i] = (int)v; break;
-    case FG_INT16: ((short *)p)[i] = (short)v; break;
-    case FG_INT8: ((signed char *)p)[i] = (signed char)v; break;
-    case FG_UINT8: ((unsigned char *)p)[i] = (unsigned char)v; break;
-    case FG_BOOL: ((unsigned char *)p)[i] = v != 0; break;
-    case FG_UINT16: ((unsigned short *)p)[i] = (unsigned short)v; break;
-    case FG_UINT32: ((unsigned int *)p)[i] = (unsigned int)v; break;
-    case FG_UINT64: ((unsigned long long *)p)[i] = (unsigned long long)v; break;
-    default: break;
+    default: return (long long)cu_load_f64_idx64(dt, p, i);
     }
 }
 
 static int red_is_float(fg_dtype t)
 {
     return t == FG_FLOAT32 || t == FG_FLOAT64 || t == FG_FLOAT16;
-}
-
-static unsigned red_blocks(int64_t work, int threads)
-{
-    int64_t b = (work + threads - 1) / threads;
-    if (b < 1)
-        b = 1;
-    if (b > 65535LL * 16)
-        b = 65535LL * 16;
-    return (unsigned)b;
-}
-
-static fg_status *red_launch_check(const cuda_call *call, const char *what)
-{
-    cudaError_t err = cudaGetLastError();
-    if (err != cudaSuccess)
-        return cuda_error(call, err, what);
-    return NULL;
 }
 
 /* An infer-style helper needed a non-constant input's value. */
@@ -104,36 +54,6 @@ static fg_status *red_constant_error(const cuda_call *call, fg_status *st, const
 }
 
 /* ------------------------------------------------------------ Reduce* */
-
-typedef enum red_kind {
-    RED_SUM,
-    RED_MEAN,
-    RED_MAX,
-    RED_MIN,
-    RED_PROD,
-    RED_L1,
-    RED_L2,
-    RED_SUM_SQUARE,
-    RED_LOG_SUM_EXP,
-    RED_LOG_SUM
-} red_kind;
-
-static red_kind red_kind_of(const char *op_type)
-{
-    static const struct {
-        const char *name;
-        red_kind kind;
-    } table[] = {
-        {"ReduceSum", RED_SUM},   {"ReduceMean", RED_MEAN}, {"ReduceMax", RED_MAX},
-        {"ReduceMin", RED_MIN},   {"ReduceProd", RED_PROD}, {"ReduceL1", RED_L1},
-        {"ReduceL2", RED_L2},     {"ReduceSumSquare", RED_SUM_SQUARE},
-        {"ReduceLogSumExp", RED_LOG_SUM_EXP}, {"ReduceLogSum", RED_LOG_SUM},
-    };
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (strcmp(table[i].name, op_type) == 0)
-            return table[i].kind;
-    return RED_SUM;
-}
 
 /* The reduction walk, passed by value: output o reads base(o) + offset(r)
  * for r in [0, red_count). Adjacent axes that are walked in order are
@@ -154,53 +74,6 @@ typedef struct red_state {
     int lanes_per_row; /* ROWS: 32 (a warp per row) or RED_THREADS (a block per row) */
     red_desc d;
 } red_state;
-
-static fg_status *red_axes(const op_call *call, int reduced[FG_MAX_RANK], int *noop)
-{
-    const fg_tensor *x = &call->in[0];
-    red_kind kind = red_kind_of(call->node->op_type);
-    int axes_from_input = call->opset >= (kind == RED_SUM ? 13 : 18);
-    int64_t axes[FG_MAX_RANK * 2];
-    int64_t n_axes = 0;
-    if (axes_from_input) {
-        if (op_has_input(call, 1)) {
-            OP_REQUIRE_VALUE(call, 1);
-            int64_t n = fg_tensor_numel(&call->in[1]);
-            if (n > FG_MAX_RANK * 2)
-                return op_error(call, FG_ERR_INVALID_ARGUMENT, "%lld axes given for a rank %d input", (long long)n,
-                                x->rank);
-            n_axes = op_read_ints(&call->in[1], axes, n);
-        }
-    } else {
-        const int64_t *attr = NULL;
-        int n = ir_attr_ints(call->node, "axes", &attr);
-        if (n > FG_MAX_RANK * 2)
-            return op_error(call, FG_ERR_INVALID_ARGUMENT, "%d axes given for a rank %d input", n, x->rank);
-        for (int i = 0; i < n; i++)
-            axes[i] = attr[i];
-        n_axes = n;
-    }
-    *noop = 0;
-    for (int d = 0; d < FG_MAX_RANK; d++)
-        reduced[d] = 0;
-    if (n_axes == 0) {
-        if (ir_attr_int(call->node, "noop_with_empty_axes", 0)) {
-            *noop = 1;
-            return NULL;
-        }
-        for (int d = 0; d < x->rank; d++)
-            reduced[d] = 1;
-        return NULL;
-    }
-    for (int64_t i = 0; i < n_axes; i++) {
-        int a;
-        FG_TRY(op_axis(call, axes[i], x->rank, &a));
-        if (x->rank == 0)
-            continue;
-        reduced[a] = 1;
-    }
-    return NULL;
-}
 
 /* Merges axis i+1 into i where walking them in order is one strided run. */
 static int red_merge(int n, int64_t *dims, int64_t *strides)
@@ -392,7 +265,7 @@ static __device__ __forceinline__ void red_store_int(const red_desc *d, void *y,
     else if (d->dtype == FG_UINT64)
         ((unsigned long long *)y)[o] = (unsigned long long)acc;
     else
-        red_store_f64(d->dtype, y, o, (double)acc);
+        cu_store_f64_idx64(d->dtype, y, o, (double)acc);
 }
 
 /* One thread per output element. */
@@ -406,23 +279,23 @@ __global__ void red_generic_kernel(red_desc d, const void *x, void *y)
             if (d.kind == RED_LOG_SUM_EXP) {
                 double mx = -INFINITY;
                 for (int64_t r = 0; r < d.red_count; r++)
-                    mx = red_max_ignore_nan(mx, red_load_f64(d.dtype, x, base + red_offset(&d, r)));
+                    mx = red_max_ignore_nan(mx, cu_load_f64_idx64(d.dtype, x, base + red_offset(&d, r)));
                 if (isinf(mx)) {
                     result = mx;
                 } else {
                     double acc = 0;
                     for (int64_t r = 0; r < d.red_count; r++)
-                        acc += exp(red_load_f64(d.dtype, x, base + red_offset(&d, r)) - mx);
+                        acc += exp(cu_load_f64_idx64(d.dtype, x, base + red_offset(&d, r)) - mx);
                     result = mx + log(acc);
                 }
             } else {
                 double acc = red_init_d(d.kind);
                 for (int64_t r = 0; r < d.red_count; r++)
                     acc = red_combine_d(d.kind, acc,
-                                        red_map_d(d.kind, red_load_f64(d.dtype, x, base + red_offset(&d, r))));
+                                        red_map_d(d.kind, cu_load_f64_idx64(d.dtype, x, base + red_offset(&d, r))));
                 result = red_finish_d(d.kind, acc, d.red_count);
             }
-            red_store_f64(d.dtype, y, o, result);
+            cu_store_f64_idx64(d.dtype, y, o, result);
         } else {
             long long acc = red_init_i(d.kind);
             for (int64_t r = 0; r < d.red_count; r++)
@@ -487,23 +360,23 @@ __global__ void red_rows_kernel(red_desc d, const void *x, void *y, int lanes)
         if (d.kind == RED_LOG_SUM_EXP) {
             double mx = -INFINITY;
             for (int64_t r = lane; r < n; r += lanes)
-                mx = red_max_ignore_nan(mx, red_load_f64(d.dtype, x, base + r));
+                mx = red_max_ignore_nan(mx, cu_load_f64_idx64(d.dtype, x, base + r));
             mx = red_group_d(RED_MAX, mx, lanes, shared_d); /* NaN was skipped already */
             double acc = 0;
             if (!isinf(mx))
                 for (int64_t r = lane; r < n; r += lanes)
-                    acc += exp(red_load_f64(d.dtype, x, base + r) - mx);
+                    acc += exp(cu_load_f64_idx64(d.dtype, x, base + r) - mx);
             acc = red_group_d(RED_SUM, acc, lanes, shared_d);
             result = isinf(mx) ? mx : mx + log(acc);
         } else {
             double acc = red_init_d(d.kind);
             for (int64_t r = lane; r < n; r += lanes)
-                acc = red_combine_d(d.kind, acc, red_map_d(d.kind, red_load_f64(d.dtype, x, base + r)));
+                acc = red_combine_d(d.kind, acc, red_map_d(d.kind, cu_load_f64_idx64(d.dtype, x, base + r)));
             acc = red_group_d(d.kind, acc, lanes, shared_d);
             result = red_finish_d(d.kind, acc, n);
         }
         if (lane == 0)
-            red_store_f64(d.dtype, y, row, result);
+            cu_store_f64_idx64(d.dtype, y, row, result);
     } else {
         long long acc = red_init_i(d.kind);
         for (int64_t r = lane; r < n; r += lanes)
@@ -536,10 +409,10 @@ static fg_status *reduce_run(cuda_call *call)
         red_rows_kernel<<<(unsigned)blocks, RED_THREADS, 0, call->stream>>>(st->d, x->data, y->data,
                                                                            st->lanes_per_row);
     } else {
-        red_generic_kernel<<<red_blocks(st->d.n_out, RED_THREADS), RED_THREADS, 0, call->stream>>>(st->d, x->data,
+        red_generic_kernel<<<cu_blocks_for(st->d.n_out, RED_THREADS), RED_THREADS, 0, call->stream>>>(st->d, x->data,
                                                                                                  y->data);
     }
-    return red_launch_check(call, "launching the reduction kernel");
+    return cu_launch_status(call, "launching the reduction kernel");
 }
 
 /* ------------------------------------------------------------ Softmax family */
@@ -632,22 +505,22 @@ __global__ void smx_lanes_kernel(int kind, int dt, int64_t outer, int64_t n, int
         double mx = -INFINITY;
         int64_t arg = 0;
         for (int64_t j = 0; j < n; j++) {
-            double v = red_load_f64(dt, x, base + j * inner);
+            double v = cu_load_f64_idx64(dt, x, base + j * inner);
             if (v > mx)
                 mx = v, arg = j;
         }
         if (kind == SMX_HARDMAX) {
             for (int64_t j = 0; j < n; j++)
-                red_store_f64(dt, y, base + j * inner, j == arg ? 1.0 : 0.0);
+                cu_store_f64_idx64(dt, y, base + j * inner, j == arg ? 1.0 : 0.0);
             continue;
         }
         double sum = 0;
         for (int64_t j = 0; j < n; j++)
-            sum += exp(red_load_f64(dt, x, base + j * inner) - mx);
+            sum += exp(cu_load_f64_idx64(dt, x, base + j * inner) - mx);
         double lse = log(sum);
         for (int64_t j = 0; j < n; j++) {
-            double v = red_load_f64(dt, x, base + j * inner) - mx;
-            red_store_f64(dt, y, base + j * inner, kind == SMX_SOFTMAX ? exp(v) / sum : v - lse);
+            double v = cu_load_f64_idx64(dt, x, base + j * inner) - mx;
+            cu_store_f64_idx64(dt, y, base + j * inner, kind == SMX_SOFTMAX ? exp(v) / sum : v - lse);
         }
     }
 }
@@ -753,10 +626,10 @@ static fg_status *smx_run(cuda_call *call)
                                                                            (const float *)x, (float *)y,
                                                                            st->lanes_per_row);
     } else {
-        smx_lanes_kernel<<<red_blocks(lanes, RED_THREADS), RED_THREADS, 0, call->stream>>>(
+        smx_lanes_kernel<<<cu_blocks_for(lanes, RED_THREADS), RED_THREADS, 0, call->stream>>>(
             st->kind, st->dtype, st->outer, st->n, st->inner, x, y);
     }
-    return red_launch_check(call, "launching the softmax kernel");
+    return cu_launch_status(call, "launching the softmax kernel");
 }
 
 /* ------------------------------------------------------------ ArgMax / ArgMin */
@@ -801,9 +674,9 @@ __global__ void arg_kernel(arg_state a, const void *x, long long *y)
         int64_t base = (lane / a.inner) * a.n * a.inner + lane % a.inner;
         long long best = 0;
         if (a.is_float) {
-            double bv = red_load_f64(a.dtype, x, base);
+            double bv = cu_load_f64_idx64(a.dtype, x, base);
             for (int64_t j = 1; j < a.n; j++) {
-                double v = red_load_f64(a.dtype, x, base + j * a.inner);
+                double v = cu_load_f64_idx64(a.dtype, x, base + j * a.inner);
                 int better = a.is_max ? (a.last ? v >= bv : v > bv) : (a.last ? v <= bv : v < bv);
                 if (better)
                     bv = v, best = j;
@@ -827,9 +700,9 @@ static fg_status *arg_run(cuda_call *call)
     int64_t lanes = st->outer * st->inner;
     if (lanes == 0 || st->n == 0)
         return NULL;
-    arg_kernel<<<red_blocks(lanes, RED_THREADS), RED_THREADS, 0, call->stream>>>(*st, call->op.in[0].data,
+    arg_kernel<<<cu_blocks_for(lanes, RED_THREADS), RED_THREADS, 0, call->stream>>>(*st, call->op.in[0].data,
                                                                                (long long *)call->op.out[0].data);
-    return red_launch_check(call, "launching the arg-extreme kernel");
+    return cu_launch_status(call, "launching the arg-extreme kernel");
 }
 
 /* ------------------------------------------------------------ TopK */
@@ -981,7 +854,7 @@ __global__ void topk_kernel(topk_state t, const void *x, void *values, long long
         double bv = 0;
         long long bi = -1;
         for (int64_t m = threadIdx.x; m < t.n; m += blockDim.x) {
-            double v = red_load_f64(t.dtype, x, base + m * t.inner);
+            double v = cu_load_f64_idx64(t.dtype, x, base + m * t.inner);
             if (pi >= 0 && !topk_before(t.largest, pv, pi, v, m))
                 continue;
             topk_pick(t.largest, &bv, &bi, v, m);
@@ -1005,7 +878,7 @@ __global__ void topk_kernel(topk_state t, const void *x, void *values, long long
                 topk_copy(t.elem_size, x, base + bi * t.inner, values, dst);
             if (indices)
                 indices[dst] = bi;
-            prev_v = red_load_f64(t.dtype, x, base + bi * t.inner);
+            prev_v = cu_load_f64_idx64(t.dtype, x, base + bi * t.inner);
             prev_i = bi;
         }
         __syncthreads();
@@ -1026,7 +899,7 @@ static fg_status *topk_run(cuda_call *call)
     long long *count = st->k_on_device ? (long long *)call->device_count : NULL;
     unsigned blocks = lanes > 0 ? (unsigned)lanes : 1u; /* one block still writes the count */
     topk_kernel<<<blocks, RED_THREADS, 0, call->stream>>>(*st, call->op.in[0].data, values, indices, k_in, count);
-    return red_launch_check(call, "launching the TopK kernel");
+    return cu_launch_status(call, "launching the TopK kernel");
 }
 
 /* ------------------------------------------------------------ table */

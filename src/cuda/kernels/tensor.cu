@@ -19,6 +19,10 @@
 #include "cuda/cuda_ops.h"
 #include "cuda/kernels/kernel_util.cuh"
 
+extern "C" {
+#include "ops/tensor_params.h"
+}
+
 #define TC_MAX_RANK (2 * FG_MAX_RANK)
 #define TC_BATCH 32 /* Concat inputs / Split outputs per launch */
 
@@ -569,47 +573,15 @@ static fg_status *too_big(const cuda_call *call)
     return op_error(&call->op, FG_ERR_UNSUPPORTED, "tensors of 2^31 elements or more are not supported on the GPU");
 }
 
-static int is_integer_dtype(fg_dtype t)
-{
-    switch (t) {
-    case FG_INT8: case FG_INT16: case FG_INT32: case FG_INT64:
-    case FG_UINT8: case FG_UINT16: case FG_UINT32: case FG_UINT64:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 /* Reads an integer input that must be constant (known on the host). */
 static fg_status *host_ints(const cuda_call *call, int index, int64_t *values, int max, int *count)
 {
-    const fg_tensor *t = &call->host_in[index];
-    if (!t->data)
+    if (!call->host_in[index].data)
         return op_error(&call->op, FG_ERR_UNSUPPORTED,
                         "input %d must be a constant on the GPU (it is computed at run time)", index);
-    if (!is_integer_dtype(t->dtype))
-        return op_error(&call->op, FG_ERR_DTYPE, "input %d must be an integer tensor, got %s", index,
-                        fg_dtype_name(t->dtype));
-    int64_t n = fg_tensor_numel(t);
-    if (n > max)
-        return op_error(&call->op, FG_ERR_SHAPE, "input %d has %lld values; at most %d fit here", index,
-                        (long long)n, max);
-    op_read_ints(t, values, n);
-    *count = (int)n;
-    return NULL;
-}
-
-static fg_status *normalise_axes(const cuda_call *call, int64_t *axes, int n, int rank)
-{
-    for (int i = 0; i < n; i++) {
-        int a;
-        FG_TRY(op_axis(&call->op, axes[i], rank, &a));
-        axes[i] = a;
-        for (int j = 0; j < i; j++)
-            if (axes[j] == a)
-                return op_error(&call->op, FG_ERR_INVALID_ARGUMENT, "axis %d is listed twice", a);
-    }
-    return NULL;
+    op_call host = call->op;
+    host.in = (fg_tensor *)call->host_in;
+    return tensor_read_int_input(&host, index, values, max, count);
 }
 
 /* Checks constant indices on the host like the CPU does. */
@@ -713,7 +685,7 @@ static fg_status *range_prepare(cuda_call *call)
     if (!host)
         return op_error(&call->op, FG_ERR_OUT_OF_MEMORY, "out of host memory preparing Range");
     const void *start_p = call->host_in[0].data, *delta_p = call->host_in[2].data;
-    if (is_integer_dtype(t)) {
+    if (tensor_dtype_is_integer(t)) {
         int64_t start = fg_load_i64(t, start_p, 0), delta = fg_load_i64(t, delta_p, 0);
         for (int64_t i = 0; i < n; i++) {
             int64_t v = start + i * delta;
@@ -808,71 +780,16 @@ static fg_status *slice_prepare(cuda_call *call)
     const op_call *oc = &call->op;
     const fg_tensor *in = &oc->in[0];
     const int rank = in->rank;
-    int64_t starts[FG_MAX_RANK], ends[FG_MAX_RANK], axes[FG_MAX_RANK], steps[FG_MAX_RANK];
-    int n = 0, n_ends = 0, n_axes = -1, n_steps = -1;
-    if (oc->opset < 10) {
-        const int64_t *v;
-        n = ir_attr_ints(oc->node, "starts", &v);
-        if (n > rank)
-            return op_error(oc, FG_ERR_SHAPE, "starts has %d entries for rank %d", n, rank);
-        memcpy(starts, v, (size_t)n * sizeof *v);
-        n_ends = ir_attr_ints(oc->node, "ends", &v);
-        if (n_ends > rank)
-            return op_error(oc, FG_ERR_SHAPE, "ends has %d entries for rank %d", n_ends, rank);
-        memcpy(ends, v, (size_t)n_ends * sizeof *v);
-        if (ir_attr_find(oc->node, "axes")) {
-            n_axes = ir_attr_ints(oc->node, "axes", &v);
-            if (n_axes > rank)
-                return op_error(oc, FG_ERR_SHAPE, "axes has %d entries for rank %d", n_axes, rank);
-            memcpy(axes, v, (size_t)n_axes * sizeof *v);
-        }
-    } else {
-        if (oc->n_in < 3)
-            return op_error(oc, FG_ERR_INVALID_ARGUMENT, "Slice needs starts and ends inputs");
-        FG_TRY(host_ints(call, 1, starts, rank, &n));
-        FG_TRY(host_ints(call, 2, ends, rank, &n_ends));
-        if (op_has_input(oc, 3))
-            FG_TRY(host_ints(call, 3, axes, rank, &n_axes));
-        if (op_has_input(oc, 4))
-            FG_TRY(host_ints(call, 4, steps, rank, &n_steps));
-    }
-    if (n_ends != n || (n_axes >= 0 && n_axes != n) || (n_steps >= 0 && n_steps != n))
-        return op_error(oc, FG_ERR_SHAPE, "starts, ends, axes and steps must have the same length");
-    if (n_axes < 0)
-        for (int i = 0; i < n; i++)
-            axes[i] = i;
-    if (n_steps < 0)
-        for (int i = 0; i < n; i++)
-            steps[i] = 1;
-    FG_TRY(normalise_axes(call, axes, n, rank));
-    int64_t start[FG_MAX_RANK], step[FG_MAX_RANK], count[FG_MAX_RANK];
-    for (int d = 0; d < rank; d++) {
-        start[d] = 0;
-        step[d] = 1;
-        count[d] = in->dims[d];
-    }
-    for (int i = 0; i < n; i++) {
-        int a = (int)axes[i];
-        int64_t dim = in->dims[a], sp = steps[i], s = starts[i], e = ends[i];
-        if (sp == 0)
-            return op_error(oc, FG_ERR_INVALID_ARGUMENT, "slice step on axis %d is 0", a);
-        if (s < 0) s += dim;
-        if (e < 0) e += dim;
-        int64_t c;
-        if (sp > 0) {
-            s = s < 0 ? 0 : (s > dim ? dim : s);
-            e = e < 0 ? 0 : (e > dim ? dim : e);
-            c = e > s ? (e - s + sp - 1) / sp : 0;
-        } else {
-            s = s < 0 ? 0 : s;
-            s = s > dim - 1 ? dim - 1 : s;
-            e = e < -1 ? -1 : (e > dim - 1 ? dim - 1 : e);
-            c = s > e ? (s - e + (-sp) - 1) / (-sp) : 0;
-        }
-        start[a] = c ? s : 0;
-        step[a] = sp;
-        count[a] = c;
-    }
+    if (oc->opset >= 10 && oc->n_in >= 3)
+        for (int index = 1; index <= 4; index++)
+            if (op_has_input(oc, index) && !call->host_in[index].data)
+                return op_error(oc, FG_ERR_UNSUPPORTED,
+                                "input %d must be a constant on the GPU (it is computed at run time)", index);
+    op_call host = call->op;
+    host.in = (fg_tensor *)call->host_in;
+    slice_params sp;
+    FG_TRY(slice_params_get(&host, &sp));
+    const int64_t *start = sp.start, *step = sp.step, *count = sp.count;
     for (int d = 0; d < rank; d++)
         if (count[d] != oc->out[0].dims[d])
             return op_error(oc, FG_ERR_INTERNAL, "slice shape disagrees with the planned output shape");
@@ -983,7 +900,7 @@ static fg_status *gather_prepare(cuda_call *call)
     tc_state *st;
     FG_TRY(state_new(call, TC_GATHER, &st));
     const fg_tensor *data = &call->op.in[0], *idx = &call->op.in[1];
-    if (!is_integer_dtype(idx->dtype))
+    if (!tensor_dtype_is_integer(idx->dtype))
         return op_error(&call->op, FG_ERR_DTYPE, "indices must be integers, got %s", fg_dtype_name(idx->dtype));
     int axis;
     FG_TRY(op_axis(&call->op, ir_attr_int(call->op.node, "axis", 0), data->rank, &axis));
@@ -1015,7 +932,7 @@ static fg_status *elements_prepare(cuda_call *call, int kind)
     tc_state *st;
     FG_TRY(state_new(call, kind, &st));
     const fg_tensor *data = &call->op.in[0], *idx = &call->op.in[1];
-    if (!is_integer_dtype(idx->dtype))
+    if (!tensor_dtype_is_integer(idx->dtype))
         return op_error(&call->op, FG_ERR_DTYPE, "indices must be integers, got %s", fg_dtype_name(idx->dtype));
     if (idx->rank != data->rank)
         return op_error(&call->op, FG_ERR_SHAPE, "indices have rank %d but data has rank %d", idx->rank, data->rank);
@@ -1047,7 +964,7 @@ static fg_status *nd_prepare(cuda_call *call, int kind)
     tc_state *st;
     FG_TRY(state_new(call, kind, &st));
     const fg_tensor *data = &call->op.in[0], *idx = &call->op.in[1];
-    if (!is_integer_dtype(idx->dtype) || idx->rank < 1)
+    if (!tensor_dtype_is_integer(idx->dtype) || idx->rank < 1)
         return op_error(&call->op, FG_ERR_DTYPE, "indices must be integers of rank 1 or more");
     if (fg_tensor_numel(data) > CU_INDEX_LIMIT || fg_tensor_numel(idx) > CU_INDEX_LIMIT)
         return too_big(call);
@@ -1126,7 +1043,7 @@ static fg_status *pad_prepare(cuda_call *call)
     int n_axes = rank;
     if (op_has_input(oc, 3)) {
         FG_TRY(host_ints(call, 3, axes, FG_MAX_RANK, &n_axes));
-        FG_TRY(normalise_axes(call, axes, n_axes, rank));
+        FG_TRY(tensor_normalise_axes(&call->op, axes, n_axes, rank));
     } else {
         for (int d = 0; d < rank; d++)
             axes[d] = d;
