@@ -12,6 +12,7 @@
  * arithmetic relies on that). */
 #include "ops/op.h"
 #include "ops/elementwise_ops.h"
+#include "ops/fast_math.h"
 
 #include <float.h>
 #include <math.h>
@@ -311,30 +312,6 @@ static void row_generic(const ew_kernel *k, void *out, const void *const *in, in
  * compiler so lets it turn selects and comparisons into vector code. */
 #pragma GCC push_options
 #pragma GCC optimize("no-trapping-math")
-/* exp for float with a Cephes-style range reduction and polynomial; about
- * 1-2 ulp, written so that the compiler vectorizes loops that use it. */
-/* min / max as plain selects so that loops using them vectorize */
-static inline float min_f(float a, float b) { return a < b ? a : b; }
-static inline float max_f(float a, float b) { return a > b ? a : b; }
-
-static inline float fast_expf(float x)
-{
-    x = min_f(max_f(x, -87.0f), 88.0f);
-    float fn = floorf(x * 1.44269504088896341f + 0.5f);
-    float r = x - fn * 0.693359375f + fn * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    float y = p * (r * r) + r + 1.0f;
-    int32_t e = ((int32_t)fn + 127) << 23;
-    float scale;
-    memcpy(&scale, &e, sizeof scale);
-    return y * scale;
-}
-
 /* tanh: odd Taylor series near 0, 1 - 2 / (exp(2|x|) + 1) elsewhere. */
 static inline float fast_tanhf(float x)
 {

@@ -5,6 +5,7 @@
  * walks the input in place (no copies) and runs in parallel over output
  * elements. */
 #include "ops/op.h"
+#include "ops/fast_math.h"
 #include "ops/reduce_axes.h"
 
 #include <math.h>
@@ -314,14 +315,23 @@ static smx_kind smx_kind_of(const char *op_type)
     return SMX_SOFTMAX;
 }
 
-/* float32, contiguous rows (inner == 1). */
+/* float32, contiguous rows (inner == 1). Compiled like fast_math.h's
+ * functions (no trapping math), so that fast_expf inlines and vectorizes. */
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math")
 static void smx_row_f32(smx_kind kind, const float *x, float *y, int64_t n)
 {
     float mx = -INFINITY;
     int64_t arg = 0;
-    for (int64_t j = 0; j < n; j++)
-        if (x[j] > mx)
-            mx = x[j], arg = j;
+    if (kind == SMX_HARDMAX) {
+        for (int64_t j = 0; j < n; j++)
+            if (x[j] > mx)
+                mx = x[j], arg = j;
+    } else {
+#pragma omp simd reduction(max : mx)
+        for (int64_t j = 0; j < n; j++)
+            mx = x[j] > mx ? x[j] : mx;
+    }
     if (kind == SMX_HARDMAX) {
         for (int64_t j = 0; j < n; j++)
             y[j] = 0.0f;
@@ -330,13 +340,15 @@ static void smx_row_f32(smx_kind kind, const float *x, float *y, int64_t n)
         return;
     }
     float sum = 0.0f;
-    if (kind == SMX_SOFTMAX) {
+    if (kind == SMX_SOFTMAX) { /* vectorised: the polynomial exp and a SIMD sum */
+#pragma omp simd reduction(+ : sum)
         for (int64_t j = 0; j < n; j++) {
-            float e = expf(x[j] - mx);
+            float e = fast_expf(x[j] - mx);
             y[j] = e;
             sum += e;
         }
         float inv = 1.0f / sum;
+#pragma omp simd
         for (int64_t j = 0; j < n; j++)
             y[j] *= inv;
     } else {
@@ -347,6 +359,8 @@ static void smx_row_f32(smx_kind kind, const float *x, float *y, int64_t n)
             y[j] = x[j] - mx - lse;
     }
 }
+
+#pragma GCC pop_options
 
 static fg_status *smx_run(op_call *call)
 {
