@@ -2,6 +2,8 @@
  * pool_geometry.h). */
 #include "ops/pool_geometry.h"
 
+#include "ops/conv_geometry.h"
+
 #include <string.h>
 
 static fg_status *check_input(const op_call *call)
@@ -61,35 +63,20 @@ fg_status *pool_geometry(const op_call *call, pool_kind kind, int global, pool_g
     for (int i = 0; i < nsp; i++)
         if (g->k[i] < 1 || g->s[i] < 1 || g->d[i] < 1)
             return op_error(call, FG_ERR_INVALID_ARGUMENT, "kernel_shape, strides and dilations must be positive");
-    const int64_t *pads;
-    int n_pads = ir_attr_ints(call->node, "pads", &pads);
-    if (n_pads && n_pads != 2 * nsp)
-        return op_error(call, FG_ERR_INVALID_ARGUMENT, "pads has %d values, expected %d", n_pads, 2 * nsp);
-    for (int i = 0; i < nsp; i++) {
-        g->pad_l[i] = n_pads ? pads[i] : 0;
-        g->pad_r[i] = n_pads ? pads[nsp + i] : 0;
-    }
+    FG_TRY(spatial_pads_attr(call, nsp, g->pad_l, g->pad_r));
     g->count_include_pad = (int)ir_attr_int(call->node, "count_include_pad", 0);
     g->storage_order = (int)ir_attr_int(call->node, "storage_order", 0);
     int ceil_mode = (int)ir_attr_int(call->node, "ceil_mode", 0);
-    const char *auto_pad = ir_attr_string(call->node, "auto_pad", "NOTSET");
-    int same_upper = strcmp(auto_pad, "SAME_UPPER") == 0, same_lower = strcmp(auto_pad, "SAME_LOWER") == 0;
-    int valid = strcmp(auto_pad, "VALID") == 0;
-    if (!same_upper && !same_lower && !valid && strcmp(auto_pad, "NOTSET") != 0)
-        return op_error(call, FG_ERR_INVALID_ARGUMENT, "unknown auto_pad '%s'", auto_pad);
+    auto_pad_mode mode;
+    FG_TRY(auto_pad_attr(call, &mode));
     for (int i = 0; i < nsp; i++) {
         int64_t span = (g->k[i] - 1) * g->d[i] + 1;
-        if (same_upper || same_lower) {
-            int64_t out = (g->in[i] + g->s[i] - 1) / g->s[i];
-            int64_t total = (out - 1) * g->s[i] + span - g->in[i];
-            if (total < 0)
-                total = 0;
-            g->pad_l[i] = same_upper ? total / 2 : total - total / 2;
-            g->pad_r[i] = total - g->pad_l[i];
-            g->out[i] = out;
+        if (mode == AUTO_PAD_SAME_UPPER || mode == AUTO_PAD_SAME_LOWER) {
+            g->out[i] =
+                same_auto_pads(g->in[i], g->s[i], span, mode == AUTO_PAD_SAME_UPPER, &g->pad_l[i], &g->pad_r[i]);
             continue;
         }
-        if (valid)
+        if (mode == AUTO_PAD_VALID)
             g->pad_l[i] = g->pad_r[i] = 0;
         int64_t room = g->in[i] + g->pad_l[i] + g->pad_r[i] - span;
         if (room < 0)

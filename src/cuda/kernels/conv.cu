@@ -1,7 +1,8 @@
 /* CUDA Conv and ConvTranspose (float32, NCHW, 1-D to 3-D) on cuDNN 9's
  * legacy convolution API.
  *
- * prepare works out the geometry exactly as src/ops/conv.c does, builds the
+ * prepare works out the geometry with src/ops/conv_geometry.c (as the CPU
+ * kernels in src/ops/conv.c do), builds the
  * cuDNN descriptors (1-D convolutions become 2-D ones with H = 1), picks the
  * algorithm (FACEGRAPH_CUDNN_CONV_ALGO_SEARCH = exhaustive (default, cached
  * on disk through conv_algo_cache) | heuristic | default) and sizes the
@@ -33,165 +34,16 @@
 #include "cuda/conv_algo_cache.h"
 #include "cuda/kernels/conv_direct.cuh"
 
+extern "C" {
+#include "ops/conv_geometry.h"
+}
+
 #include <limits.h>
 #include <stdio.h>
 
-#define CONV_MAX_SP 3
 #define CONV_ALIGN 256
 #define CONV_MAX_ALGOS 16
 #define CONV_SEARCH_WORKSPACE_CAP ((size_t)1 << 30)
-
-/* ------------------------------------------------------------ geometry (as src/ops/conv.c) */
-
-typedef struct conv_geom {
-    int transposed;
-    int nsp; /* spatial rank: 1..3 */
-    int64_t batch, c_in, c_out, group;
-    int64_t in_sp[CONV_MAX_SP], out_sp[CONV_MAX_SP], kernel[CONV_MAX_SP];
-    int64_t stride[CONV_MAX_SP], dilation[CONV_MAX_SP];
-    int64_t pad_l[CONV_MAX_SP], pad_r[CONV_MAX_SP]; /* transposed: pad_r already less output_padding */
-} conv_geom;
-
-static fg_status *read_spatial_attr(const op_call *call, const char *name, int nsp, int64_t dflt, int64_t *out)
-{
-    const int64_t *v;
-    int n = ir_attr_ints(call->node, name, &v);
-    for (int i = 0; i < nsp; i++)
-        out[i] = dflt;
-    if (n == 0)
-        return NULL;
-    if (n != nsp)
-        return op_error(call, FG_ERR_INVALID_ARGUMENT, "attribute %s has %d values, expected %d (one per spatial axis)",
-                        name, n, nsp);
-    for (int i = 0; i < nsp; i++)
-        out[i] = v[i];
-    return NULL;
-}
-
-static fg_status *conv_geometry(const op_call *call, int transposed, conv_geom *g)
-{
-    memset(g, 0, sizeof *g);
-    g->transposed = transposed;
-    if (call->n_in < 2 || !op_has_input(call, 1))
-        return op_error(call, FG_ERR_INVALID_ARGUMENT, "needs inputs X and W");
-    const fg_tensor *x = &call->in[0], *w = &call->in[1];
-    if (x->rank < 3 || x->rank > 2 + CONV_MAX_SP)
-        return op_error(call, FG_ERR_UNSUPPORTED,
-                        "input X has rank %d; supported are 1-D to 3-D convolutions (rank 3 to 5)", x->rank);
-    if (w->rank != x->rank)
-        return op_error(call, FG_ERR_SHAPE, "weights W have rank %d but input X has rank %d", w->rank, x->rank);
-    int nsp = x->rank - 2;
-    g->nsp = nsp;
-    g->batch = x->dims[0];
-    g->c_in = x->dims[1];
-    g->group = ir_attr_int(call->node, "group", 1);
-    if (g->group < 1)
-        return op_error(call, FG_ERR_INVALID_ARGUMENT, "group is %lld, must be at least 1", (long long)g->group);
-    for (int i = 0; i < nsp; i++) {
-        g->in_sp[i] = x->dims[2 + i];
-        g->kernel[i] = w->dims[2 + i];
-    }
-    int64_t ks[CONV_MAX_SP];
-    FG_TRY(read_spatial_attr(call, "kernel_shape", nsp, 0, ks));
-    if (ir_attr_find(call->node, "kernel_shape"))
-        for (int i = 0; i < nsp; i++)
-            if (ks[i] != g->kernel[i])
-                return op_error(call, FG_ERR_SHAPE, "kernel_shape[%d] = %lld does not match weights dimension %lld", i,
-                                (long long)ks[i], (long long)g->kernel[i]);
-    FG_TRY(read_spatial_attr(call, "strides", nsp, 1, g->stride));
-    FG_TRY(read_spatial_attr(call, "dilations", nsp, 1, g->dilation));
-    for (int i = 0; i < nsp; i++)
-        if (g->stride[i] < 1 || g->dilation[i] < 1 || g->kernel[i] < 1)
-            return op_error(call, FG_ERR_INVALID_ARGUMENT, "strides, dilations and kernel sizes must be positive");
-
-    const int64_t *pads;
-    int n_pads = ir_attr_ints(call->node, "pads", &pads);
-    if (n_pads && n_pads != 2 * nsp)
-        return op_error(call, FG_ERR_INVALID_ARGUMENT, "pads has %d values, expected %d", n_pads, 2 * nsp);
-    for (int i = 0; i < nsp; i++) {
-        g->pad_l[i] = n_pads ? pads[i] : 0;
-        g->pad_r[i] = n_pads ? pads[nsp + i] : 0;
-    }
-    const char *auto_pad = ir_attr_string(call->node, "auto_pad", "NOTSET");
-    int same_upper = strcmp(auto_pad, "SAME_UPPER") == 0, same_lower = strcmp(auto_pad, "SAME_LOWER") == 0;
-    int valid = strcmp(auto_pad, "VALID") == 0;
-    if (!same_upper && !same_lower && !valid && strcmp(auto_pad, "NOTSET") != 0)
-        return op_error(call, FG_ERR_INVALID_ARGUMENT, "unknown auto_pad '%s'", auto_pad);
-    if (valid)
-        for (int i = 0; i < nsp; i++)
-            g->pad_l[i] = g->pad_r[i] = 0;
-
-    if (!transposed) {
-        g->c_out = w->dims[0];
-        if (g->c_in != w->dims[1] * g->group)
-            return op_error(call, FG_ERR_SHAPE,
-                            "input has %lld channels but weights expect %lld (W dim 1 = %lld times group %lld)",
-                            (long long)g->c_in, (long long)(w->dims[1] * g->group), (long long)w->dims[1],
-                            (long long)g->group);
-        if (g->c_out % g->group)
-            return op_error(call, FG_ERR_SHAPE, "output channels %lld are not divisible by group %lld",
-                            (long long)g->c_out, (long long)g->group);
-        for (int i = 0; i < nsp; i++) {
-            int64_t span = g->dilation[i] * (g->kernel[i] - 1) + 1;
-            if (same_upper || same_lower) {
-                int64_t out = (g->in_sp[i] + g->stride[i] - 1) / g->stride[i];
-                int64_t total = (out - 1) * g->stride[i] + span - g->in_sp[i];
-                if (total < 0)
-                    total = 0;
-                g->pad_l[i] = same_upper ? total / 2 : total - total / 2;
-                g->pad_r[i] = total - g->pad_l[i];
-            }
-            int64_t padded = g->in_sp[i] + g->pad_l[i] + g->pad_r[i];
-            if (padded < span)
-                return op_error(call, FG_ERR_SHAPE,
-                                "spatial axis %d: padded input size %lld is smaller than the dilated kernel %lld", i,
-                                (long long)padded, (long long)span);
-            g->out_sp[i] = (padded - span) / g->stride[i] + 1;
-        }
-    } else {
-        if (g->c_in != w->dims[0])
-            return op_error(call, FG_ERR_SHAPE, "input has %lld channels but weights dim 0 is %lld",
-                            (long long)g->c_in, (long long)w->dims[0]);
-        if (g->c_in % g->group)
-            return op_error(call, FG_ERR_SHAPE, "input channels %lld are not divisible by group %lld",
-                            (long long)g->c_in, (long long)g->group);
-        g->c_out = w->dims[1] * g->group;
-        int64_t out_pad[CONV_MAX_SP], out_shape[CONV_MAX_SP];
-        FG_TRY(read_spatial_attr(call, "output_padding", nsp, 0, out_pad));
-        const int64_t *os;
-        int n_os = ir_attr_ints(call->node, "output_shape", &os);
-        if (n_os && n_os != nsp && n_os != nsp + 2)
-            return op_error(call, FG_ERR_INVALID_ARGUMENT, "output_shape has %d values, expected %d", n_os, nsp);
-        for (int i = 0; i < nsp; i++) {
-            int64_t span = g->dilation[i] * (g->kernel[i] - 1) + 1;
-            int64_t full = g->stride[i] * (g->in_sp[i] - 1) + out_pad[i] + span;
-            if (n_os || same_upper || same_lower) {
-                out_shape[i] = n_os ? os[n_os - nsp + i] : g->in_sp[i] * g->stride[i];
-                int64_t total = full - out_shape[i];
-                int64_t half = total >= 0 ? total / 2 : -((1 - total) / 2); /* floor(total / 2) */
-                if (same_upper) {
-                    g->pad_l[i] = half;
-                    g->pad_r[i] = total - half;
-                } else {
-                    g->pad_l[i] = total - half;
-                    g->pad_r[i] = half;
-                }
-            }
-            g->out_sp[i] = full - g->pad_l[i] - g->pad_r[i];
-            if (g->out_sp[i] < 1)
-                return op_error(call, FG_ERR_SHAPE, "spatial axis %d: output size %lld is not positive", i,
-                                (long long)g->out_sp[i]);
-            g->pad_r[i] -= out_pad[i];
-        }
-    }
-    if (op_has_input(call, 2)) {
-        const fg_tensor *b = &call->in[2];
-        if (fg_tensor_numel(b) != g->c_out || b->rank != 1)
-            return op_error(call, FG_ERR_SHAPE, "bias has %lld elements, expected %lld (one per output channel)",
-                            (long long)fg_tensor_numel(b), (long long)g->c_out);
-    }
-    return NULL;
-}
 
 /* ------------------------------------------------------------ kernels */
 
