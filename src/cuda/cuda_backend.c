@@ -230,7 +230,6 @@ struct cuda_plan {
     void **d_value;        /* per value id: device pointer for CONST and INPUT roots */
     void **d_owned;        /* device allocations to free */
     int n_d_owned;
-    void **h_input;        /* pinned staging per model input */
     void **h_output;       /* pinned staging per model output */
     int64_t *d_counts;     /* per step: device counts of data-dependent outputs */
     int64_t *h_counts;     /* pinned copies of d_counts */
@@ -293,8 +292,6 @@ void cuda_plan_free(cuda_plan *cp)
             cp->ops[k]->release(cp->calls[k].op.state);
     for (int i = 0; i < cp->n_d_owned; i++)
         cudaFree(cp->d_owned[i]);
-    for (int i = 0; cp->h_input && i < cp->p->n_inputs; i++)
-        cudaFreeHost(cp->h_input[i]);
     for (int i = 0; cp->h_output && i < cp->p->n_outputs; i++)
         cudaFreeHost(cp->h_output[i]);
     cudaFreeHost(cp->h_counts);
@@ -310,7 +307,6 @@ void cuda_plan_free(cuda_plan *cp)
         cudaStreamDestroy(cp->stream);
     free(cp->d_owned);
     free(cp->d_value);
-    free(cp->h_input);
     free(cp->h_output);
     free(cp->calls);
     free(cp->call_tensors);
@@ -461,11 +457,10 @@ fg_status *cuda_plan_create(cuda_device *dev, cuda_weights *weights, plan *p, co
         max_allocs += p->steps[k].n_out;
     cp->d_value = calloc((size_t)p->n_values + 1, sizeof *cp->d_value);
     cp->d_owned = calloc((size_t)max_allocs, sizeof *cp->d_owned);
-    cp->h_input = calloc((size_t)p->n_inputs + 1, sizeof *cp->h_input);
     cp->h_output = calloc((size_t)p->n_outputs + 1, sizeof *cp->h_output);
     fg_status *st = NULL;
     cudaError_t err;
-    if (!cp->d_value || !cp->d_owned || !cp->h_input || !cp->h_output) {
+    if (!cp->d_value || !cp->d_owned || !cp->h_output) {
         st = fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory binding the plan to the GPU");
         goto fail;
     }
@@ -501,8 +496,6 @@ fg_status *cuda_plan_create(cuda_device *dev, cuda_weights *weights, plan *p, co
             continue;
         size_t bytes = fg_tensor_nbytes(&v->t);
         st = device_alloc(cp, bytes, &cp->d_value[i]);
-        if (!st && (err = cudaMallocHost(&cp->h_input[v->input_index], bytes ? bytes : 1)) != cudaSuccess)
-            st = cuda_error(NULL, err, "allocating pinned input memory");
     }
     for (int i = 0; i < p->n_outputs && !st; i++) {
         size_t bytes = p->values[root_value(p, p->outputs[i])].bytes;
@@ -528,18 +521,19 @@ fail:
     return st;
 }
 
-/* Inputs in, outside any graph: from pinned staging, or device to device
- * when the caller's tensors are already on the GPU. */
-static fg_status *enqueue_inputs(cuda_plan *cp, const fg_tensor *device_inputs)
+/* Inputs in, outside any graph, straight from the caller's tensors (host
+ * or device memory) into the plan's input buffers. */
+static fg_status *enqueue_inputs(cuda_plan *cp, const fg_tensor *inputs)
 {
     plan *p = cp->p;
     for (int i = 0; i < p->n_values; i++) {
         plan_value *v = &p->values[i];
         if (v->kind != PLAN_INPUT)
             continue;
-        const void *src = device_inputs ? device_inputs[v->input_index].data : cp->h_input[v->input_index];
-        cudaError_t err = cudaMemcpyAsync(cp->d_value[i], src, fg_tensor_nbytes(&v->t),
-                                          device_inputs ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice,
+        const fg_tensor *in = &inputs[v->input_index];
+        cudaError_t err = cudaMemcpyAsync(cp->d_value[i], in->data, fg_tensor_nbytes(&v->t),
+                                          in->location == FG_DEVICE ? cudaMemcpyDeviceToDevice
+                                                                    : cudaMemcpyHostToDevice,
                                           cp->stream);
         if (err != cudaSuccess)
             return cuda_error(NULL, err, "copying inputs to the GPU");
@@ -626,11 +620,11 @@ static fg_status *sync(cuda_plan *cp)
 
 /* One run: inputs in, the kernels (eagerly, or the graph) between two
  * events that give the device time, outputs out, wait. */
-static fg_status *run_once(cuda_plan *cp, int use_graph, const fg_tensor *device_inputs, int host_outputs,
+static fg_status *run_once(cuda_plan *cp, int use_graph, const fg_tensor *inputs, int host_outputs,
                            fg_tensor *outputs)
 {
     int launches = 0;
-    FG_TRY(enqueue_inputs(cp, device_inputs));
+    FG_TRY(enqueue_inputs(cp, inputs));
     cudaEventRecord(cp->start, cp->stream);
     if (use_graph) {
         cudaError_t err = cudaGraphLaunch(cp->exec, cp->stream);
@@ -665,10 +659,10 @@ static void refuse_graph(cuda_plan *cp, const char *fmt, const char *detail)
 
 /* Capture the run, replay it on the same inputs, adopt it if the outputs
  * match the eager run bit for bit. */
-static fg_status *try_graph(cuda_plan *cp, const fg_tensor *device_inputs, fg_tensor *outputs)
+static fg_status *try_graph(cuda_plan *cp, const fg_tensor *inputs, fg_tensor *outputs)
 {
     plan *p = cp->p;
-    FG_TRY(run_once(cp, 0, device_inputs, 1, outputs)); /* validation compares host copies */
+    FG_TRY(run_once(cp, 0, inputs, 1, outputs)); /* validation compares host copies */
     size_t total = 0;
     for (int i = 0; i < p->n_outputs; i++)
         total += fg_tensor_nbytes(&outputs[i]);
@@ -719,7 +713,7 @@ static fg_status *try_graph(cuda_plan *cp, const fg_tensor *device_inputs, fg_te
     free(nodes);
     for (int i = 0; i < p->n_outputs; i++) /* poison, so a replay that writes nothing is caught */
         memset(cp->h_output[i], 0xA5, fg_tensor_nbytes(&outputs[i]));
-    st = run_once(cp, 1, device_inputs, 1, outputs);
+    st = run_once(cp, 1, inputs, 1, outputs);
     if (st)
         goto done;
     off = 0;
@@ -762,25 +756,21 @@ fg_status *cuda_plan_run(cuda_plan *cp, const fg_tensor *inputs, fg_tensor *outp
                                 "cannot return densely; pass host tensors",
                                 i, v->bound_axis);
         }
-    if (!on_device)
-        for (int i = 0; i < p->n_inputs; i++)
-            memcpy(cp->h_input[i], inputs[i].data, fg_tensor_nbytes(&inputs[i]));
-    const fg_tensor *device_inputs = on_device ? inputs : NULL;
     cudaError_t err = cudaSetDevice(cp->dev->id);
     if (err != cudaSuccess)
         return cuda_error(NULL, err, "selecting the GPU");
     fg_status *st;
     if (cp->graph_state == 1) {
-        st = run_once(cp, 1, device_inputs, !on_device, outputs);
+        st = run_once(cp, 1, inputs, !on_device, outputs);
     } else if (cp->graph_state == 0 && cp->runs >= 2) {
-        st = try_graph(cp, device_inputs, outputs);
+        st = try_graph(cp, inputs, outputs);
         if (!st && cp->graph_state == -1 && cp->options.graph_mode == CUDA_GRAPH_ON)
             st = fg_error(FG_ERR_UNSUPPORTED, "--cuda-graph on: this model cannot run as a CUDA graph: %s",
                           cp->graph_reason);
         if (!st && on_device)
             collect_outputs(cp, 0, outputs);
     } else {
-        st = run_once(cp, 0, device_inputs, !on_device, outputs);
+        st = run_once(cp, 0, inputs, !on_device, outputs);
     }
     if (!st)
         cp->runs++;
@@ -804,8 +794,6 @@ fg_status *cuda_plan_profile(cuda_plan *cp, const fg_tensor *inputs, fg_tensor *
     plan *p = cp->p;
     if (!plan_matches_signature(p, inputs, p->n_inputs))
         return fg_error(FG_ERR_INTERNAL, "the inputs do not match the signature this GPU plan was made for");
-    for (int i = 0; i < p->n_inputs; i++)
-        memcpy(cp->h_input[i], inputs[i].data, fg_tensor_nbytes(&inputs[i]));
     cudaEvent_t *events = calloc((size_t)p->n_steps + 1, sizeof *events);
     if (!events)
         return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -814,7 +802,7 @@ fg_status *cuda_plan_profile(cuda_plan *cp, const fg_tensor *inputs, fg_tensor *
         if (cudaEventCreate(&events[k]) != cudaSuccess)
             st = fg_error(FG_ERR_DEVICE, "cannot create CUDA events for profiling");
     if (!st)
-        st = enqueue_inputs(cp, NULL);
+        st = enqueue_inputs(cp, inputs);
     if (!st)
         st = enqueue_steps(cp, NULL, events);
     if (!st)
