@@ -40,10 +40,11 @@ fg_status *cuda_plan_create(cuda_device *dev, cuda_weights *weights, plan *p, co
                             cuda_plan **out);
 void cuda_plan_free(cuda_plan *cp);
 
-/* Runs on host inputs; outputs view pinned host memory valid until the next
- * run. The first runs are eager; then (graph mode auto/on) the run is
- * captured, replayed on the same inputs and adopted only if the outputs are
- * bit-identical to the eager ones. */
+/* Runs on host or device inputs (all alike). Host inputs give outputs that
+ * view pinned host memory, device inputs outputs in device memory; both
+ * valid until the next run. The first runs are eager; then (graph mode
+ * auto/on) the kernels are captured, replayed on the same inputs and the
+ * graph adopted only if the outputs are bit-identical to the eager ones. */
 fg_status *cuda_plan_run(cuda_plan *cp, const fg_tensor *inputs, fg_tensor *outputs);
 
 typedef struct cuda_plan_stats {
