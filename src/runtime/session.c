@@ -46,9 +46,10 @@ fg_status *fg_engine_create(const fg_engine_options *options, fg_engine **out)
             return st;
         }
         snprintf(e->providers[e->n_providers++], sizeof e->providers[0], "%s", name);
-        if (!strcmp(name, "cuda"))
+        /* the first provider listed is the one used; cpu after cuda is its fallback */
+        if (!strcmp(name, "cuda") && e->n_providers == 1)
             e->use_cuda = 1;
-        else if (e->use_cuda)
+        else if (!strcmp(name, "cpu") && e->use_cuda)
             e->cpu_fallback = 1;
     }
     if (!e->n_providers)
