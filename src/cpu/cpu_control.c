@@ -41,14 +41,9 @@ static fg_status *store_output(plan *p, const plan_step *s, int j, const fg_tens
         return NULL;
     plan_value *v = &p->values[id];
     size_t bytes = fg_tensor_nbytes(t);
-    if (bytes > v->heap_bytes || !v->heap) {
-        void *grown = fg_aligned_alloc(bytes ? bytes : 1);
-        if (!grown)
-            return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory for the output of node '%s'", s->node->name);
-        fg_aligned_free(v->heap);
-        v->heap = grown;
-        v->heap_bytes = bytes ? bytes : 1;
-    }
+    fg_status *st = cpu_grow_buffer(&v->heap, &v->heap_bytes, bytes ? bytes : 1);
+    if (st)
+        return fg_error_wrap(st, "node '%s' (%s)", s->node->name, s->node->op_type);
     memmove(v->heap, t->data, bytes);
     v->kind = PLAN_DYNAMIC;
     v->t = *t;

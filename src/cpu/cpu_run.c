@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static fg_status *grow(void **buf, size_t *have, size_t want)
+fg_status *cpu_grow_buffer(void **buf, size_t *have, size_t want)
 {
     if (want <= *have)
         return NULL;
@@ -37,7 +37,7 @@ static fg_status *run_dynamic_step(plan *p, plan_step *s, void **scratch, size_t
         plan_value *v = &p->values[id];
         v->kind = PLAN_DYNAMIC;
         size_t bytes = fg_tensor_nbytes(&s->out_t[j]);
-        FG_TRY(grow(&v->heap, &v->heap_bytes, bytes ? bytes : 1));
+        FG_TRY(cpu_grow_buffer(&v->heap, &v->heap_bytes, bytes ? bytes : 1));
         v->t = s->out_t[j];
         s->out_t[j].data = v->heap;
     }
@@ -46,7 +46,7 @@ static fg_status *run_dynamic_step(plan *p, plan_step *s, void **scratch, size_t
         s->prepared = 1;
     }
     if (!st)
-        st = grow(scratch, scratch_have, s->call.scratch_bytes);
+        st = cpu_grow_buffer(scratch, scratch_have, s->call.scratch_bytes);
     s->call.scratch = *scratch;
     if (!st)
         st = s->op->run(&s->call);
@@ -68,7 +68,7 @@ static fg_status *bounded_view(plan *p, int id, fg_tensor *t)
     if (axis == 0 || t->dims[axis] == capacity)
         return NULL;
     size_t bytes = fg_tensor_nbytes(t);
-    FG_TRY(grow(&v->heap, &v->heap_bytes, bytes ? bytes : 1));
+    FG_TRY(cpu_grow_buffer(&v->heap, &v->heap_bytes, bytes ? bytes : 1));
     int64_t outer = fg_shape_numel(axis, t->dims);
     size_t inner = fg_dtype_size(t->dtype);
     for (int d = axis + 1; d < t->rank; d++)
