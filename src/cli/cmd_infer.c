@@ -86,7 +86,7 @@ static fg_status *print_profile(fg_session *session, const fg_tensor *inputs, in
                total > 0 ? 100 * ops[i].ms / total : 0);
     qsort(steps, (size_t)p->n_steps, sizeof *steps, by_time);
     printf("slowest steps:\n");
-    for (int i = 0; i < p->n_steps && i < 12; i++) {
+    for (int i = 0; i < p->n_steps && i < 30; i++) {
         const plan_step *s = &p->steps[steps[i].count];
         char shape[96] = "";
         if (s->out[0] >= 0)
