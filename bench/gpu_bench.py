@@ -180,8 +180,8 @@ def write_reports(out, meta, rows):
              "",
              "| model | fg eager device ms | fg graph device ms | graph | kernels | arena MB | torch eager ms | "
              "torch graph ms | speedup vs torch graph | target ms | fg graph e2e ms | torch graph e2e ms | "
-             "speedup e2e | max rel diff |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "speedup e2e | max rel diff | fg fp16 device ms | fp16 rel diff |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         arena = r.get("arena_bytes")
         target = r.get("target_ms")
@@ -189,12 +189,14 @@ def write_reports(out, meta, rows):
                                          else " (MISSED)")
         graph = "yes" if r.get("graph_captured") else ("no: " + one_line(r.get("graph_reason", ""), 60).replace("|", "/")
                                                        if "graph_captured" in r else "-")
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             r["model"], fmt(r.get("fg_eager_device_ms")), fmt(r.get("fg_graph_device_ms")), graph,
             fmt(r.get("kernels_per_run")), fmt(arena / 1e6, 1) if arena else "-", fmt(r.get("torch_eager_ms")),
             fmt(r.get("torch_graph_ms")), fmt(r.get("speedup_vs_torch_graph"), 2),
             (fmt(target, 2) + met) if target else "-", fmt(r.get("fg_graph_ms")), fmt(r.get("torch_graph_e2e_ms")),
-            fmt(r.get("speedup_e2e"), 2), fmt(r.get("max_rel_diff"), 6) if r.get("max_rel_diff") is not None else "-"))
+            fmt(r.get("speedup_e2e"), 2), fmt(r.get("max_rel_diff"), 6) if r.get("max_rel_diff") is not None else "-",
+            fmt(r.get("fg_fp16_device_ms")),
+            fmt(r.get("fp16_max_rel_diff"), 4) if r.get("fp16_max_rel_diff") is not None else "-"))
     errors = [(r["model"], k, v) for r in rows for k, v in r.items() if k.endswith("error") and v]
     if errors:
         lines += ["", "Errors:", ""] + ["- %s %s: %s" % e for e in errors]
@@ -325,11 +327,14 @@ def main():
             best = [v for v in (row.get("fg_eager_ms"), row.get("fg_graph_ms")) if v is not None]
         row["fg_best_ms"] = min(best) if best else None
         # fp16: only where the CLI takes it (probed once)
+        half = None
         if fp16_state is None or fp16_state == "":
             half, err = run_facegraph(args.facegraph, path, inputs, os.path.join(work, "fp16"), args.runs,
                                       args.device, "auto", "fp16", args.timeout)
             if half:
                 row["fg_fp16_ms"] = half["ms"]
+                if half.get("device_ms"):
+                    row["fg_fp16_device_ms"] = half["device_ms"]
                 fp16_state = ""
             elif fp16_state is None and err and ("not supported" in err or "precision" in err):
                 fp16_state = err
@@ -341,6 +346,8 @@ def main():
                 tres, touts = torch_times(path, model, feeds, args.runs, -1 if args.torch_cpu else args.device)
                 row.update(tres)
                 row["max_rel_diff"] = agreement(fg_outputs, touts)
+                if half:
+                    row["fp16_max_rel_diff"] = agreement(half.get("outputs", {}), touts)
             except Exception as e:
                 row["torch_error"] = one_line("%s: %s" % (type(e).__name__, e))
             gc.collect()

@@ -94,6 +94,10 @@ typedef struct fg_engine_options {
     const char *const *cuda_graph_exclude; /* model file names (or stems) never captured */
     int n_cuda_graph_exclude;
     int allow_tf32;   /* 1: float32 convolutions and matmuls may use TF32 tensor cores (off by default) */
+    /* 1: convolutions may run in float16 on tensor cores, float32 accumulation
+     * (cuda only; each convolution keeps float32 where that is faster).
+     * float16 models do so whatever this says. */
+    int precision_fp16;
 } fg_engine_options;
 
 typedef struct fg_engine fg_engine;

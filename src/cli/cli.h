@@ -18,6 +18,7 @@ typedef struct cli_exec_options {
     const char *graph_exclude[CLI_MAX_PROVIDERS * 4]; /* --cuda-graph-exclude MODEL ... */
     int n_graph_exclude;
     int allow_tf32;                              /* --cuda-tf32 on|off */
+    int precision_fp16;                          /* --execution-precision fp32|fp16 */
 } cli_exec_options;
 
 void cli_exec_options_init(cli_exec_options *options);

@@ -69,10 +69,11 @@ int cli_parse_exec_option(int argc, char **argv, int *i, cli_exec_options *o)
             }
             setenv("FACEGRAPH_CUDNN_CONV_ALGO_SEARCH", v, 1);
         } else {
-            if (strcmp(v, "fp32") != 0) {
-                fprintf(stderr, "facegraph: --execution-precision %s is not supported yet; use fp32\n", v);
+            if (strcmp(v, "fp32") && strcmp(v, "fp16")) {
+                fprintf(stderr, "facegraph: --execution-precision takes fp32 or fp16\n");
                 return -1;
             }
+            o->precision_fp16 = !strcmp(v, "fp16");
         }
         ++*i;
         return 1;
@@ -112,6 +113,7 @@ fg_status *cli_engine_create(const cli_exec_options *o, fg_engine **engine)
     eo.cuda_graph_exclude = o->graph_exclude;
     eo.n_cuda_graph_exclude = o->n_graph_exclude;
     eo.allow_tf32 = o->allow_tf32;
+    eo.precision_fp16 = o->precision_fp16;
     return fg_engine_create(&eo, engine);
 }
 

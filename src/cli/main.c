@@ -26,6 +26,8 @@ static void print_usage(FILE *to)
                 "                                FACEGRAPH_CUDA_GRAPH=0 switches them off)\n"
                 "  --cuda-graph-exclude MODEL..  never capture these models (file name or stem)\n"
                 "  --cuda-tf32 on|off            TF32 tensor cores for float32 conv/matmul (default off)\n"
+                "  --execution-precision fp32|fp16  fp16: convolutions in float16 on tensor cores where\n"
+                "                                faster (cuda; float16 models always do so)\n"
                 "  --cudnn-conv-algo-search exhaustive|heuristic|default   (default exhaustive, cached)\n"
                 "\n"
                 "`facegraph COMMAND --help` shows a command's options.\n"

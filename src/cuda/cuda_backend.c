@@ -422,6 +422,7 @@ static fg_status *bind_steps(cuda_plan *cp)
         c->cublas = cp->cublas;
         c->device = cp->dev->id;
         c->allow_tf32 = cp->options.allow_tf32;
+        c->allow_fp16 = cp->options.precision_fp16 || p->float16_model;
         c->device_count = s->call.out_bounded ? cp->d_counts + k : NULL;
         if (op->prepare)
             FG_TRY(op->prepare(c));

@@ -31,6 +31,7 @@ size_t cuda_weights_bytes(const cuda_weights *weights);
 typedef struct cuda_plan_options {
     cuda_graph_mode graph_mode;
     int allow_tf32;
+    int precision_fp16; /* convolutions may run in float16 (always for float16 models) */
 } cuda_plan_options;
 
 /* Binds a host plan to the device: device arena, constants uploaded (shared

@@ -41,6 +41,7 @@ typedef struct cuda_call {
     int64_t *device_count;    /* data-dependent ops: device int64 receiving the true output length */
     int device;
     int allow_tf32;           /* 1: convolutions and matmuls may use TF32 tensor cores */
+    int allow_fp16;           /* 1: convolutions may run in float16 (tensor cores, float32 accumulation) */
 } cuda_call;
 
 typedef struct cuda_op_def {

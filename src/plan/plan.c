@@ -85,6 +85,7 @@ static fg_status *float16_const_to_float32(plan *p, plan_value *v)
 {
     if (v->kind != PLAN_CONST || v->t.dtype != FG_FLOAT16)
         return NULL;
+    p->float16_model = 1;
     int64_t n = fg_tensor_numel(&v->t);
     float *f;
     FG_TRY(own_alloc(p, (size_t)(n ? n : 1) * sizeof(float), (void **)&f));
@@ -499,6 +500,60 @@ static void fuse_activations(fusion_ctx *f)
     }
 }
 
+/* Steps that only move elements (one data input, the rest constants): an
+ * element-wise activation after them gives what it gives before them. */
+static int moves_elements(const plan *p, const plan_step *s, int input)
+{
+    static const char *const ops[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Transpose"};
+    int known = 0;
+    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
+        known |= step_is(s, ops[k]);
+    if (!known || s->n_out != 1 || s->n_in < 1 || s->in[0] != input || p->values[s->out[0]].bounded)
+        return 0;
+    for (int k = 1; k < s->n_in; k++)
+        if (s->in[k] >= 0 && p->values[s->in[k]].kind != PLAN_CONST)
+            return 0;
+    return 1;
+}
+
+/* Producer -> Transpose/Reshape/... -> activation (a detection head:
+ * Conv -> Transpose -> Reshape -> Sigmoid): the activation moves into the
+ * producer and its node disappears; the last move now yields its output. */
+static void fuse_activations_through_moves(fusion_ctx *f)
+{
+    plan *p = f->p;
+    for (int i = 0; i < p->n_steps; i++) {
+        plan_step *c = &p->steps[i];
+        if (f->removed[i] || c->dynamic || !(c->op->flags & OP_FUSES_ACTIVATION) ||
+            c->call.act.kind != OP_ACT_NONE || p->values[c->out[0]].t.dtype != FG_FLOAT32 ||
+            p->values[c->out[0]].bounded)
+            continue;
+        int cur = c->out[0], next, last_move = -1;
+        while (only_consumer(f, cur, &next) && moves_elements(p, &p->steps[next], cur)) {
+            last_move = next;
+            cur = p->steps[next].out[0];
+        }
+        op_activation act;
+        int ai;
+        if (last_move < 0 || !only_consumer(f, cur, &ai) || !activation_of(p, &p->steps[ai], &act) ||
+            p->steps[ai].in[0] != cur || p->steps[ai].n_out != 1)
+            continue;
+        plan_step *m = &p->steps[last_move], *a = &p->steps[ai];
+        int y = a->out[0];
+        plan_value *old = &p->values[cur], *v = &p->values[y];
+        if (old->kind == PLAN_ALIAS) {
+            v->kind = PLAN_ALIAS;
+            v->alias_of = old->alias_of;
+        }
+        old->kind = PLAN_UNUSED;
+        m->out[0] = y;
+        f->producer[y] = last_move;
+        c->call.act = act;
+        f->removed[ai] = 1;
+        p->n_fused_act++;
+    }
+}
+
 static fg_status *run_fusions(plan *p)
 {
     fusion_ctx f = {p, NULL, NULL, NULL};
@@ -527,6 +582,7 @@ static fg_status *run_fusions(plan *p)
     if (st)
         goto done;
     fuse_activations(&f);
+    fuse_activations_through_moves(&f);
     /* compact */
     int n = 0;
     for (int i = 0; i < p->n_steps; i++) {

@@ -88,6 +88,7 @@ typedef struct plan {
     void **owned;         /* folded constants and rewritten weights */
     /* statistics for inspect / the graph matrix */
     int n_folded, n_fused_bn, n_fused_act, n_removed;
+    int float16_model;    /* the model had float16 weights (now float32 constants) */
 } plan;
 
 /* Makes the plan for one signature (inputs[i]: dtype, rank, dims; data is

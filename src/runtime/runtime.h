@@ -22,6 +22,7 @@ struct fg_engine {
     int thread_count;
     fg_cuda_graph_mode cuda_graph;
     int allow_tf32;
+    int precision_fp16;   /* --execution-precision fp16 */
     char graph_exclude[ENGINE_MAX_EXCLUDES][128];
     int n_graph_exclude;
 #ifdef FG_HAVE_CUDA

@@ -61,6 +61,7 @@ fg_status *fg_engine_create(const fg_engine_options *options, fg_engine **out)
     if (kill && !strcmp(kill, "0"))
         e->cuda_graph = FG_CUDA_GRAPH_OFF;
     e->allow_tf32 = options ? options->allow_tf32 : 0;
+    e->precision_fp16 = options ? options->precision_fp16 : 0;
     pthread_mutex_init(&e->lock, NULL);
     for (int i = 0; options && i < options->n_cuda_graph_exclude && i < ENGINE_MAX_EXCLUDES; i++)
         snprintf(e->graph_exclude[e->n_graph_exclude++], sizeof e->graph_exclude[0], "%s",
@@ -295,7 +296,7 @@ const ir_model *session_model(const fg_session *s) { return s->model; }
 #ifdef FG_HAVE_CUDA
 static fg_status *new_gpu_instance(fg_session *s, plan *p, cuda_plan **out)
 {
-    cuda_plan_options co = {CUDA_GRAPH_AUTO, s->engine->allow_tf32};
+    cuda_plan_options co = {CUDA_GRAPH_AUTO, s->engine->allow_tf32, s->engine->precision_fp16};
     if (s->engine->cuda_graph == FG_CUDA_GRAPH_OFF || s->graph_excluded)
         co.graph_mode = CUDA_GRAPH_OFF;
     else if (s->engine->cuda_graph == FG_CUDA_GRAPH_ON)

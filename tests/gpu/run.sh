@@ -162,7 +162,7 @@ else
 fi
 
 if [ $BUILT = 1 ]; then
-  stage gpu-parity 130 python3 tests/gpu/gpu_parity.py --facegraph "$FG" --gen "$GEN/standins-small" \
+  stage gpu-parity 200 python3 tests/gpu/gpu_parity.py --facegraph "$FG" --gen "$GEN/standins-small" \
     --json "$OUT/gpu_parity.json" ${SHARED:+--shared "$SHARED"}
   stage conv-direct 60 bash -c "nvcc -O3 -arch=sm_90 -I src -I include tests/gpu/conv_direct_test.cu \
     -o build-gpu/conv_direct_test && build-gpu/conv_direct_test"

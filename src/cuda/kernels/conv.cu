@@ -9,8 +9,10 @@
  * scratch: [cuDNN workspace | padded input or full transposed output].
  *
  * Paths:
- *   - depthwise 2-D (group == C_in == C_out): a direct kernel with fused
- *     bias and activation (FACEGRAPH_CUDA_DEPTHWISE=cudnn uses cuDNN instead)
+ *   - depthwise 2-D (group == C_in == C_out): direct kernels with fused
+ *     bias and activation (conv_depthwise.cuh: 3x3 stride 1/2 tiles, else one
+ *     thread per output); FACEGRAPH_CUDA_DEPTHWISE=cudnn uses cuDNN instead,
+ *     =generic the one-thread-per-output kernel for every shape
  *   - 1-D/2-D Conv with group 1 and constant weights (and bias): after the
  *     cuDNN set-up below, prepare times the direct kernels of
  *     conv_direct.cuh (one kernel each, bias and activation fused) against
@@ -33,6 +35,7 @@
 #include "cuda/kernels/kernel_util.cuh"
 #include "cuda/conv_algo_cache.h"
 #include "cuda/kernels/conv_direct.cuh"
+#include "cuda/kernels/conv_depthwise.cuh"
 
 extern "C" {
 #include "ops/conv_geometry.h"
@@ -118,48 +121,12 @@ __global__ void conv_crop_bias_act_kernel(const float *full, float *y, const flo
     }
 }
 
-typedef struct dw_params {
-    uint32_t channels, in_h, in_w, out_h, out_w;
-    int k_h, k_w, s_h, s_w, d_h, d_w, p_h, p_w; /* p: leading pads */
-    uint32_t total;
-} dw_params;
-
-/* Depthwise 2-D convolution (one input channel per output channel) with
- * fused bias and activation; one thread per output element. */
-__global__ void conv_depthwise_kernel(const float *__restrict__ x, const float *__restrict__ w,
-                                      const float *__restrict__ bias, float *__restrict__ y, dw_params p,
-                                      op_activation act)
-{
-    CU_LOOP(i, p.total)
-    {
-        uint32_t ow = i % p.out_w, t = i / p.out_w;
-        uint32_t oh = t % p.out_h, plane = t / p.out_h;
-        uint32_t c = plane % p.channels;
-        const float *xp = x + (size_t)plane * p.in_h * p.in_w;
-        const float *wp = w + (size_t)c * p.k_h * p.k_w;
-        int ih0 = (int)oh * p.s_h - p.p_h, iw0 = (int)ow * p.s_w - p.p_w;
-        float acc = 0.0f;
-        for (int kh = 0; kh < p.k_h; kh++) {
-            int ih = ih0 + kh * p.d_h;
-            if (ih < 0 || ih >= (int)p.in_h)
-                continue;
-            const float *xrow = xp + (size_t)ih * p.in_w;
-            const float *wrow = wp + kh * p.k_w;
-            for (int kw = 0; kw < p.k_w; kw++) {
-                int iw = iw0 + kw * p.d_w;
-                if (iw >= 0 && iw < (int)p.in_w)
-                    acc = fmaf(__ldg(xrow + iw), __ldg(wrow + kw), acc);
-            }
-        }
-        if (bias)
-            acc += __ldg(bias + c);
-        y[i] = cu_act(act, acc);
-    }
-}
+/* depthwise: conv_depthwise.cuh */
 
 /* ------------------------------------------------------------ state */
 
-enum conv_path { CONV_PATH_CUDNN = 0, CONV_PATH_DEPTHWISE, CONV_PATH_DIRECT };
+enum conv_path { CONV_PATH_CUDNN = 0, CONV_PATH_DEPTHWISE, CONV_PATH_DIRECT, CONV_PATH_HALF };
+#define CONV_KIND_HALF (CD_COUNT + 1) /* the float16 path as a tuning candidate beside enum cd_kind */
 enum conv_search { SEARCH_EXHAUSTIVE = 0, SEARCH_HEURISTIC, SEARCH_DEFAULT };
 
 typedef struct conv_state {
@@ -186,13 +153,21 @@ typedef struct conv_state {
     int crop;
     sp3 full_sp, crop_out, crop_off;
     size_t buf_off;  /* scratch offset of the padded input / full result */
-    /* depthwise */
-    dw_params dw;
+    /* depthwise (conv_depthwise.cuh) */
+    dw_plan dw;
     /* direct kernels (conv_direct.cuh) */
     int direct_kind; /* enum cd_kind */
     cd_params cd;
     float *cd_weights; /* device: the packed weights and bias */
+    /* float16 (see "float16 path" below) */
+    int half;        /* this state's cuDNN descriptors are float16 (the half path's own state) */
+    const void *w_dev; /* weights for the algorithm search when not call->op.in[1] */
+    struct half_path *hp;
 } conv_state;
+
+static void conv_release(void *state);
+static void half_path_release(struct half_path *hp);
+static fg_status *half_forward(cuda_call *call, conv_state *s, const float *x, float *y, char *scratch);
 
 static void conv_release(void *state)
 {
@@ -213,6 +188,7 @@ static void conv_release(void *state)
         cudnnDestroyActivationDescriptor(s->act_desc);
     if (s->cd_weights)
         cudaFree(s->cd_weights);
+    half_path_release(s->hp);
     free(s);
 }
 
@@ -269,7 +245,8 @@ static int fits_int(int64_t v)
             return cudnn_error((call), st_, (what));                                                                 \
     } while (0)
 
-static fg_status *set_tensor_desc(const cuda_call *call, cudnnTensorDescriptor_t desc, int nd, const int *dims)
+static fg_status *set_tensor_desc_typed(const cuda_call *call, cudnnTensorDescriptor_t desc, int nd, const int *dims,
+                                        cudnnDataType_t type)
 {
     int strides[5];
     int64_t s = 1;
@@ -280,16 +257,27 @@ static fg_status *set_tensor_desc(const cuda_call *call, cudnnTensorDescriptor_t
     if (s > INT_MAX)
         return op_error(&call->op, FG_ERR_UNSUPPORTED, "tensor of %lld elements is too large for cuDNN",
                         (long long)s);
-    DNN_TRY(call, cudnnSetTensorNdDescriptor(desc, CUDNN_DATA_FLOAT, nd, dims, strides), "tensor descriptor");
+    DNN_TRY(call, cudnnSetTensorNdDescriptor(desc, type, nd, dims, strides), "tensor descriptor");
     return NULL;
 }
 
+static fg_status *set_tensor_desc(const cuda_call *call, cudnnTensorDescriptor_t desc, int nd, const int *dims)
+{
+    return set_tensor_desc_typed(call, desc, nd, dims, CUDNN_DATA_FLOAT);
+}
+
+/* Tensor cores: float16 always, float32 only as TF32 when allowed. */
+static int tensor_ops_allowed(const cuda_call *call, const conv_state *s)
+{
+    return call->allow_tf32 || s->half;
+}
+
 /* Math types a search result may carry. */
-static int math_allowed(const cuda_call *call, cudnnMathType_t m)
+static int math_allowed(const cuda_call *call, const conv_state *s, cudnnMathType_t m)
 {
     if (m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
         return 0; /* may down-convert to fp16/bf16 */
-    if (!call->allow_tf32 && m == CUDNN_TENSOR_OP_MATH)
+    if (!tensor_ops_allowed(call, s) && m == CUDNN_TENSOR_OP_MATH)
         return 0;
     return 1;
 }
@@ -297,7 +285,7 @@ static int math_allowed(const cuda_call *call, cudnnMathType_t m)
 /* Sets the descriptor's math type for a chosen algorithm's result. */
 static fg_status *apply_math(const cuda_call *call, conv_state *s, cudnnMathType_t m)
 {
-    cudnnMathType_t use = call->allow_tf32 ? m : CUDNN_FMA_MATH;
+    cudnnMathType_t use = tensor_ops_allowed(call, s) ? m : CUDNN_FMA_MATH;
     DNN_TRY(call, cudnnSetConvolutionMathType(s->conv_desc, use), "math type");
     return NULL;
 }
@@ -331,8 +319,8 @@ static void make_cache_key(const cuda_call *call, const conv_state *s, char *key
     cudnnGetTensorNdDescriptor(s->y_desc, 5, &dt, &nd_out, yd, ys);
     cudnnGetFilterNdDescriptor(s->w_desc, 5, &dt, &fmt, &nd_out, wd);
     cudnnGetConvolutionNdDescriptor(s->conv_desc, 3, &n_conv, pad, str, dil, &mode, &dt);
-    int n = snprintf(key, size, "%s|%s|cudnn%zu|tf32=%d|g%lld|x", s->g.transposed ? "bwd_data" : "fwd", name,
-                     (size_t)cudnnGetVersion(), call->allow_tf32, (long long)s->g.group);
+    int n = snprintf(key, size, "%s|%s|cudnn%zu|tf32=%d%s|g%lld|x", s->g.transposed ? "bwd_data" : "fwd", name,
+                     (size_t)cudnnGetVersion(), call->allow_tf32, s->half ? "|f16" : "", (long long)s->g.group);
     for (int i = 0; i < s->nd && n > 0 && (size_t)n < size; i++)
         n += snprintf(key + n, size - n, "%s%d", i ? "," : "", xd[i]);
     if (n > 0 && (size_t)n < size)
@@ -378,7 +366,7 @@ static fg_status *choose_heuristic(const cuda_call *call, conv_state *s, int *fo
                                                        CONV_MAX_ALGOS, &returned, perf),
                 "algorithm heuristics");
         for (int i = 0; i < returned; i++) {
-            if (perf[i].status != CUDNN_STATUS_SUCCESS || !math_allowed(call, perf[i].mathType))
+            if (perf[i].status != CUDNN_STATUS_SUCCESS || !math_allowed(call, s, perf[i].mathType))
                 continue;
             if (perf[i].memory > *max_memory)
                 *max_memory = perf[i].memory;
@@ -395,7 +383,7 @@ static fg_status *choose_heuristic(const cuda_call *call, conv_state *s, int *fo
                                                             s->y_desc, CONV_MAX_ALGOS, &returned, perf),
                 "algorithm heuristics");
         for (int i = 0; i < returned; i++) {
-            if (perf[i].status != CUDNN_STATUS_SUCCESS || !math_allowed(call, perf[i].mathType))
+            if (perf[i].status != CUDNN_STATUS_SUCCESS || !math_allowed(call, s, perf[i].mathType))
                 continue;
             if (perf[i].memory > *max_memory)
                 *max_memory = perf[i].memory;
@@ -429,7 +417,7 @@ static fg_status *choose_exhaustive(const cuda_call *call, conv_state *s, size_t
     }
     /* deterministic, finite contents: the timings must not depend on denormals or NaNs */
     cudaMemsetAsync(x, 0, x_bytes, call->stream);
-    const void *w = call->op.in[1].data;
+    const void *w = s->w_dev ? s->w_dev : call->op.in[1].data;
     int returned = 0;
     cudnnStatus_t st;
     if (!s->g.transposed) {
@@ -437,7 +425,7 @@ static fg_status *choose_exhaustive(const cuda_call *call, conv_state *s, size_t
         st = cudnnFindConvolutionForwardAlgorithmEx(call->cudnn, s->x_desc, x, s->w_desc, w, s->conv_desc, s->y_desc,
                                                     y, CONV_MAX_ALGOS, &returned, perf, ws, ws_bytes);
         for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < returned; i++) {
-            if (perf[i].status != CUDNN_STATUS_SUCCESS || !math_allowed(call, perf[i].mathType) ||
+            if (perf[i].status != CUDNN_STATUS_SUCCESS || !math_allowed(call, s, perf[i].mathType) ||
                 perf[i].memory > ws_bytes)
                 continue;
             s->algo = (int)perf[i].algo;
@@ -454,7 +442,7 @@ static fg_status *choose_exhaustive(const cuda_call *call, conv_state *s, size_t
         st = cudnnFindConvolutionBackwardDataAlgorithmEx(call->cudnn, s->w_desc, w, s->x_desc, x, s->conv_desc,
                                                          s->y_desc, y, CONV_MAX_ALGOS, &returned, perf, ws, ws_bytes);
         for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < returned; i++) {
-            if (perf[i].status != CUDNN_STATUS_SUCCESS || !math_allowed(call, perf[i].mathType) ||
+            if (perf[i].status != CUDNN_STATUS_SUCCESS || !math_allowed(call, s, perf[i].mathType) ||
                 perf[i].memory > ws_bytes)
                 continue;
             s->algo = (int)perf[i].algo;
@@ -478,7 +466,7 @@ static fg_status *choose_exhaustive(const cuda_call *call, conv_state *s, size_t
 static fg_status *choose_algorithm(const cuda_call *call, conv_state *s)
 {
     int mode = search_mode();
-    cudnnMathType_t base_math = call->allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+    cudnnMathType_t base_math = tensor_ops_allowed(call, s) ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
     DNN_TRY(call, cudnnSetConvolutionMathType(s->conv_desc, base_math), "math type");
     size_t bytes = 0;
     if (mode == SEARCH_DEFAULT) {
@@ -495,7 +483,7 @@ static fg_status *choose_algorithm(const cuda_call *call, conv_state *s)
     if (mode == SEARCH_EXHAUSTIVE) {
         make_cache_key(call, s, key, sizeof key);
         int algo, math;
-        if (conv_algo_cache_lookup(key, &algo, &math) && math_allowed(call, (cudnnMathType_t)math)) {
+        if (conv_algo_cache_lookup(key, &algo, &math) && math_allowed(call, s, (cudnnMathType_t)math)) {
             s->algo = algo;
             FG_TRY(apply_math(call, s, (cudnnMathType_t)math));
             if (algo_workspace(call, s, s->algo, &bytes) == CUDNN_STATUS_SUCCESS) {
@@ -553,20 +541,13 @@ static fg_status *prepare_depthwise(cuda_call *call, conv_state *s)
     widen(g->stride, g->nsp, 2, 1, st);
     widen(g->dilation, g->nsp, 2, 1, dl);
     widen(g->pad_l, g->nsp, 2, 0, pl);
-    int64_t total = g->batch * g->c_out * out[0] * out[1];
-    int64_t in_total = g->batch * g->c_in * in[0] * in[1];
-    if (total > CU_INDEX_LIMIT || in_total > CU_INDEX_LIMIT)
+    if (dw_plan_init(&s->dw, g->batch, g->c_out, in, out, k, st, dl, pl) != 0)
         return op_error(&call->op, FG_ERR_UNSUPPORTED, "depthwise convolution too large (%lld outputs)",
-                        (long long)total);
-    dw_params *p = &s->dw;
-    p->channels = (uint32_t)g->c_out;
-    p->in_h = (uint32_t)in[0], p->in_w = (uint32_t)in[1];
-    p->out_h = (uint32_t)out[0], p->out_w = (uint32_t)out[1];
-    p->k_h = (int)k[0], p->k_w = (int)k[1];
-    p->s_h = (int)st[0], p->s_w = (int)st[1];
-    p->d_h = (int)dl[0], p->d_w = (int)dl[1];
-    p->p_h = (int)pl[0], p->p_w = (int)pl[1];
-    p->total = (uint32_t)total;
+                        (long long)(g->batch * g->c_out * out[0] * out[1]));
+    /* FACEGRAPH_CUDA_DEPTHWISE=generic: the one-thread-per-output kernel everywhere */
+    const char *e = getenv("FACEGRAPH_CUDA_DEPTHWISE");
+    if (e && strcmp(e, "generic") == 0)
+        dw_plan_force(&s->dw, DW_GENERIC, 0);
     s->path = CONV_PATH_DEPTHWISE;
     call->op.scratch_bytes = 0;
     return NULL;
@@ -816,9 +797,9 @@ static fg_status *conv_run(cuda_call *call)
     const float *bias = s->has_bias ? (const float *)call->op.in[2].data : NULL;
     float *y = (float *)call->op.out[0].data;
     if (s->path == CONV_PATH_DEPTHWISE) {
-        conv_depthwise_kernel<<<cu_blocks(s->dw.total), CU_THREADS, 0, call->stream>>>(x, w, bias, y, s->dw,
-                                                                                        s->act);
-        CU_CHECK_LAUNCH(call, "depthwise convolution");
+        cudaError_t err = dw_launch(&s->dw, x, w, bias, y, s->act, call->stream);
+        if (err != cudaSuccess)
+            return cuda_error(call, err, "depthwise convolution");
         return NULL;
     }
     if (s->path == CONV_PATH_DIRECT) {
@@ -827,6 +808,8 @@ static fg_status *conv_run(cuda_call *call)
             return cuda_error(call, err, "direct convolution");
         return NULL;
     }
+    if (s->path == CONV_PATH_HALF)
+        return half_forward(call, s, x, y, (char *)call->scratch);
     return cudnn_forward(call, s, x, w, bias, y, (char *)call->scratch);
 }
 
@@ -867,6 +850,8 @@ typedef struct tune_buffers {
 
 static fg_status *launch_candidate(cuda_call *call, conv_state *s, int kind, const tune_buffers *b)
 {
+    if (kind == CONV_KIND_HALF)
+        return half_forward(call, s, b->x, b->y, b->scratch);
     if (kind == CD_CUDNN)
         return cudnn_forward(call, s, b->x, (const float *)call->op.in[1].data,
                              s->has_bias ? (const float *)call->op.in[2].data : NULL, b->y, b->scratch);
@@ -1121,6 +1106,237 @@ static fg_status *prepare_direct(cuda_call *call, conv_state *s)
     return NULL;
 }
 
+/* ------------------------------------------------------------ float16 path
+ * With --execution-precision fp16, and always for a float16 model
+ * (call->allow_fp16), a forward convolution may run in float16 on tensor
+ * cores with float32 accumulation: the input is converted to float16 in
+ * scratch, cuDNN convolves in float16 (PSEUDO_HALF: float compute), and one
+ * kernel converts the result back to float32 adding bias and activation.
+ * prepare times it against the float32 choice and keeps the faster, provided
+ * its output agrees with the float32 one (HALF_TOLERANCE of the largest
+ * value). Every other op stays float32. */
+
+#define HALF_TOLERANCE 2e-2f
+
+typedef struct half_path {
+    conv_state c;        /* cuDNN in float16: descriptors, algorithm, workspace */
+    __half *w;           /* the weights in float16 (device) */
+    size_t x_off, y_off; /* float16 input and output in scratch, after the workspace */
+    uint32_t nx, ny;
+    size_t scratch_bytes;
+} half_path;
+
+static void half_path_release(half_path *hp)
+{
+    if (!hp)
+        return;
+    conv_state *c = &hp->c;
+    if (c->x_desc)
+        cudnnDestroyTensorDescriptor(c->x_desc);
+    if (c->y_desc)
+        cudnnDestroyTensorDescriptor(c->y_desc);
+    if (c->w_desc)
+        cudnnDestroyFilterDescriptor(c->w_desc);
+    if (c->conv_desc)
+        cudnnDestroyConvolutionDescriptor(c->conv_desc);
+    if (hp->w)
+        cudaFree(hp->w);
+    free(hp);
+}
+
+__global__ void conv_to_half_kernel(const float *__restrict__ x, __half *__restrict__ y, uint32_t n)
+{
+    CU_LOOP(i, n)
+    y[i] = __float2half_rn(x[i]);
+}
+
+__global__ void conv_to_half_vec4_kernel(const float4 *__restrict__ x, __half2 *__restrict__ y, uint32_t n4)
+{
+    CU_LOOP(i, n4)
+    {
+        float4 v = x[i];
+        y[2 * i] = __floats2half2_rn(v.x, v.y);
+        y[2 * i + 1] = __floats2half2_rn(v.z, v.w);
+    }
+}
+
+/* y[i] = act(float(y16[i]) + bias[channel of i]) */
+__global__ void conv_from_half_bias_act_kernel(const __half *__restrict__ y16, float *__restrict__ y,
+                                               const float *__restrict__ bias, uint32_t channels, uint32_t plane,
+                                               uint32_t total, op_activation act)
+{
+    CU_LOOP(i, total)
+    {
+        float v = __half2float(y16[i]);
+        if (bias)
+            v += __ldg(bias + (i / plane) % channels);
+        y[i] = cu_act(act, v);
+    }
+}
+
+static fg_status *half_forward(cuda_call *call, conv_state *s, const float *x, float *y, char *scratch)
+{
+    half_path *hp = s->hp;
+    __half *x16 = (__half *)(scratch + hp->x_off), *y16 = (__half *)(scratch + hp->y_off);
+    if (hp->nx % 4 == 0 && ((uintptr_t)x & 15) == 0) {
+        uint32_t n4 = hp->nx / 4;
+        conv_to_half_vec4_kernel<<<cu_blocks(n4), CU_THREADS, 0, call->stream>>>((const float4 *)x, (__half2 *)x16,
+                                                                                  n4);
+    } else {
+        conv_to_half_kernel<<<cu_blocks(hp->nx), CU_THREADS, 0, call->stream>>>(x, x16, hp->nx);
+    }
+    CU_CHECK_LAUNCH(call, "float16 conversion of a convolution input");
+    const float one = 1.0f, zero = 0.0f;
+    DNN_TRY(call, cudnnSetStream(call->cudnn, call->stream), "stream");
+    DNN_TRY(call,
+            cudnnConvolutionForward(call->cudnn, &one, hp->c.x_desc, x16, hp->c.w_desc, hp->w, hp->c.conv_desc,
+                                    (cudnnConvolutionFwdAlgo_t)hp->c.algo, hp->c.ws_bytes ? scratch : NULL,
+                                    hp->c.ws_bytes, &zero, hp->c.y_desc, y16),
+            "float16 convolution");
+    uint32_t plane = (uint32_t)(hp->ny / (s->g.batch * s->g.c_out));
+    const float *bias = s->has_bias ? (const float *)call->op.in[2].data : NULL;
+    conv_from_half_bias_act_kernel<<<cu_blocks(hp->ny), CU_THREADS, 0, call->stream>>>(
+        y16, y, bias, (uint32_t)s->g.c_out, plane ? plane : 1, hp->ny, s->act);
+    CU_CHECK_LAUNCH(call, "convolution bias and activation");
+    return NULL;
+}
+
+/* cuDNN set-up of the float16 path beside the float32 one (its descriptors
+ * copied with HALF data); NULL with s->hp left NULL when it does not apply. */
+static fg_status *prepare_half(cuda_call *call, conv_state *s)
+{
+    const conv_geom *g = &s->g;
+    const float *w_host = (const float *)call->host_in[1].data;
+    if (!call->allow_fp16 || s->empty || g->transposed || s->path == CONV_PATH_DEPTHWISE || s->pad_input ||
+        !s->x_desc || !w_host)
+        return NULL;
+    half_path *hp = (half_path *)calloc(1, sizeof *hp);
+    if (!hp)
+        return op_error(&call->op, FG_ERR_OUT_OF_MEMORY, "out of host memory");
+    s->hp = hp;
+    conv_state *c = &hp->c;
+    c->g = s->g;
+    c->nd = s->nd;
+    c->half = 1;
+    int nd = 0, x_dims[5], y_dims[5], w_dims[5], strides[5], pad[3], str[3], dil[3], n_conv = 0;
+    cudnnDataType_t dt;
+    cudnnTensorFormat_t fmt;
+    cudnnConvolutionMode_t mode;
+    DNN_TRY(call, cudnnGetTensorNdDescriptor(s->x_desc, 5, &dt, &nd, x_dims, strides), "tensor descriptor");
+    DNN_TRY(call, cudnnGetTensorNdDescriptor(s->y_desc, 5, &dt, &nd, y_dims, strides), "tensor descriptor");
+    DNN_TRY(call, cudnnGetFilterNdDescriptor(s->w_desc, 5, &dt, &fmt, &nd, w_dims), "filter descriptor");
+    DNN_TRY(call, cudnnGetConvolutionNdDescriptor(s->conv_desc, 3, &n_conv, pad, str, dil, &mode, &dt),
+            "convolution descriptor");
+    DNN_TRY(call, cudnnCreateTensorDescriptor(&c->x_desc), "tensor descriptor");
+    DNN_TRY(call, cudnnCreateTensorDescriptor(&c->y_desc), "tensor descriptor");
+    DNN_TRY(call, cudnnCreateFilterDescriptor(&c->w_desc), "filter descriptor");
+    DNN_TRY(call, cudnnCreateConvolutionDescriptor(&c->conv_desc), "convolution descriptor");
+    FG_TRY(set_tensor_desc_typed(call, c->x_desc, nd, x_dims, CUDNN_DATA_HALF));
+    FG_TRY(set_tensor_desc_typed(call, c->y_desc, nd, y_dims, CUDNN_DATA_HALF));
+    DNN_TRY(call, cudnnSetFilterNdDescriptor(c->w_desc, CUDNN_DATA_HALF, CUDNN_TENSOR_NCHW, nd, w_dims),
+            "filter descriptor");
+    DNN_TRY(call,
+            cudnnSetConvolutionNdDescriptor(c->conv_desc, n_conv, pad, str, dil, CUDNN_CROSS_CORRELATION,
+                                            CUDNN_DATA_FLOAT),
+            "convolution descriptor");
+    DNN_TRY(call, cudnnSetConvolutionGroupCount(c->conv_desc, (int)g->group), "group count");
+
+    size_t nw = (size_t)fg_tensor_numel(&call->op.in[1]);
+    uint16_t *w16 = (uint16_t *)malloc(nw * sizeof(uint16_t) + 2);
+    if (!w16)
+        return op_error(&call->op, FG_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (size_t i = 0; i < nw; i++)
+        w16[i] = fg_float_to_half(w_host[i]);
+    cudaError_t err = cudaMalloc((void **)&hp->w, nw * sizeof(uint16_t) + 2);
+    if (err == cudaSuccess)
+        err = cudaMemcpy(hp->w, w16, nw * sizeof(uint16_t), cudaMemcpyHostToDevice);
+    free(w16);
+    if (err != cudaSuccess)
+        return cuda_error(call, err, "uploading float16 weights");
+    c->w_dev = hp->w;
+    FG_TRY(choose_algorithm(call, c));
+    hp->nx = (uint32_t)fg_tensor_numel(&call->op.in[0]);
+    hp->ny = (uint32_t)fg_tensor_numel(&call->op.out[0]);
+    hp->x_off = align_up(c->ws_bytes);
+    hp->y_off = hp->x_off + align_up((size_t)hp->nx * sizeof(__half));
+    hp->scratch_bytes = hp->y_off + align_up((size_t)hp->ny * sizeof(__half));
+    return NULL;
+}
+
+/* Chooses between the float32 path already prepared and the float16 one:
+ * the faster, if the float16 output agrees. The choice is cached. */
+static void choose_half(cuda_call *call, conv_state *s)
+{
+    half_path *hp = s->hp;
+    char key[CONV_ALGO_KEY_MAX + 1];
+    char base[CONV_ALGO_KEY_MAX + 1];
+    make_cache_key(call, &hp->c, base, sizeof base);
+    snprintf(key, sizeof key, "half-choice|%s|b%d|a%d|k%d", base, s->has_bias, (int)s->act.kind,
+             s->path == CONV_PATH_DIRECT ? s->direct_kind : CD_CUDNN);
+    int algo = 0, math = 0, use_half = -1;
+    if (conv_algo_cache_lookup(key, &algo, &math))
+        use_half = algo == 1;
+    if (use_half < 0) {
+        int current = s->path == CONV_PATH_DIRECT ? s->direct_kind : CD_CUDNN;
+        size_t nx = hp->nx, ny = hp->ny;
+        size_t scratch_bytes = call->op.scratch_bytes > hp->scratch_bytes ? call->op.scratch_bytes : hp->scratch_bytes;
+        void *x = NULL, *y = NULL, *scratch = NULL;
+        float *host_x = (float *)malloc(nx * sizeof(float) + 4), *ref = (float *)malloc(ny * sizeof(float) + 4),
+              *host_y = (float *)malloc(ny * sizeof(float) + 4);
+        tune_buffers b;
+        memset(&b, 0, sizeof b);
+        use_half = 0;
+        if (host_x && ref && host_y && cudaMalloc(&x, nx * sizeof(float) + 4) == cudaSuccess &&
+            cudaMalloc(&y, ny * sizeof(float) + 4) == cudaSuccess &&
+            cudaMalloc(&scratch, scratch_bytes + 4) == cudaSuccess && cudaEventCreate(&b.start) == cudaSuccess &&
+            cudaEventCreate(&b.stop) == cudaSuccess) {
+            for (size_t i = 0; i < nx; i++)
+                host_x[i] = (float)((uint32_t)(i * 2654435761u) >> 22) / 512.0f - 1.0f;
+            b.x = (const float *)x;
+            b.y = (float *)y;
+            b.scratch = (char *)scratch;
+            fg_status *err = NULL;
+            if (cudaMemcpy(x, host_x, nx * sizeof(float), cudaMemcpyHostToDevice) == cudaSuccess &&
+                !(err = launch_candidate(call, s, current, &b)) && cudaStreamSynchronize(call->stream) == cudaSuccess &&
+                cudaMemcpy(ref, y, ny * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess) {
+                fg_status_free(err);
+                err = launch_candidate(call, s, CONV_KIND_HALF, &b);
+                if (!err && cudaStreamSynchronize(call->stream) == cudaSuccess &&
+                    matches_reference(b.y, ref, host_y, ny, HALF_TOLERANCE)) {
+                    float t32 = time_candidate(call, s, current, &b);
+                    float t16 = time_candidate(call, s, CONV_KIND_HALF, &b);
+                    use_half = t16 >= 0.0f && t32 >= 0.0f && t16 < t32;
+                }
+            }
+            fg_status_free(err);
+            conv_algo_cache_store(key, use_half, 0);
+        }
+        cudaStreamSynchronize(call->stream);
+        if (b.start)
+            cudaEventDestroy(b.start);
+        if (b.stop)
+            cudaEventDestroy(b.stop);
+        cudaFree(x);
+        cudaFree(y);
+        cudaFree(scratch);
+        free(host_x);
+        free(ref);
+        free(host_y);
+        cudaGetLastError();
+    }
+    if (!use_half) {
+        half_path_release(s->hp);
+        s->hp = NULL;
+        return;
+    }
+    if (s->cd_weights) {
+        cudaFree(s->cd_weights);
+        s->cd_weights = NULL;
+    }
+    s->path = CONV_PATH_HALF;
+    call->op.scratch_bytes = hp->scratch_bytes;
+}
+
 static fg_status *conv_transpose_run(cuda_call *call)
 {
     conv_state *s = (conv_state *)call->op.state;
@@ -1156,7 +1372,12 @@ static fg_status *conv_transpose_run(cuda_call *call)
 static fg_status *conv_prepare(cuda_call *call)
 {
     FG_TRY(conv_prepare_common(call, 0));
-    return prepare_direct(call, (conv_state *)call->op.state);
+    conv_state *s = (conv_state *)call->op.state;
+    FG_TRY(prepare_direct(call, s));
+    FG_TRY(prepare_half(call, s));
+    if (s->hp)
+        choose_half(call, s);
+    return NULL;
 }
 static fg_status *conv_transpose_prepare(cuda_call *call) { return conv_prepare_common(call, 1); }
 
