@@ -357,11 +357,24 @@ static fg_status *mm_prim_run(const op_call *call, const mm_prim *p, const mm_la
     return NULL;
 }
 
-static void mm_apply_activation(const op_call *call, float *data, int64_t n)
+/* y = act(y [+ bias along the last axis]) over n floats; bias (length
+ * row) is MatMul's third input when the planner fused a following Add. */
+static void mm_apply_epilogue(const op_call *call, float *data, int64_t n, const float *bias, int64_t row)
 {
-    if (call->act.kind == OP_ACT_NONE || n <= 0)
+    if ((call->act.kind == OP_ACT_NONE && !bias) || n <= 0)
         return;
     int threads = mm_threads(call);
+    if (bias) {
+        int64_t rows = n / row;
+#pragma omp parallel for num_threads(threads) if (n > 16384)
+        for (int64_t r = 0; r < rows; r++) {
+            float *y = data + r * row;
+            for (int64_t j = 0; j < row; j++)
+                y[j] += bias[j];
+            op_activation_apply(&call->act, y, row);
+        }
+        return;
+    }
     int64_t chunk = 16384;
     int64_t chunks = (n + chunk - 1) / chunk;
 #pragma omp parallel for num_threads(threads) if (chunks > 1)
@@ -436,8 +449,9 @@ static fg_status *matmul_run(op_call *call)
     } else {
         mm_generic(l, out->dtype, call->in[0].data, call->in[1].data, out->data, mm_threads(call));
     }
+    const float *bias = call->n_in > 2 && call->in[2].data ? call->in[2].data : NULL; /* fused by the planner */
     if (out->dtype == FG_FLOAT32)
-        mm_apply_activation(call, out->data, n_out);
+        mm_apply_epilogue(call, out->data, n_out, bias, out->dims[out->rank - 1]);
     return NULL;
 }
 
@@ -528,7 +542,7 @@ static fg_status *gemm_run(op_call *call)
         mm_generic(l, y->dtype, call->in[0].data, call->in[1].data, y->data, mm_threads(call));
     }
     if (y->dtype == FG_FLOAT32)
-        mm_apply_activation(call, y->data, n_out);
+        mm_apply_epilogue(call, y->data, n_out, NULL, 0);
     return NULL;
 }
 

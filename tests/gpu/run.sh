@@ -166,6 +166,8 @@ if [ $BUILT = 1 ]; then
     --json "$OUT/gpu_parity.json" ${SHARED:+--shared "$SHARED"}
   stage conv-direct 60 bash -c "nvcc -O3 -arch=sm_90 -I src -I include tests/gpu/conv_direct_test.cu \
     -o build-gpu/conv_direct_test && build-gpu/conv_direct_test"
+  stage dwpool 60 bash -c "nvcc -O3 -arch=sm_90 -I src -I include tests/gpu/dwpool_test.cu \
+    -o build-gpu/dwpool_test && build-gpu/dwpool_test"
   stage gpu-api 60 build-gpu/test_gpu_api "${SHARED:-.shared}/models"
   stage detect-gpu 90 python3 tests/gpu/detect_gpu_vs_cpu.py "$FG" "${SHARED:-.shared}"
   stage graph-regression 90 python3 tests/graph_regression_test.py --gpu --facegraph "$FG" \

@@ -243,10 +243,11 @@ static __global__ void conv_dw3x3_s1_kernel(const float *__restrict__ x, const f
 }
 
 /* 3x3, stride 2: output row r reads input rows 2r .. 2r + 2 of the tile; the
- * last becomes the next output row's first. */
-static __global__ void conv_dw3x3_s2_kernel(const float *__restrict__ x, const float *__restrict__ w,
-                                            const float *__restrict__ bias, float *__restrict__ y, dw3_params p,
-                                            op_activation act)
+ * last becomes the next output row's first. Bounded to 64 registers (no
+ * spills; 4 blocks of 256 threads per SM). */
+static __global__ void __launch_bounds__(CU_THREADS, 4)
+    conv_dw3x3_s2_kernel(const float *__restrict__ x, const float *__restrict__ w, const float *__restrict__ bias,
+                         float *__restrict__ y, dw3_params p, op_activation act)
 {
     CU_LOOP(i, p.items)
     {

@@ -21,6 +21,8 @@
 #include "cuda/cuda_ops.h"
 #include "cuda/kernels/kernel_util.cuh"
 
+#include <cublasLt.h>
+
 extern "C" {
 #include "ops/matmul_layout.h"
 }
@@ -401,12 +403,104 @@ static fg_status *launch_epilogue(cuda_call *call, float *y, int64_t total, int6
     return NULL;
 }
 
+/* ------------------------------------------------------------ cuBLASLt: product + bias in one kernel
+ * A float32 product whose C is a bias vector along N (Gemm's C of [N] or
+ * [1, N] with beta 1; MatMul's bias the planner fused from a following Add)
+ * runs as one cublasLtMatmul with the BIAS (or RELU_BIAS) epilogue instead
+ * of cuBLAS + an epilogue kernel. Other cases keep the two-kernel path. */
+
+typedef struct mm_lt {
+    cublasLtHandle_t handle;
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t first, second, out;
+    cublasLtMatmulAlgo_t algo;
+    size_t workspace;
+} mm_lt;
+
+static void mm_lt_release(mm_lt *lt)
+{
+    if (!lt)
+        return;
+    if (lt->out)
+        cublasLtMatrixLayoutDestroy(lt->out);
+    if (lt->second)
+        cublasLtMatrixLayoutDestroy(lt->second);
+    if (lt->first)
+        cublasLtMatrixLayoutDestroy(lt->first);
+    if (lt->desc)
+        cublasLtMatmulDescDestroy(lt->desc);
+    if (lt->handle)
+        cublasLtDestroy(lt->handle);
+    free(lt);
+}
+
+/* The bias-epilogue product for e (single float32 GEMM), or NULL when
+ * cuBLASLt has no algorithm for it (the caller keeps the cuBLAS path). */
+static mm_lt *mm_lt_create(const cuda_call *call, const mm_exec *e, const float *bias, int relu)
+{
+    if (e->dtype != FG_FLOAT32 || e->ptr_count || e->batch != 1 || ((uintptr_t)bias & 15))
+        return NULL;
+    mm_lt *lt = (mm_lt *)calloc(1, sizeof *lt);
+    if (!lt)
+        return NULL;
+    cublasComputeType_t compute = call->allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    cublasLtEpilogue_t epilogue = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
+    cublasOperation_t op_first = e->op_first, op_second = e->op_second;
+    size_t ws = MM_CUBLAS_WORKSPACE;
+    cublasLtMatmulPreference_t pref = NULL;
+    cublasLtMatmulHeuristicResult_t result;
+    int found = 0;
+    int ok = cublasLtCreate(&lt->handle) == CUBLAS_STATUS_SUCCESS &&
+             cublasLtMatmulDescCreate(&lt->desc, compute, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS &&
+             cublasLtMatmulDescSetAttribute(lt->desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof op_first) ==
+                 CUBLAS_STATUS_SUCCESS &&
+             cublasLtMatmulDescSetAttribute(lt->desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof op_second) ==
+                 CUBLAS_STATUS_SUCCESS &&
+             cublasLtMatmulDescSetAttribute(lt->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue) ==
+                 CUBLAS_STATUS_SUCCESS &&
+             cublasLtMatmulDescSetAttribute(lt->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias) ==
+                 CUBLAS_STATUS_SUCCESS &&
+             cublasLtMatrixLayoutCreate(&lt->first, CUDA_R_32F, op_first == CUBLAS_OP_N ? e->m : e->k,
+                                        op_first == CUBLAS_OP_N ? e->k : e->m, e->ld_first) == CUBLAS_STATUS_SUCCESS &&
+             cublasLtMatrixLayoutCreate(&lt->second, CUDA_R_32F, op_second == CUBLAS_OP_N ? e->k : e->n,
+                                        op_second == CUBLAS_OP_N ? e->n : e->k, e->ld_second) ==
+                 CUBLAS_STATUS_SUCCESS &&
+             cublasLtMatrixLayoutCreate(&lt->out, CUDA_R_32F, e->m, e->n, e->ldc) == CUBLAS_STATUS_SUCCESS &&
+             cublasLtMatmulPreferenceCreate(&pref) == CUBLAS_STATUS_SUCCESS &&
+             cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws) ==
+                 CUBLAS_STATUS_SUCCESS &&
+             cublasLtMatmulAlgoGetHeuristic(lt->handle, lt->desc, lt->first, lt->second, lt->out, lt->out, pref, 1,
+                                            &result, &found) == CUBLAS_STATUS_SUCCESS &&
+             found > 0 && result.state == CUBLAS_STATUS_SUCCESS;
+    if (pref)
+        cublasLtMatmulPreferenceDestroy(pref);
+    if (!ok) {
+        mm_lt_release(lt);
+        return NULL;
+    }
+    lt->algo = result.algo;
+    lt->workspace = result.workspaceSize;
+    return lt;
+}
+
+static fg_status *mm_lt_run(cuda_call *call, const mm_lt *lt, float alpha, const void *a, const void *b, void *c,
+                            void *workspace)
+{
+    const float beta = 0.0f;
+    BLAS_TRY(call,
+             cublasLtMatmul(lt->handle, lt->desc, &alpha, b, lt->first, a, lt->second, &beta, c, lt->out, c, lt->out,
+                            &lt->algo, workspace, lt->workspace, call->stream),
+             "matrix product with bias");
+    return NULL;
+}
+
 /* ------------------------------------------------------------ MatMul / Gemm */
 
 typedef struct mm_state {
     mm_exec exec;
     int is_gemm;
     int empty;
+    mm_lt *lt;    /* product + bias (+ relu) in one cuBLASLt call */
 } mm_state;
 
 static void mm_release(void *state)
@@ -415,7 +509,22 @@ static void mm_release(void *state)
     if (!s)
         return;
     mm_exec_release(&s->exec);
+    mm_lt_release(s->lt);
     free(s);
+}
+
+/* The bias input of a product, if it is a vector along N: Gemm's C ([N] or
+ * [1, N], beta 1) or the bias the planner gave MatMul as a third input. */
+static const fg_tensor *bias_vector(const cuda_call *call, const mm_layout *l, int is_gemm)
+{
+    if (!op_has_input(&call->op, 2))
+        return NULL;
+    const fg_tensor *c = &call->op.in[2];
+    if (c->dtype != FG_FLOAT32 || fg_tensor_numel(c) != l->N || (c->rank == 2 && c->dims[0] != 1) || c->rank > 2)
+        return NULL;
+    if (is_gemm && l->beta != 1.0f)
+        return NULL;
+    return c;
 }
 
 static fg_status *mm_prepare_common(cuda_call *call, int is_gemm)
@@ -432,6 +541,8 @@ static fg_status *mm_prepare_common(cuda_call *call, int is_gemm)
     } else {
         FG_TRY(matmul_check_inputs(&call->op));
         FG_TRY(matmul_layout(&call->op, &l, NULL));
+        if (op_has_input(&call->op, 2))
+            l.beta = 1.0f; /* the bias the planner fused (a row vector along N) */
     }
     fg_tensor *out = &call->op.out[0];
     int64_t total = fg_tensor_numel(out);
@@ -449,6 +560,10 @@ static fg_status *mm_prepare_common(cuda_call *call, int is_gemm)
     if (s->exec.use_blas) {
         FG_TRY(mm_exec_build_ptrs(call, &s->exec, call->op.in[0].data, call->op.in[1].data, out->data));
         call->op.scratch_bytes = MM_CUBLAS_WORKSPACE;
+        const fg_tensor *bias = bias_vector(call, &l, is_gemm);
+        op_act_kind act = call->op.act.kind;
+        if (bias && (act == OP_ACT_NONE || act == OP_ACT_RELU))
+            s->lt = mm_lt_create(call, &s->exec, (const float *)bias->data, act == OP_ACT_RELU);
     }
     return NULL;
 }
@@ -463,7 +578,10 @@ static fg_status *mm_run(cuda_call *call)
     const mm_exec *e = &s->exec;
     fg_tensor *out = &call->op.out[0];
     int64_t total = fg_tensor_numel(out);
-    const fg_tensor *c_in = s->is_gemm && op_has_input(&call->op, 2) ? &call->op.in[2] : NULL;
+    /* Gemm's C, or MatMul's fused bias (added once: beta 1) */
+    const fg_tensor *c_in = op_has_input(&call->op, 2) ? &call->op.in[2] : NULL;
+    if (s->lt)
+        return mm_lt_run(call, s->lt, e->l.alpha, call->op.in[0].data, call->op.in[1].data, out->data, call->scratch);
     if (!e->use_blas)
         return launch_generic(call, &e->l, e->dtype, call->op.in[0].data, call->op.in[1].data, out->data, c_in,
                               total);

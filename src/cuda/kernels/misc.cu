@@ -7,9 +7,12 @@
  * Each op resolves its geometry on the host in prepare (Resize builds its
  * per-axis index/weight tables there and uploads them once) and run only
  * launches kernels on call->stream. Arithmetic mirrors the CPU kernels:
- * float32 math with double accumulation for statistics and averages. */
+ * float32 math with double accumulation for statistics and averages; float32
+ * 2-D MaxPool/AveragePool without Indices run pool_window.cuh's kernels,
+ * which sum in float32 like the CPU's 2-D fast path. */
 #include "cuda/cuda_ops.h"
 #include "cuda/kernels/kernel_util.cuh"
+#include "cuda/kernels/pool_window.cuh"
 
 extern "C" {
 #include "ops/nms_params.h"
@@ -115,7 +118,16 @@ typedef struct pool_state {
     pool_desc g;
     int use_global_kernel;
     int lanes_per_plane;
+    pw_plan fast; /* pool_window.cuh: float32 2-D max/average; kind PW_NONE: the kernels below */
 } pool_state;
+
+/* FACEGRAPH_CUDA_POOL=generic: the int64 one-thread-per-output kernel for
+ * every windowed pool (A/B runs). */
+static int pool_fast_enabled(void)
+{
+    const char *e = getenv("FACEGRAPH_CUDA_POOL");
+    return !(e && strcmp(e, "generic") == 0);
+}
 
 static fg_status *pool_prepare_common(cuda_call *call, pool_kind kind, int global)
 {
@@ -154,6 +166,13 @@ static fg_status *pool_prepare_common(cuda_call *call, pool_kind kind, int globa
     int has_indices = oc->n_out > 1 && oc->out[1].dtype != FG_DTYPE_UNDEFINED;
     st->use_global_kernel = global && !has_indices;
     st->lanes_per_plane = g->in_size <= 4096 ? 32 : MISC_THREADS;
+    st->fast.kind = PW_NONE;
+    /* 2-D (a leading depth of 1 included), no dilation */
+    if (!global && !has_indices && (kind == POOL_MAX || kind == POOL_AVG) && x->dtype == FG_FLOAT32 &&
+        wide.in[0] == 1 && wide.out[0] == 1 && wide.k[0] == 1 && wide.p[0] == 0 && wide.pr[0] == 0 &&
+        wide.d[1] == 1 && wide.d[2] == 1 && pool_fast_enabled())
+        pw_plan_init(&st->fast, kind == POOL_MAX, g->count_include_pad, g->planes, &wide.in[1], &wide.out[1],
+                     &wide.k[1], &wide.s[1], &wide.p[1], &wide.pr[1]);
     return NULL;
 }
 
@@ -293,6 +312,12 @@ static fg_status *pool_run(cuda_call *call)
     int64_t total = g->planes * g->out_size;
     if (total == 0)
         return NULL;
+    if (st->fast.kind != PW_NONE) {
+        cudaError_t err = pw_launch(&st->fast, (const float *)call->op.in[0].data, (float *)y, call->stream);
+        if (err != cudaSuccess)
+            return cuda_error(call, err, "launching the pooling kernel");
+        return NULL;
+    }
     if (st->use_global_kernel) {
         int per_block = MISC_THREADS / st->lanes_per_plane;
         int64_t blocks = (g->planes + per_block - 1) / per_block;
@@ -658,6 +683,56 @@ __global__ void ln_kernel(ln_desc d, const void *x, const void *scale, const voi
     }
 }
 
+/* float32 rows of 256..LN_ROW_ITEMS * 512 elements: one block per row, the
+ * row read once into registers (LN_ROW_ITEMS per thread), statistics in
+ * double like misc_moments. Enough blocks to fill the GPU for a
+ * transformer's [tokens, width] (197 x 768 takes 197 blocks, not 25). */
+#define LN_ROW_ITEMS 8
+
+__global__ void ln_rows_f32_kernel(ln_desc d, const float *__restrict__ x, const float *__restrict__ scale,
+                                   const float *__restrict__ bias, float *__restrict__ y, float *mean_out,
+                                   float *inv_out)
+{
+    __shared__ double shared[MISC_THREADS / 32];
+    int64_t row = blockIdx.x;
+    const float *xr = x + row * d.inner;
+    float v[LN_ROW_ITEMS];
+    double sum = 0;
+#pragma unroll
+    for (int k = 0; k < LN_ROW_ITEMS; k++) {
+        int64_t i = threadIdx.x + (int64_t)k * blockDim.x;
+        v[k] = i < d.inner ? xr[i] : 0.0f;
+        sum += (double)v[k];
+    }
+    sum = misc_group_sum(sum, blockDim.x, shared);
+    double mean = sum / d.inner, sq = 0;
+#pragma unroll
+    for (int k = 0; k < LN_ROW_ITEMS; k++) {
+        int64_t i = threadIdx.x + (int64_t)k * blockDim.x;
+        double dv = (double)v[k] - mean;
+        sq += i < d.inner ? dv * dv : 0.0;
+    }
+    sq = misc_group_sum(sq, blockDim.x, shared);
+    float m = (float)mean, inv_std = (float)(1.0 / sqrt(sq / d.inner + d.eps));
+    if (threadIdx.x == 0) {
+        if (mean_out)
+            mean_out[row] = m;
+        if (inv_out)
+            inv_out[row] = inv_std;
+    }
+    float *yr = y + row * d.inner;
+#pragma unroll
+    for (int k = 0; k < LN_ROW_ITEMS; k++) {
+        int64_t i = threadIdx.x + (int64_t)k * blockDim.x;
+        if (i < d.inner) {
+            float z = (v[k] - m) * inv_std * scale[i * d.scale_step];
+            if (bias)
+                z = z + bias[i * d.bias_step];
+            yr[i] = z;
+        }
+    }
+}
+
 static fg_status *ln_run(cuda_call *call)
 {
     const ln_desc *d = (const ln_desc *)call->op.state;
@@ -666,6 +741,17 @@ static fg_status *ln_run(cuda_call *call)
         return NULL;
     float *mean_out = oc->n_out > 1 ? (float *)oc->out[1].data : NULL;
     float *inv_out = oc->n_out > 2 ? (float *)oc->out[2].data : NULL;
+    int all_f32 = d->x_dt == FG_FLOAT32 && d->y_dt == FG_FLOAT32 && d->scale_dt == FG_FLOAT32 &&
+                  (!d->has_bias || d->bias_dt == FG_FLOAT32);
+    if (all_f32 && d->inner >= 256 && d->inner <= (int64_t)LN_ROW_ITEMS * MISC_THREADS && d->outer <= 0x7fffffffLL) {
+        int threads = 64;
+        while (threads * LN_ROW_ITEMS < d->inner)
+            threads *= 2;
+        ln_rows_f32_kernel<<<(unsigned)d->outer, threads, 0, call->stream>>>(
+            *d, (const float *)oc->in[0].data, (const float *)oc->in[1].data,
+            d->has_bias ? (const float *)oc->in[2].data : NULL, (float *)oc->out[0].data, mean_out, inv_out);
+        return cu_launch_status(call, "launching the layer-normalisation kernel");
+    }
     int per_block = MISC_THREADS / d->lanes;
     int64_t blocks = (d->outer + per_block - 1) / per_block;
     ln_kernel<<<(unsigned)blocks, MISC_THREADS, 0, call->stream>>>(*d, oc->in[0].data, oc->in[1].data,
