@@ -683,7 +683,7 @@ __global__ void ln_kernel(ln_desc d, const void *x, const void *scale, const voi
     }
 }
 
-/* float32 rows of 256..LN_ROW_ITEMS * 512 elements: one block per row, the
+/* float32 rows of 64..LN_ROW_ITEMS * MISC_THREADS elements: one block per row, the
  * row read once into registers (LN_ROW_ITEMS per thread), statistics in
  * double like misc_moments. Enough blocks to fill the GPU for a
  * transformer's [tokens, width] (197 x 768 takes 197 blocks, not 25). */
@@ -743,8 +743,8 @@ static fg_status *ln_run(cuda_call *call)
     float *inv_out = oc->n_out > 2 ? (float *)oc->out[2].data : NULL;
     int all_f32 = d->x_dt == FG_FLOAT32 && d->y_dt == FG_FLOAT32 && d->scale_dt == FG_FLOAT32 &&
                   (!d->has_bias || d->bias_dt == FG_FLOAT32);
-    if (all_f32 && d->inner >= 256 && d->inner <= (int64_t)LN_ROW_ITEMS * MISC_THREADS && d->outer <= 0x7fffffffLL) {
-        int threads = 64;
+    if (all_f32 && d->inner >= 64 && d->inner <= (int64_t)LN_ROW_ITEMS * MISC_THREADS && d->outer <= 0x7fffffffLL) {
+        int threads = 32;
         while (threads * LN_ROW_ITEMS < d->inner)
             threads *= 2;
         ln_rows_f32_kernel<<<(unsigned)d->outer, threads, 0, call->stream>>>(
