@@ -28,6 +28,7 @@ suite() { # name command...
 suite onnx-reader python3 tests/onnx_reader_test.py build/test_onnx_reader
 suite api build/test_api "$FACEGRAPH_SHARED/models"
 suite conformance build/test_conformance --known-failures tests/conformance_known_failures.txt
+suite segments bash -c 'python3 tests/segments_models.py --out "$0/segments" >/dev/null && build/test_segments "$0"/segments/*.onnx' "$GEN"
 suite standins python3 tests/standins_test.py
 suite parity python3 tests/parity_test.py --facegraph build/facegraph --gen "$GEN"
 suite detect python3 tests/test_detect.py build/facegraph

@@ -122,16 +122,33 @@ void cuda_device_close(cuda_device *dev) { free(dev); }
 
 const char *cuda_device_describe(const cuda_device *dev) { return dev->description; }
 
-const ir_node *cuda_first_unsupported(const ir_model *model)
+int cuda_device_id(const cuda_device *dev) { return dev->id; }
+
+/* If and Loop run as graph segments around a host decision
+ * (src/runtime/segments.c): what must have a kernel is in their subgraphs. */
+static const ir_node *first_unsupported_in(const ir_graph *g)
 {
-    const ir_graph *g = model->graph;
     for (int k = 0; k < g->n_nodes; k++) {
         const ir_node *node = &g->nodes[k];
+        int default_domain = !node->domain[0] || !strcmp(node->domain, "ai.onnx");
+        int control = default_domain && (!strcmp(node->op_type, "If") || !strcmp(node->op_type, "Loop"));
+        if (control) {
+            for (int a = 0; a < node->n_attrs; a++) {
+                const ir_node *missing =
+                    node->attrs[a].type == IR_ATTR_GRAPH && node->attrs[a].g ? first_unsupported_in(node->attrs[a].g)
+                                                                             : NULL;
+                if (missing)
+                    return missing;
+            }
+            continue;
+        }
         if (strcmp(node->op_type, "Constant") != 0 && !cuda_op_find(node->domain, node->op_type))
             return node;
     }
     return NULL;
 }
+
+const ir_node *cuda_first_unsupported(const ir_model *model) { return first_unsupported_in(model->graph); }
 
 /* ------------------------------------------------------------- weights */
 

@@ -17,8 +17,12 @@ void cuda_device_close(cuda_device *dev);
 const char *cuda_device_describe(const cuda_device *dev);
 int cuda_device_count(void);
 
+/* The CUDA device number. */
+int cuda_device_id(const cuda_device *dev);
+
 /* Name of the first node of the model (in plan order) that has no CUDA
- * kernel, or NULL when every op has one. */
+ * kernel, or NULL when every op has one. If and Loop need none (they run
+ * as graph segments around a host decision): their subgraphs' nodes do. */
 const ir_node *cuda_first_unsupported(const ir_model *model);
 
 /* A model's weights on one device, shared by every plan (signature) of the

@@ -3,6 +3,7 @@
 #define FACEGRAPH_RUNTIME_H
 
 #include "plan/plan.h"
+#include "runtime/segments.h"
 
 #ifdef FG_HAVE_CUDA
 #include "cuda/cuda_backend.h"
@@ -59,6 +60,10 @@ struct fg_session {
     session_plan *plans;  /* one per input-shape signature, most recent first */
     session_plan *last;   /* the plan of the latest run */
     int n_plans;
+    /* cuda with If / Loop in the graph: runs as CUDA graph segments around
+     * host decisions (one runner per session: its callers take turns under
+     * lock); NULL otherwise */
+    seg_runner *segments;
     pthread_mutex_t lock;
     pthread_cond_t gpu_free;      /* signalled when a GPU instance is released */
     int refs;                     /* fg_session_open calls not yet closed */

@@ -143,6 +143,7 @@ static fg_status *check_ops(const ir_model *model)
 
 static void session_free(fg_session *s)
 {
+    seg_runner_free(s->segments);
     for (session_plan *sp = s->plans; sp;) {
         session_plan *next = sp->next;
 #ifdef FG_HAVE_CUDA
@@ -163,6 +164,31 @@ static void session_free(fg_session *s)
     ir_model_free(s->model);
     free(s);
 }
+
+#ifdef FG_HAVE_CUDA
+static cuda_plan_options gpu_plan_options(const fg_session *s)
+{
+    cuda_plan_options co = {CUDA_GRAPH_AUTO, s->engine->allow_tf32, s->engine->precision_fp16};
+    if (s->engine->cuda_graph == FG_CUDA_GRAPH_OFF || s->graph_excluded)
+        co.graph_mode = CUDA_GRAPH_OFF;
+    else if (s->engine->cuda_graph == FG_CUDA_GRAPH_ON)
+        co.graph_mode = CUDA_GRAPH_ON;
+    return co;
+}
+
+/* If / Loop on the GPU: static pieces as CUDA graphs, decisions on the host. */
+static fg_status *create_segment_runner(fg_session *s)
+{
+    seg_runner_options o;
+    memset(&o, 0, sizeof o);
+    o.threads = s->engine->thread_count;
+    o.cpu_fallback = s->engine->cpu_fallback;
+    o.cuda = s->engine->cuda;
+    o.weights = s->weights;
+    o.plan_options = gpu_plan_options(s);
+    return seg_runner_create(s->model, &o, &s->segments);
+}
+#endif
 
 /* A new session over a loaded model (takes ownership of it). */
 static fg_status *session_create(fg_engine *engine, const char *model_path, ir_model *model, fg_session **out)
@@ -200,6 +226,8 @@ static fg_status *session_create(fg_engine *engine, const char *model_path, ir_m
         if (!missing) {
             s->on_cuda = 1;
             st = cuda_weights_create(engine->cuda, &s->weights);
+            if (!st && segments_graph_has_control(g))
+                st = create_segment_runner(s);
         } else if (engine->cpu_fallback) {
             snprintf(s->warning, sizeof s->warning,
                      "node '%s' (%s) has no CUDA kernel: %s runs on the cpu provider", missing->name,
@@ -296,11 +324,7 @@ const ir_model *session_model(const fg_session *s) { return s->model; }
 #ifdef FG_HAVE_CUDA
 static fg_status *new_gpu_instance(fg_session *s, plan *p, cuda_plan **out)
 {
-    cuda_plan_options co = {CUDA_GRAPH_AUTO, s->engine->allow_tf32, s->engine->precision_fp16};
-    if (s->engine->cuda_graph == FG_CUDA_GRAPH_OFF || s->graph_excluded)
-        co.graph_mode = CUDA_GRAPH_OFF;
-    else if (s->engine->cuda_graph == FG_CUDA_GRAPH_ON)
-        co.graph_mode = CUDA_GRAPH_ON;
+    cuda_plan_options co = gpu_plan_options(s);
     return cuda_plan_create(s->engine->cuda, s->weights, p, &co, out);
 }
 
@@ -346,7 +370,7 @@ fg_status *session_plan_for(fg_session *s, const fg_tensor *inputs, int n_inputs
         return fg_error_wrap(st, "%s", s->model->path);
     }
 #ifdef FG_HAVE_CUDA
-    if (s->on_cuda) {
+    if (s->on_cuda && !s->segments) { /* segments: this whole-graph plan only profiles, on the CPU */
         cuda_plan *cp = NULL;
         st = new_gpu_instance(s, sp->plan, &cp);
         if (st && s->engine->cpu_fallback && fg_status_code(st) == FG_ERR_UNSUPPORTED) {
@@ -384,6 +408,15 @@ fg_status *fg_session_run(fg_session *s, const fg_tensor *inputs, int n_inputs, 
             return fg_error(FG_ERR_INVALID_ARGUMENT, "input %d has no data", i);
     }
     pthread_mutex_lock(&s->lock);
+    if (s->segments) { /* If / Loop on the GPU: one caller at a time through the segment runner */
+        fg_status *seg_st = seg_runner_run(s->segments, inputs, n_inputs, outputs);
+        seg_runner_stats stats;
+        seg_runner_get_stats(s->segments, &stats);
+        if (stats.warning[0] && !s->warning[0])
+            snprintf(s->warning, sizeof s->warning, "%.200s: %.300s", s->model->path, stats.warning);
+        pthread_mutex_unlock(&s->lock);
+        return seg_st ? fg_error_wrap(seg_st, "%s", s->model->path) : NULL;
+    }
     session_plan *sp = NULL;
     fg_status *st = session_plan_for(s, inputs, n_inputs, &sp);
     if (!st)
@@ -445,6 +478,25 @@ const char *fg_session_warning(const fg_session *s) { return s->warning; }
 fg_status *fg_session_execution_report(const fg_session *s, fg_execution_report *r)
 {
     memset(r, 0, sizeof *r);
+    if (s->segments) {
+        seg_runner_stats stats;
+        seg_runner_get_stats(s->segments, &stats);
+        if (!stats.runs)
+            return fg_error(FG_ERR_INVALID_ARGUMENT,
+                            "the session has not run yet: run it once, then ask for the report");
+        snprintf(r->provider, sizeof r->provider, "%s", stats.on_cuda ? "cuda" : "cpu");
+#ifdef FG_HAVE_CUDA
+        if (stats.on_cuda)
+            snprintf(r->device, sizeof r->device, "%s", cuda_device_describe(s->engine->cuda));
+#endif
+        r->graph_captured = stats.on_cuda && stats.pieces > 0 && stats.pieces_captured == stats.pieces;
+        snprintf(r->graph_reason, sizeof r->graph_reason, "%s", stats.reason);
+        r->kernels_per_run = stats.kernels;
+        r->device_ms = stats.device_ms;
+        r->arena_bytes = stats.arena_bytes;
+        r->plans = stats.plans;
+        return NULL;
+    }
     const session_plan *sp = s->last;
     if (!sp)
         return fg_error(FG_ERR_INVALID_ARGUMENT, "the session has not run yet: run it once, then ask for the report");
