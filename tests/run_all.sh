@@ -33,6 +33,7 @@ suite standins python3 tests/standins_test.py
 suite parity python3 tests/parity_test.py --facegraph build/facegraph --gen "$GEN"
 suite detect python3 tests/test_detect.py build/facegraph
 suite graph-regression python3 tests/graph_regression_test.py --facegraph build/facegraph
+suite fusion python3 tests/fusion_test.py --facegraph build/facegraph
 suite bad-inputs python3 tests/bad_inputs_test.py --facegraph build-asan/facegraph
 suite gpu bash tests/gpu/run_if_gpu.sh
 

@@ -168,8 +168,10 @@ int cli_inspect(int argc, char **argv)
         fprintf(o, "},\n  \"parameters\": %lld,\n  \"parameter_bytes\": %zu,\n", (long long)params, param_bytes);
         if (flops >= 0)
             fprintf(o, "  \"flops\": %.0f,\n  \"plan\": {\"steps\": %d, \"arena_bytes\": %zu, \"folded\": %d, "
-                       "\"fused_batchnorm\": %d, \"fused_activation\": %d, \"run_time_shape_steps\": %d}\n}\n",
-                    flops, p->n_steps, p->arena_bytes, p->n_folded, p->n_fused_bn, p->n_fused_act, dynamic_steps);
+                       "\"fused_batchnorm\": %d, \"fused_activation\": %d, \"fused_residual\": %d, "
+                       "\"run_time_shape_steps\": %d}\n}\n",
+                    flops, p->n_steps, p->arena_bytes, p->n_folded, p->n_fused_bn, p->n_fused_act,
+                    p->n_fused_residual, dynamic_steps);
         else
             fprintf(o, "  \"flops\": null\n}\n");
     } else {
@@ -188,10 +190,10 @@ int cli_inspect(int argc, char **argv)
         }
         fprintf(o, "parameters %lld (%.2f MB)\n", (long long)params, param_bytes / 1e6);
         if (flops >= 0)
-            fprintf(o, "flops      %.3f G (plan: %d steps, %.2f MB arena, %d folded, %d BN and %d activations fused, "
-                       "%d with run-time shapes)\n",
+            fprintf(o, "flops      %.3f G (plan: %d steps, %.2f MB arena, %d folded, %d BN, %d activations and "
+                       "%d residual adds fused, %d with run-time shapes)\n",
                     flops / 1e9, p->n_steps, p->arena_bytes / 1e6, p->n_folded, p->n_fused_bn, p->n_fused_act,
-                    dynamic_steps);
+                    p->n_fused_residual, dynamic_steps);
         else if (plan_st)
             fprintf(o, "flops      unknown: %s\n", fg_status_message(plan_st));
         else

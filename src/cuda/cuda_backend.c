@@ -17,6 +17,12 @@ static const cuda_op_def *const cuda_families[] = {
 
 const cuda_op_def *cuda_op_find(const char *domain, const char *op_type)
 {
+    if (domain && strcmp(domain, "facegraph") == 0) { /* ops the planner makes */
+        for (const cuda_op_def *op = cuda_family_facegraph; op->op_type; op++)
+            if (strcmp(op->op_type, op_type) == 0)
+                return op;
+        return NULL;
+    }
     if (domain && domain[0] && strcmp(domain, "ai.onnx") != 0)
         return NULL;
     for (size_t f = 0; f < sizeof cuda_families / sizeof cuda_families[0]; f++)

@@ -641,7 +641,23 @@ fail:
     return err;
 }
 
-static fg_status *conv_prepare(op_call *call) { return conv_prepare_common(call, 0); }
+/* A residual the planner fused into the convolution (input 3): the
+ * convolution runs without the activation, then y = act(y + residual). */
+static int has_residual(const op_call *call)
+{
+    return call->n_in > 3 && op_has_input(call, 3);
+}
+
+static fg_status *conv_prepare(op_call *call)
+{
+    if (!has_residual(call))
+        return conv_prepare_common(call, 0);
+    op_activation act = call->act;
+    call->act = (op_activation){OP_ACT_NONE, 0, 0};
+    fg_status *st = conv_prepare_common(call, 0);
+    call->act = act;
+    return st;
+}
 static fg_status *conv_transpose_prepare(op_call *call) { return conv_prepare_common(call, 1); }
 
 static fg_status *set_handle(const op_call *call, dnnl_memory_t mem, const void *data)
@@ -763,7 +779,28 @@ static fg_status *conv_run_common(op_call *call, int transposed)
     return NULL;
 }
 
-static fg_status *conv_run(op_call *call) { return conv_run_common(call, 0); }
+static fg_status *conv_run(op_call *call)
+{
+    if (!has_residual(call))
+        return conv_run_common(call, 0);
+    op_activation act = call->act;
+    call->act = (op_activation){OP_ACT_NONE, 0, 0};
+    fg_status *st = conv_run_common(call, 0);
+    call->act = act;
+    if (st)
+        return st;
+    float *y = call->out[0].data;
+    const float *r = call->in[3].data;
+    int64_t n = fg_tensor_numel(&call->out[0]), chunk = 16384, chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(call->threads > 0 ? call->threads : 1) if (chunks > 1)
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t start = c * chunk, len = n - start < chunk ? n - start : chunk;
+        for (int64_t i = start; i < start + len; i++)
+            y[i] += r[i];
+        op_activation_apply(&act, y + start, len);
+    }
+    return NULL;
+}
 static fg_status *conv_transpose_run(op_call *call) { return conv_run_common(call, 1); }
 
 const op_def op_family_conv[] = {

@@ -37,6 +37,31 @@ static inline float fast_expf(float x)
     return y * scale;
 }
 
+/* tanh: odd Taylor series near 0, 1 - 2 / (exp(2|x|) + 1) elsewhere. */
+static inline float fast_tanhf(float x)
+{
+    float ax = fabsf(x);
+    float x2 = x * x;
+    float small = x * (1.0f + x2 * (-1.0f / 3 + x2 * (2.0f / 15 + x2 * (-17.0f / 315 + x2 * (62.0f / 2835)))));
+    float big = 1.0f - 2.0f / (fast_expf(2.0f * min_f(ax, 10.0f)) + 1.0f);
+    big = copysignf(big, x);
+    return ax < 0.4f ? small : big;
+}
+
+/* erf: Taylor series near 0, Abramowitz-Stegun 7.1.26 (abs error 1.5e-7)
+ * elsewhere. */
+static inline float fast_erff(float x)
+{
+    float ax = fabsf(x);
+    float x2 = x * x;
+    float small = 1.12837916709551257f * x *
+                  (1.0f + x2 * (-1.0f / 3 + x2 * (1.0f / 10 + x2 * (-1.0f / 42 + x2 * (1.0f / 216 - x2 / 1320)))));
+    float t = 1.0f / (1.0f + 0.3275911f * ax);
+    float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+    float big = copysignf(1.0f - poly * fast_expf(-x2), x);
+    return ax < 0.5f ? small : big;
+}
+
 #pragma GCC pop_options
 
 #endif

@@ -13,6 +13,12 @@ static const op_def *const families[] = {
 
 const op_def *op_find(const char *domain, const char *op_type)
 {
+    if (domain && strcmp(domain, "facegraph") == 0) {
+        for (const op_def *op = op_family_facegraph; op->op_type; op++)
+            if (strcmp(op->op_type, op_type) == 0)
+                return op;
+        return NULL;
+    }
     if (domain && domain[0] && strcmp(domain, "ai.onnx") != 0)
         return NULL;
     for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)

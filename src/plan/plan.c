@@ -1,6 +1,7 @@
 /* plan_for_signature: shapes, constant folding, dead-node removal, fusion,
  * arena layout. See plan.h. */
 #include "plan/plan.h"
+#include "plan/plan_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -37,6 +38,8 @@ static fg_status *own_alloc(plan *p, size_t bytes, void **out)
     *out = ptr;
     return NULL;
 }
+
+fg_status *plan_own_alloc(plan *p, size_t bytes, void **out) { return own_alloc(p, bytes, out); }
 
 /* Appends a value; returns its id or -1 on out of memory. */
 static int add_value(plan *p)
@@ -393,6 +396,107 @@ static fg_status *fold_conv_batchnorm(fusion_ctx *f)
     return NULL;
 }
 
+/* MatMul -> Add(constant row vector along the last axis): the bias becomes
+ * MatMul's third input (a transformer's projections), added by the product's
+ * epilogue (one cuBLASLt call on the GPU). */
+static void fuse_matmul_bias(fusion_ctx *f)
+{
+    plan *p = f->p;
+    for (int i = 0; i < p->n_steps; i++) {
+        plan_step *m = &p->steps[i];
+        if (f->removed[i] || !step_is(m, "MatMul") || m->n_in != 2 || m->call.act.kind != OP_ACT_NONE)
+            continue;
+        int y = m->out[0], ai;
+        const fg_tensor *yt = &p->values[y].t;
+        if (yt->dtype != FG_FLOAT32 || yt->rank < 1 || p->values[y].bounded || !only_consumer(f, y, &ai) ||
+            !step_is(&p->steps[ai], "Add"))
+            continue;
+        plan_step *a = &p->steps[ai];
+        if (a->n_in != 2 || (a->in[0] != y && a->in[1] != y))
+            continue;
+        int bias = a->in[0] == y ? a->in[1] : a->in[0];
+        if (!is_const_f32(p, bias))
+            continue;
+        const fg_tensor *bt = &p->values[bias].t;
+        int64_t n = yt->dims[yt->rank - 1];
+        int row_vector = fg_tensor_numel(bt) == n && bt->rank <= yt->rank && bt->rank >= 1 &&
+                         bt->dims[bt->rank - 1] == n;
+        const fg_tensor *ot = &p->values[a->out[0]].t;
+        if (!row_vector || !fg_shape_equal(ot->rank, ot->dims, yt->rank, yt->dims))
+            continue;
+        m->in[2] = bias;
+        m->n_in = 3;
+        m->call.n_in = 3;
+        p->values[y].kind = PLAN_UNUSED;
+        m->out[0] = a->out[0];
+        f->producer[m->out[0]] = i;
+        f->removed[ai] = 1;
+    }
+}
+
+/* Conv -> Add(conv, residual) -> [activation] (a residual block): the
+ * residual becomes the convolution's fourth input, added before the
+ * activation: y = act(conv(x) + bias + residual). 2-D, group 1, float32.
+ * Of two convolutions feeding the Add, the later one takes the other's
+ * output (it must exist when the convolution runs). */
+static fg_status *fuse_conv_residual(fusion_ctx *f)
+{
+    plan *p = f->p;
+    for (int ai = 0; ai < p->n_steps; ai++) {
+        plan_step *a = &p->steps[ai];
+        if (f->removed[ai] || !step_is(a, "Add") || a->n_in != 2 || a->n_out != 1 || a->in[0] < 0 ||
+            a->in[1] < 0 || a->in[0] == a->in[1])
+            continue;
+        const fg_tensor *ot = &p->values[a->out[0]].t;
+        if (ot->dtype != FG_FLOAT32 || ot->rank != 4 || p->values[a->out[0]].bounded)
+            continue;
+        int best = -1, residual = -1;
+        for (int k = 0; k < 2; k++) {
+            int y = a->in[k], other = a->in[1 - k];
+            int ci = f->producer[y];
+            if (ci < 0 || f->removed[ci] || f->consumers[y] != 1 || p->values[other].bounded)
+                continue;
+            const plan_step *c = &p->steps[ci];
+            if (!step_is(c, "Conv") || c->call.act.kind != OP_ACT_NONE || c->n_in > 3 ||
+                ir_attr_int(c->node, "group", 1) != 1 || p->values[y].t.dtype != FG_FLOAT32)
+                continue;
+            const fg_tensor *yt = &p->values[y].t, *rt = &p->values[other].t;
+            if (rt->dtype != FG_FLOAT32 || !fg_shape_equal(yt->rank, yt->dims, ot->rank, ot->dims) ||
+                !fg_shape_equal(rt->rank, rt->dims, ot->rank, ot->dims) || f->producer[other] >= ci)
+                continue;
+            if (ci > best) {
+                best = ci;
+                residual = other;
+            }
+        }
+        if (best < 0)
+            continue;
+        plan_step *c = &p->steps[best];
+        int *in = realloc(c->in, sizeof(int) * 4);
+        if (in)
+            c->in = in;
+        fg_tensor *in_t = in ? realloc(c->in_t, sizeof(fg_tensor) * 4) : NULL;
+        if (!in_t)
+            return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
+        c->in_t = in_t;
+        c->call.in = in_t;
+        for (int k = c->n_in; k < 3; k++) {
+            c->in[k] = -1;
+            memset(&c->in_t[k], 0, sizeof c->in_t[k]);
+        }
+        c->in[3] = residual;
+        c->n_in = 4;
+        c->call.n_in = 4;
+        c->call.act = a->call.act;
+        p->values[c->out[0]].kind = PLAN_UNUSED;
+        c->out[0] = a->out[0];
+        f->producer[c->out[0]] = best;
+        f->removed[ai] = 1;
+        p->n_fused_residual++;
+    }
+    return NULL;
+}
+
 /* Reads an activation node into an op_activation; 0 if it is not fusable. */
 static int activation_of(const plan *p, const plan_step *a, op_activation *act)
 {
@@ -581,8 +685,15 @@ static fg_status *run_fusions(plan *p)
     st = fold_conv_batchnorm(&f);
     if (st)
         goto done;
+    fuse_matmul_bias(&f);
     fuse_activations(&f);
+    st = fuse_conv_residual(&f);
+    if (st)
+        goto done;
     fuse_activations_through_moves(&f);
+    st = fuse_elementwise_chains(p, f.removed);
+    if (st)
+        goto done;
     /* compact */
     int n = 0;
     for (int i = 0; i < p->n_steps; i++) {

@@ -94,10 +94,7 @@ static int check(const shape *t)
     for (int kind = 1; kind < CD_COUNT; kind++) {
         int el = cd_eligible(&p, kind);
         /* force every runnable variant for correctness, not only the eligible ones */
-        int runnable = kind == CD_PIXEL ? p.pix_off >= 0
-                       : kind == CD_DOT ? (p.n_pix <= 65535 && p.c_out <= 65535)
-                                        : 1;
-        if (!runnable)
+        if (!cd_runnable(&p, kind))
             continue;
         cudaMemset(dy, 0xff, ny * 4);
         cudaError_t e = cd_launch(kind, dx, dw, dy, &p, act, 0);
@@ -208,6 +205,23 @@ int main(void)
         {1, 3, 48, 64, 64, 16, 16, 16, 16, 1, 1, 0, 0, 0, 0, OP_ACT_NONE},   /* patch embedding */
         {2, 64, 64, 9, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, OP_ACT_RELU},
         {1, 15, 15, 80, 80, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, OP_ACT_SIGMOID},
+        /* pointwise (CD_PW_*) and first-layer (CD_FIRST_*) cases: odd planes, N = 1 and 2, C_out % 8 != 0 */
+        {1, 32, 64, 40, 40, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, OP_ACT_RELU},
+        {2, 32, 20, 13, 11, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, OP_ACT_LEAKY_RELU},
+        {1, 24, 12, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, OP_ACT_NONE},
+        {2, 8, 6, 1, 2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, OP_ACT_SIGMOID},
+        {1, 36, 36, 28, 28, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, OP_ACT_LEAKY_RELU},
+        {1, 64, 64, 14, 14, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, OP_ACT_RELU},
+        {3, 5, 3, 6, 10, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, OP_ACT_NONE},
+        {1, 3, 16, 640, 640, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, OP_ACT_RELU},
+        {2, 3, 64, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, OP_ACT_RELU},
+        {1, 3, 16, 65, 67, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, OP_ACT_NONE},
+        {1, 4, 10, 30, 31, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, OP_ACT_RELU},
+        {2, 1, 3, 9, 10, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, OP_ACT_NONE},
+        {1, 48, 48, 80, 80, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, OP_ACT_RELU},
+        {1, 33, 40, 10, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, OP_ACT_NONE},
+        {2, 16, 24, 20, 21, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, OP_ACT_LEAKY_RELU},
+        {1, 128, 24, 10, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, OP_ACT_LEAKY_RELU}, /* CD_FIRST_MAX_K */
     };
     int fails = 0, failed_shapes = 0;
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
@@ -249,6 +263,13 @@ int main(void)
         {1, 64, 8, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
         {1, 24, 64, 20, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
         {1, 48, 48, 20, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 64, 64, 14, 14, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+        {1, 128, 64, 28, 28, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+        {1, 256, 256, 14, 14, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+        {1, 24, 24, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 32, 32, 80, 80, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 3, 64, 112, 112, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 3, 64, 256, 256, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 0},
     };
     printf("kernel time per launch (us), graph of 20:\n");
     for (size_t i = 0; i < sizeof perf / sizeof perf[0]; i++)

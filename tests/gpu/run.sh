@@ -8,9 +8,13 @@
 #   build        carried .debs (oneDNN) unpacked into .debs/root; cmake Release -> build-gpu/
 #   standins     tools/make_standins.py, small and full
 #   conformance  build-gpu/test_conformance (CPU sanity; needs ONNX's node test data)
-#   gpu-parity   tests/gpu/gpu_parity.py: cuda (graph off and auto) vs onnxruntime CPU
-#   graph-regression  tests/graph_regression_test.py --gpu
-#   bench        bench/gpu.sh (the time left but FG_GPU_RESERVE=170 s)
+#   gpu-parity   tests/gpu/gpu_parity.py: cuda (graph off, auto, fp16) vs onnxruntime CPU
+#   conv-direct  tests/gpu/conv_direct_test.cu: every direct convolution kernel vs a double reference
+#   dwpool       tests/gpu/dwpool_test.cu: depthwise and pooling kernels vs a double reference
+#   gpu-api, detect-gpu, graph-matrix
+#   graph-regression  tests/graph_regression_test.py --gpu (If/Loop as graph segments included)
+#   bench        bench/gpu.sh (the time left but FG_GPU_RESERVE=170 s; FG_GPU_SKIP_BENCH=1
+#                skips it, to run bench/gpu.sh as a call of its own)
 #   memcheck-*   compute-sanitizer memcheck on a graph-replay run (pfld_68; the NMS regression model)
 #   racecheck    compute-sanitizer racecheck on a graph-replay run of pfld_68
 #   torch-peer   tests/gpu/onnx_torch_test.py --device cuda (the benchmark's PyTorch peer is right)
@@ -164,11 +168,12 @@ fi
 if [ $BUILT = 1 ]; then
   stage gpu-parity 200 python3 tests/gpu/gpu_parity.py --facegraph "$FG" --gen "$GEN/standins-small" \
     --json "$OUT/gpu_parity.json" ${SHARED:+--shared "$SHARED"}
-  stage conv-direct 60 bash -c "nvcc -O3 -arch=sm_90 -I src -I include tests/gpu/conv_direct_test.cu \
+  stage conv-direct 120 bash -c "nvcc -O3 -arch=sm_90 -I src -I include tests/gpu/conv_direct_test.cu \
     -o build-gpu/conv_direct_test && build-gpu/conv_direct_test"
   stage dwpool 60 bash -c "nvcc -O3 -arch=sm_90 -I src -I include tests/gpu/dwpool_test.cu \
     -o build-gpu/dwpool_test && build-gpu/dwpool_test"
   stage gpu-api 60 build-gpu/test_gpu_api "${SHARED:-.shared}/models"
+  stage fusion-gpu 60 python3 tests/fusion_test.py --device cuda --facegraph "$FG"
   stage detect-gpu 90 python3 tests/gpu/detect_gpu_vs_cpu.py "$FG" "${SHARED:-.shared}"
   stage graph-regression 90 python3 tests/graph_regression_test.py --gpu --facegraph "$FG" \
     --out "$REPO/build-gpu/graph-regression" --json "$OUT/graph_regression.json"
@@ -189,7 +194,9 @@ fi
 # peer check); --budget stops it starting new models, the stage limit kills
 # it a minute later (the results so far are already written).
 RESERVE="${FG_GPU_RESERVE:-170}"
-if [ $BUILT = 1 ]; then
+if [ -n "${FG_GPU_SKIP_BENCH:-}" ]; then
+  skip bench "FG_GPU_SKIP_BENCH is set (run bench/gpu.sh on its own)"
+elif [ $BUILT = 1 ]; then
   BENCH_BUDGET=$(( $(left) - RESERVE - 60 ))
   [ "$BENCH_BUDGET" -lt 30 ] && BENCH_BUDGET=30
   stage bench $((BENCH_BUDGET + 60)) bash bench/gpu.sh --facegraph "$FG" --gen "$GEN/standins-full" --out "$OUT" \

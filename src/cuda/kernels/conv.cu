@@ -56,30 +56,43 @@ typedef struct sp3 {
 } sp3;
 
 /* y[i] = act(y[i] + bias[channel]) in place; bias may be NULL. */
-__global__ void conv_bias_act_kernel(float *y, const float *bias, uint32_t channels, uint32_t plane, uint32_t total,
-                                     op_activation act)
+__global__ void conv_bias_act_kernel(float *y, const float *bias, const float *residual, uint32_t channels,
+                                     uint32_t plane, uint32_t total, op_activation act)
 {
     CU_LOOP(i, total)
     {
         float v = y[i];
         if (bias)
             v += __ldg(bias + (i / plane) % channels);
+        if (residual)
+            v += residual[i];
         y[i] = cu_act(act, v);
     }
 }
 
 /* Same with float4 (plane % 4 == 0, 16-byte aligned y). */
-__global__ void conv_bias_act_vec4_kernel(float4 *y, const float *bias, uint32_t channels, uint32_t plane4,
-                                          uint32_t total4, op_activation act)
+__global__ void conv_bias_act_vec4_kernel(float4 *y, const float *bias, const float4 *residual, uint32_t channels,
+                                          uint32_t plane4, uint32_t total4, op_activation act)
 {
     CU_LOOP(i, total4)
     {
         float4 v = y[i];
         float b = bias ? __ldg(bias + (i / plane4) % channels) : 0.0f;
-        v.x = cu_act(act, v.x + b);
-        v.y = cu_act(act, v.y + b);
-        v.z = cu_act(act, v.z + b);
-        v.w = cu_act(act, v.w + b);
+        v.x += b;
+        v.y += b;
+        v.z += b;
+        v.w += b;
+        if (residual) {
+            float4 r = residual[i];
+            v.x += r.x;
+            v.y += r.y;
+            v.z += r.z;
+            v.w += r.w;
+        }
+        v.x = cu_act(act, v.x);
+        v.y = cu_act(act, v.y);
+        v.z = cu_act(act, v.z);
+        v.w = cu_act(act, v.w);
         y[i] = v;
     }
 }
@@ -134,6 +147,7 @@ typedef struct conv_state {
     int path;
     int empty;       /* output has no elements: nothing to run */
     int has_bias;
+    int has_residual; /* input 3: a residual the planner fused (y = act(conv + bias + residual)) */
     op_activation act;
     /* cuDNN */
     int nd;          /* 4 or 5 */
@@ -167,7 +181,8 @@ typedef struct conv_state {
 
 static void conv_release(void *state);
 static void half_path_release(struct half_path *hp);
-static fg_status *half_forward(cuda_call *call, conv_state *s, const float *x, float *y, char *scratch);
+static fg_status *half_forward(cuda_call *call, conv_state *s, const float *x, const float *residual, float *y,
+                               char *scratch);
 
 static void conv_release(void *state)
 {
@@ -568,12 +583,16 @@ static fg_status *conv_prepare_common(cuda_call *call, int transposed)
                             fg_dtype_name(call->op.in[i].dtype));
     const conv_geom *g = &s->g;
     s->has_bias = op_has_input(&call->op, 2);
+    s->has_residual = call->op.n_in > 3 && op_has_input(&call->op, 3);
+    if (s->has_residual && (transposed || call->op.in[3].dtype != FG_FLOAT32 ||
+                            fg_tensor_numel(&call->op.in[3]) != fg_tensor_numel(&call->op.out[0])))
+        return op_error(&call->op, FG_ERR_INTERNAL, "the fused residual does not match the convolution's output");
     s->act = call->op.act;
     if (fg_tensor_numel(&call->op.out[0]) == 0) {
         s->empty = 1;
         return NULL;
     }
-    if (is_depthwise(g) && depthwise_direct_enabled())
+    if (is_depthwise(g) && depthwise_direct_enabled() && !s->has_residual)
         return prepare_depthwise(call, s);
 
     int cnt = g->nsp <= 2 ? 2 : 3;
@@ -701,7 +720,7 @@ static fg_status *conv_prepare_common(cuda_call *call, int transposed)
 
     FG_TRY(choose_algorithm(call, s));
 
-    int need_post = s->has_bias || s->act.kind != OP_ACT_NONE;
+    int need_post = s->has_bias || s->has_residual || s->act.kind != OP_ACT_NONE;
     if (!transposed && s->has_bias &&
         (s->act.kind == OP_ACT_RELU ||
          (s->act.kind == OP_ACT_NONE && s->algo == (int)CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM))) {
@@ -726,20 +745,19 @@ static fg_status *conv_prepare_common(cuda_call *call, int transposed)
 
 /* ------------------------------------------------------------ run */
 
-static fg_status *launch_bias_act(cuda_call *call, const conv_state *s, float *y)
+static fg_status *launch_bias_act(cuda_call *call, const conv_state *s, float *y, const float *residual)
 {
     const fg_tensor *out = &call->op.out[0];
     int64_t total = fg_tensor_numel(out);
     int64_t plane = total / (s->g.batch * s->g.c_out);
     const float *bias = s->has_bias ? (const float *)call->op.in[2].data : NULL;
-    if (plane % 4 == 0 && ((uintptr_t)y & 15) == 0) {
+    if (plane % 4 == 0 && ((uintptr_t)y & 15) == 0 && ((uintptr_t)residual & 15) == 0) {
         uint32_t total4 = (uint32_t)(total / 4);
         conv_bias_act_vec4_kernel<<<cu_blocks(total4), CU_THREADS, 0, call->stream>>>(
-            (float4 *)y, bias, (uint32_t)s->g.c_out, (uint32_t)(plane / 4), total4, s->act);
+            (float4 *)y, bias, (const float4 *)residual, (uint32_t)s->g.c_out, (uint32_t)(plane / 4), total4, s->act);
     } else {
-        conv_bias_act_kernel<<<cu_blocks(total), CU_THREADS, 0, call->stream>>>(y, bias, (uint32_t)s->g.c_out,
-                                                                                 (uint32_t)plane, (uint32_t)total,
-                                                                                 s->act);
+        conv_bias_act_kernel<<<cu_blocks(total), CU_THREADS, 0, call->stream>>>(
+            y, bias, residual, (uint32_t)s->g.c_out, (uint32_t)plane, (uint32_t)total, s->act);
     }
     CU_CHECK_LAUNCH(call, "convolution bias and activation");
     return NULL;
@@ -752,7 +770,7 @@ static int is_not_supported(cudnnStatus_t st)
 
 /* The cuDNN path of a forward convolution: [pad] + convolution [+ bias/activation]. */
 static fg_status *cudnn_forward(cuda_call *call, conv_state *s, const float *x, const float *w, const float *bias,
-                                float *y, char *scratch)
+                                const float *residual, float *y, char *scratch)
 {
     void *ws = s->ws_bytes ? scratch : NULL;
     DNN_TRY(call, cudnnSetStream(call->cudnn, call->stream), "stream");
@@ -765,9 +783,11 @@ static fg_status *cudnn_forward(cuda_call *call, conv_state *s, const float *x, 
     }
     const float one = 1.0f, zero = 0.0f;
     if (s->fused) {
+        /* y = act(conv + alpha2 * z + bias): z is the fused residual */
         cudnnStatus_t st = cudnnConvolutionBiasActivationForward(
             call->cudnn, &one, s->x_desc, x, s->w_desc, w, s->conv_desc, (cudnnConvolutionFwdAlgo_t)s->algo, ws,
-            s->ws_bytes, &zero, s->y_desc, y, s->bias_desc, bias, s->act_desc, s->y_desc, y);
+            s->ws_bytes, residual ? &one : &zero, s->y_desc, residual ? (const void *)residual : (const void *)y,
+            s->bias_desc, bias, s->act_desc, s->y_desc, y);
         if (st == CUDNN_STATUS_SUCCESS)
             return NULL;
         if (!is_not_supported(st))
@@ -781,7 +801,7 @@ static fg_status *cudnn_forward(cuda_call *call, conv_state *s, const float *x, 
                                     (cudnnConvolutionFwdAlgo_t)s->algo, ws, s->ws_bytes, &zero, s->y_desc, y),
             "convolution");
     if (s->post)
-        FG_TRY(launch_bias_act(call, s, y));
+        FG_TRY(launch_bias_act(call, s, y, residual));
     return NULL;
 }
 
@@ -796,6 +816,7 @@ static fg_status *conv_run(cuda_call *call)
     const float *w = (const float *)call->op.in[1].data;
     const float *bias = s->has_bias ? (const float *)call->op.in[2].data : NULL;
     float *y = (float *)call->op.out[0].data;
+    const float *residual = s->has_residual ? (const float *)call->op.in[3].data : NULL;
     if (s->path == CONV_PATH_DEPTHWISE) {
         cudaError_t err = dw_launch(&s->dw, x, w, bias, y, s->act, call->stream);
         if (err != cudaSuccess)
@@ -803,14 +824,16 @@ static fg_status *conv_run(cuda_call *call)
         return NULL;
     }
     if (s->path == CONV_PATH_DIRECT) {
-        cudaError_t err = cd_launch(s->direct_kind, x, s->cd_weights, y, &s->cd, s->act, call->stream);
+        cd_params cd = s->cd;
+        cd.residual = residual;
+        cudaError_t err = cd_launch(s->direct_kind, x, s->cd_weights, y, &cd, s->act, call->stream);
         if (err != cudaSuccess)
             return cuda_error(call, err, "direct convolution");
         return NULL;
     }
     if (s->path == CONV_PATH_HALF)
-        return half_forward(call, s, x, y, (char *)call->scratch);
-    return cudnn_forward(call, s, x, w, bias, y, (char *)call->scratch);
+        return half_forward(call, s, x, residual, y, (char *)call->scratch);
+    return cudnn_forward(call, s, x, w, bias, residual, y, (char *)call->scratch);
 }
 
 /* ------------------------------------------------------------ direct kernels: choice */
@@ -843,6 +866,7 @@ static int direct_mode(void)
 
 typedef struct tune_buffers {
     const float *x;
+    const float *residual; /* zeros, when the convolution has a fused residual */
     float *y;
     char *scratch;
     cudaEvent_t start, stop;
@@ -851,11 +875,13 @@ typedef struct tune_buffers {
 static fg_status *launch_candidate(cuda_call *call, conv_state *s, int kind, const tune_buffers *b)
 {
     if (kind == CONV_KIND_HALF)
-        return half_forward(call, s, b->x, b->y, b->scratch);
+        return half_forward(call, s, b->x, b->residual, b->y, b->scratch);
     if (kind == CD_CUDNN)
         return cudnn_forward(call, s, b->x, (const float *)call->op.in[1].data,
-                             s->has_bias ? (const float *)call->op.in[2].data : NULL, b->y, b->scratch);
-    cudaError_t err = cd_launch(kind, b->x, s->cd_weights, b->y, &s->cd, s->act, call->stream);
+                             s->has_bias ? (const float *)call->op.in[2].data : NULL, b->residual, b->y, b->scratch);
+    cd_params cd = s->cd;
+    cd.residual = b->residual;
+    cudaError_t err = cd_launch(kind, b->x, s->cd_weights, b->y, &cd, s->act, call->stream);
     return err == cudaSuccess ? NULL : cuda_error(call, err, "direct convolution");
 }
 
@@ -939,7 +965,7 @@ static int tune_direct(cuda_call *call, conv_state *s, int include_cudnn)
     size_t nx = (size_t)fg_tensor_numel(&call->op.in[0]), ny = (size_t)fg_tensor_numel(&call->op.out[0]);
     size_t x_bytes = sizeof(float) * nx, y_bytes = sizeof(float) * ny;
     size_t scratch_bytes = include_cudnn ? call->op.scratch_bytes : 0;
-    void *x = NULL, *y = NULL, *scratch = NULL;
+    void *x = NULL, *y = NULL, *scratch = NULL, *residual = NULL;
     float *host_x = NULL, *ref = NULL, *host_y = NULL;
     tune_buffers b;
     memset(&b, 0, sizeof b);
@@ -963,6 +989,12 @@ static int tune_direct(cuda_call *call, conv_state *s, int include_cudnn)
     b.x = (const float *)x;
     b.y = (float *)y;
     b.scratch = (char *)scratch;
+    if (s->has_residual) {
+        if (cudaMalloc(&residual, y_bytes ? y_bytes : 256) != cudaSuccess ||
+            cudaMemset(residual, 0x3c, y_bytes) != cudaSuccess) /* 0.0115f everywhere: finite, not zero */
+            goto done;
+        b.residual = (const float *)residual;
+    }
     if (include_cudnn) {
         ref = (float *)malloc(y_bytes ? y_bytes : 4);
         host_y = (float *)malloc(y_bytes ? y_bytes : 4);
@@ -982,7 +1014,9 @@ static int tune_direct(cuda_call *call, conv_state *s, int include_cudnn)
             if (!have_ref)
                 continue;
             cudaMemsetAsync(y, 0xff, y_bytes, call->stream); /* NaNs where a kernel writes nothing */
-            if (cd_launch(kind, b.x, s->cd_weights, b.y, &s->cd, s->act, call->stream) != cudaSuccess ||
+            cd_params cd = s->cd;
+            cd.residual = b.residual;
+            if (cd_launch(kind, b.x, s->cd_weights, b.y, &cd, s->act, call->stream) != cudaSuccess ||
                 cudaStreamSynchronize(call->stream) != cudaSuccess || !matches_reference(b.y, ref, host_y, ny, tol)) {
                 cudaGetLastError();
                 continue;
@@ -1003,6 +1037,7 @@ done:
     cudaFree(x);
     cudaFree(y);
     cudaFree(scratch);
+    cudaFree(residual);
     free(host_x);
     free(ref);
     free(host_y);
@@ -1024,13 +1059,13 @@ static void make_direct_key(const cuda_call *call, const conv_state *s, const in
     }
     const conv_geom *g = &s->g;
     snprintf(key, size,
-             "direct2|%s|cudnn%zu|tf32=%d|x%lld,%lld,%lld,%lld|w%lld,%lld,%lld|y%lld,%lld,%lld|s%lld,%lld|d%lld,%lld|"
-             "p%lld,%lld,%lld,%lld|b%d|a%d",
+             "direct3|%s|cudnn%zu|tf32=%d|x%lld,%lld,%lld,%lld|w%lld,%lld,%lld|y%lld,%lld,%lld|s%lld,%lld|d%lld,%lld|"
+             "p%lld,%lld,%lld,%lld|b%d|a%d|r%d",
              name, (size_t)cudnnGetVersion(), call->allow_tf32, (long long)g->batch, (long long)g->c_in,
              (long long)in[0], (long long)in[1], (long long)g->c_out, (long long)k[0], (long long)k[1],
              (long long)g->c_out, (long long)out[0], (long long)out[1], (long long)st[0], (long long)st[1],
              (long long)dl[0], (long long)dl[1], (long long)pl[0], (long long)pl[1], (long long)pr[0],
-             (long long)pr[1], s->has_bias, (int)s->act.kind);
+             (long long)pr[1], s->has_bias, (int)s->act.kind, s->has_residual);
 }
 
 /* After the cuDNN set-up of a forward convolution: switches to a direct
@@ -1160,21 +1195,24 @@ __global__ void conv_to_half_vec4_kernel(const float4 *__restrict__ x, __half2 *
     }
 }
 
-/* y[i] = act(float(y16[i]) + bias[channel of i]) */
+/* y[i] = act(float(y16[i]) + bias[channel of i] + residual[i]) */
 __global__ void conv_from_half_bias_act_kernel(const __half *__restrict__ y16, float *__restrict__ y,
-                                               const float *__restrict__ bias, uint32_t channels, uint32_t plane,
-                                               uint32_t total, op_activation act)
+                                               const float *__restrict__ bias, const float *__restrict__ residual,
+                                               uint32_t channels, uint32_t plane, uint32_t total, op_activation act)
 {
     CU_LOOP(i, total)
     {
         float v = __half2float(y16[i]);
         if (bias)
             v += __ldg(bias + (i / plane) % channels);
+        if (residual)
+            v += residual[i];
         y[i] = cu_act(act, v);
     }
 }
 
-static fg_status *half_forward(cuda_call *call, conv_state *s, const float *x, float *y, char *scratch)
+static fg_status *half_forward(cuda_call *call, conv_state *s, const float *x, const float *residual, float *y,
+                               char *scratch)
 {
     half_path *hp = s->hp;
     __half *x16 = (__half *)(scratch + hp->x_off), *y16 = (__half *)(scratch + hp->y_off);
@@ -1196,7 +1234,7 @@ static fg_status *half_forward(cuda_call *call, conv_state *s, const float *x, f
     uint32_t plane = (uint32_t)(hp->ny / (s->g.batch * s->g.c_out));
     const float *bias = s->has_bias ? (const float *)call->op.in[2].data : NULL;
     conv_from_half_bias_act_kernel<<<cu_blocks(hp->ny), CU_THREADS, 0, call->stream>>>(
-        y16, y, bias, (uint32_t)s->g.c_out, plane ? plane : 1, hp->ny, s->act);
+        y16, y, bias, residual, (uint32_t)s->g.c_out, plane ? plane : 1, hp->ny, s->act);
     CU_CHECK_LAUNCH(call, "convolution bias and activation");
     return NULL;
 }
@@ -1269,7 +1307,7 @@ static void choose_half(cuda_call *call, conv_state *s)
 {
     half_path *hp = s->hp;
     char key[CONV_ALGO_KEY_MAX + 1];
-    char base[CONV_ALGO_KEY_MAX + 1];
+    char base[CONV_ALGO_KEY_MAX - 64];
     make_cache_key(call, &hp->c, base, sizeof base);
     snprintf(key, sizeof key, "half-choice|%s|b%d|a%d|k%d", base, s->has_bias, (int)s->act.kind,
              s->path == CONV_PATH_DIRECT ? s->direct_kind : CD_CUDNN);
@@ -1280,7 +1318,7 @@ static void choose_half(cuda_call *call, conv_state *s)
         int current = s->path == CONV_PATH_DIRECT ? s->direct_kind : CD_CUDNN;
         size_t nx = hp->nx, ny = hp->ny;
         size_t scratch_bytes = call->op.scratch_bytes > hp->scratch_bytes ? call->op.scratch_bytes : hp->scratch_bytes;
-        void *x = NULL, *y = NULL, *scratch = NULL;
+        void *x = NULL, *y = NULL, *scratch = NULL, *residual = NULL;
         float *host_x = (float *)malloc(nx * sizeof(float) + 4), *ref = (float *)malloc(ny * sizeof(float) + 4),
               *host_y = (float *)malloc(ny * sizeof(float) + 4);
         tune_buffers b;
@@ -1289,7 +1327,10 @@ static void choose_half(cuda_call *call, conv_state *s)
         if (host_x && ref && host_y && cudaMalloc(&x, nx * sizeof(float) + 4) == cudaSuccess &&
             cudaMalloc(&y, ny * sizeof(float) + 4) == cudaSuccess &&
             cudaMalloc(&scratch, scratch_bytes + 4) == cudaSuccess && cudaEventCreate(&b.start) == cudaSuccess &&
-            cudaEventCreate(&b.stop) == cudaSuccess) {
+            cudaEventCreate(&b.stop) == cudaSuccess &&
+            (!s->has_residual || (cudaMalloc(&residual, ny * sizeof(float) + 4) == cudaSuccess &&
+                                  cudaMemset(residual, 0x3c, ny * sizeof(float)) == cudaSuccess))) {
+            b.residual = (const float *)residual;
             for (size_t i = 0; i < nx; i++)
                 host_x[i] = (float)((uint32_t)(i * 2654435761u) >> 22) / 512.0f - 1.0f;
             b.x = (const float *)x;
@@ -1319,6 +1360,7 @@ static void choose_half(cuda_call *call, conv_state *s)
         cudaFree(x);
         cudaFree(y);
         cudaFree(scratch);
+        cudaFree(residual);
         free(host_x);
         free(ref);
         free(host_y);
@@ -1364,7 +1406,7 @@ static fg_status *conv_transpose_run(cuda_call *call)
             dx, y, bias, (uint32_t)s->g.c_out, s->full_sp, s->crop_out, s->crop_off, total, s->act);
         CU_CHECK_LAUNCH(call, "transposed convolution crop");
     } else if (s->post) {
-        FG_TRY(launch_bias_act(call, s, y));
+        FG_TRY(launch_bias_act(call, s, y, NULL));
     }
     return NULL;
 }

@@ -17,13 +17,32 @@
  *              over C_in * KH * KW, reduced in a fixed order): for convolutions
  *              with very few outputs and long reductions (a 7x7 kernel on a
  *              7x7 input).
+ *   CD_PW_*    pointwise (1x1, stride 1, no padding): a GEMM over the pixel
+ *              plane without im2col. Each thread computes TM output channels
+ *              x VEC consecutive pixels (float4 / float2 loads and stores of
+ *              the pixels when the plane and the pointers allow), weights
+ *              read from the gemm section (a warp-uniform float4 broadcast);
+ *              the block's channel groups share the same pixels (the L1
+ *              cache serves the repeats). _Sn: the input channels split over
+ *              n slices of the block (8 channels at a time, interleaved),
+ *              summed in slice order: for small maps (14x14, 28x28) where
+ *              pixels x channels alone give too few blocks.
+ *   CD_FIRST_* small reductions (C_in * KH * KW <= 1152: first layers, 3x3
+ *              convolutions of up to 128 channels): each thread computes TM output channels for
+ *              VEC pixels 32 apart (the lanes of a warp take consecutive
+ *              pixels, so loads and stores are coalesced), weights from the
+ *              pixel section (warp-uniform float4 broadcast), each loaded
+ *              weight used for VEC pixels. _Sn: input channels split over n
+ *              slices, summed in slice order.
  * Every variant accumulates in float32 in a fixed order (no atomics):
  * results are deterministic.
  *
  * The weights are repacked once (cd_pack_weights) into one device buffer:
  *   [gemm weights: (tap, C_in padded to 8, C_out padded to 64)]
  *   [bias: C_out padded to 64, zeros without a bias]
- *   [pixel weights: (group of 16, k, 16), only when C_in * KH * KW <= 512]
+ *   [pixel weights: (group of 16, k, 16), only when C_in * KH * KW <= 1152]
+ *   (CD_GEMM_* and CD_PW_* read the gemm weights; CD_PIXEL and CD_FIRST_* the
+ *   pixel weights; CD_DOT the raw weights; all read the bias.)
  *   [raw weights: (C_out, C_in * KH * KW), as in the model]
  */
 #ifndef FACEGRAPH_CUDA_CONV_DIRECT_CUH
@@ -36,6 +55,7 @@
 #define CD_COUT_ALIGN 64       /* C_out padding of the packed weights (largest BM) */
 #define CD_PIX_GROUP 16        /* output channels per thread of CD_PIXEL */
 #define CD_PIX_MAX_K 512       /* C_in * KH * KW limit of CD_PIXEL (32 KiB of shared memory) */
+#define CD_FIRST_MAX_K 1152    /* C_in * KH * KW limit of CD_FIRST_* and of the pixel weights section */
 #define CD_PIX_THREADS 128
 #define CD_DOT_THREADS 128
 
@@ -47,6 +67,8 @@ typedef struct cd_params {
     int n_pix;       /* batch * out_h * out_w */
     int k_total;     /* c_in * k_h * k_w */
     int bias_off, pix_off, raw_off, total_floats; /* packed buffer layout (floats); pix_off < 0: none */
+    const float *residual; /* per launch: added to each output before the activation (a residual the
+                              planner fused: y = act(conv + bias + residual)); NULL: none */
 } cd_params;
 
 enum cd_kind {
@@ -65,8 +87,21 @@ enum cd_kind {
     CD_GEMM_16x32_S8,
     CD_GEMM_8x64_S4,
     CD_DOT,
+    CD_PW_16x4,      /* _TMxVEC: output channels x pixels per thread */
+    CD_PW_8x4,
+    CD_PW_8x2_S4,
+    CD_PW_8x1_S8,
+    CD_PW_4x1_S8,
+    CD_FIRST_16x4,
+    CD_FIRST_16x2,
+    CD_FIRST_8x2,
+    CD_FIRST_8x1,
+    CD_FIRST_16x2_S4,
+    CD_FIRST_8x2_S4,
     CD_COUNT
 };
+
+#define CD_FIRST_SMALL_C_IN 16 /* CD_FIRST_* without slices: only up to this many input channels */
 
 /* ------------------------------------------------------------ host: layout and packing */
 
@@ -82,7 +117,7 @@ static inline int cd_params_init(cd_params *p, int64_t batch, int64_t c_in, int6
     int64_t c_in_pad = (c_in + CD_BK - 1) / CD_BK * CD_BK;
     int64_t c_out_pad = (c_out + CD_COUT_ALIGN - 1) / CD_COUT_ALIGN * CD_COUT_ALIGN;
     int64_t gemm = k[0] * k[1] * c_in_pad * c_out_pad;
-    int64_t pix = k_total <= CD_PIX_MAX_K ? (c_out + CD_PIX_GROUP - 1) / CD_PIX_GROUP * CD_PIX_GROUP * k_total : 0;
+    int64_t pix = k_total <= CD_FIRST_MAX_K ? (c_out + CD_PIX_GROUP - 1) / CD_PIX_GROUP * CD_PIX_GROUP * k_total : 0;
     int64_t total = gemm + c_out_pad + pix + c_out * k_total;
     if (in_total > CU_INDEX_LIMIT || out_total > CU_INDEX_LIMIT || total > CU_INDEX_LIMIT / 4 ||
         batch * out[0] * out[1] > CU_INDEX_LIMIT)
@@ -148,11 +183,78 @@ static inline void cd_gemm_tile(int kind, int *bm, int *bn, int *slices)
     }
 }
 
+/* Tile of a CD_PW_* variant: channels per thread TM, pixels per thread VEC,
+ * channel groups per block CG (warps of 32 pixel threads each), slices S. */
+static inline void cd_pw_tile(int kind, int *tm, int *vec, int *cg, int *slices)
+{
+    switch (kind) {
+    case CD_PW_16x4: *tm = 16, *vec = 4, *cg = 4, *slices = 1; return;
+    case CD_PW_8x4: *tm = 8, *vec = 4, *cg = 4, *slices = 1; return;
+    case CD_PW_8x2_S4: *tm = 8, *vec = 2, *cg = 2, *slices = 4; return;
+    case CD_PW_8x1_S8: *tm = 8, *vec = 1, *cg = 1, *slices = 8; return;
+    case CD_PW_4x1_S8: *tm = 4, *vec = 1, *cg = 1, *slices = 8; return;
+    default: *tm = *vec = *cg = *slices = 0; return;
+    }
+}
+
+/* Tile of a CD_FIRST_* variant: channels per thread TM, pixels per thread
+ * VEC, pixel warps per block WP, slices S. */
+static inline void cd_first_tile(int kind, int *tm, int *vec, int *wp, int *slices)
+{
+    switch (kind) {
+    case CD_FIRST_16x4: *tm = 16, *vec = 4, *wp = 4, *slices = 1; return;
+    case CD_FIRST_16x2: *tm = 16, *vec = 2, *wp = 4, *slices = 1; return;
+    case CD_FIRST_8x2: *tm = 8, *vec = 2, *wp = 4, *slices = 1; return;
+    case CD_FIRST_8x1: *tm = 8, *vec = 1, *wp = 4, *slices = 1; return;
+    case CD_FIRST_16x2_S4: *tm = 16, *vec = 2, *wp = 2, *slices = 4; return;
+    case CD_FIRST_8x2_S4: *tm = 8, *vec = 2, *wp = 2, *slices = 4; return;
+    default: *tm = *vec = *wp = *slices = 0; return;
+    }
+}
+
+/* Whether variant `kind` can compute p correctly (whether or not it is worth trying). */
+static inline int cd_runnable(const cd_params *p, int kind)
+{
+    if (kind == CD_PIXEL)
+        return p->pix_off >= 0 && p->k_total <= CD_PIX_MAX_K;
+    if (kind == CD_DOT)
+        return p->n_pix <= 65535 && p->c_out <= 65535;
+    int tm, vec, cg, wp, slices;
+    cd_pw_tile(kind, &tm, &vec, &cg, &slices);
+    if (tm)
+        return p->k_h == 1 && p->k_w == 1 && p->s_h == 1 && p->s_w == 1 && p->p_h == 0 && p->p_w == 0 &&
+               p->out_h == p->in_h && p->out_w == p->in_w && p->batch <= 65535 &&
+               (p->c_out + cg * tm - 1) / (cg * tm) <= 65535;
+    cd_first_tile(kind, &tm, &vec, &wp, &slices);
+    if (tm)
+        return p->pix_off >= 0 && p->n_pix <= INT32_MAX - 4096 && (p->c_out + tm - 1) / tm <= 65535;
+    int bm, bn;
+    cd_gemm_tile(kind, &bm, &bn, &slices);
+    return bm && (p->c_out + bm - 1) / bm <= 65535;
+}
+
 /* Whether variant `kind` is worth trying (and able to run) for p. */
 static inline int cd_eligible(const cd_params *p, int kind)
 {
+    if (kind <= CD_CUDNN || kind >= CD_COUNT || !cd_runnable(p, kind))
+        return 0;
     if (kind == CD_PIXEL)
-        return p->pix_off >= 0 && p->c_out <= 128;
+        return p->c_out <= 128;
+    {
+        int tm, vec, cg, wp, slices;
+        cd_pw_tile(kind, &tm, &vec, &cg, &slices);
+        if (tm) {
+            /* slices need at least one chunk of 8 input channels each; channel
+               blocks beyond twice the channel count only waste work */
+            return p->c_in_pad / CD_BK >= slices && !(cg * tm > 2 * p->c_out && cg * tm > 4);
+        }
+        cd_first_tile(kind, &tm, &vec, &wp, &slices);
+        if (tm) {
+            if (slices > 1 ? p->c_in < 2 * slices : p->c_in > CD_FIRST_SMALL_C_IN)
+                return 0;
+            return !(tm == 16 && p->c_out <= 8);
+        }
+    }
     if (kind == CD_DOT)
         return (int64_t)p->n_pix * p->c_out <= 65536 && p->k_total >= 64 && p->n_pix <= 65535 && p->c_out <= 65535;
     int bm, bn, slices;
@@ -176,6 +278,15 @@ static inline int cd_eligible(const cd_params *p, int kind)
 }
 
 /* ------------------------------------------------------------ kernels */
+
+/* Every variant's epilogue: act(v [+ the residual at dst's place]). */
+static __device__ __forceinline__ float cd_out(const cd_params &p, const float *y, const float *dst, float v,
+                                               op_activation act)
+{
+    if (p.residual)
+        v += __ldg(p.residual + (dst - y));
+    return cu_act(act, v);
+}
 
 /* CD_PIXEL: blockIdx.y = group of 16 output channels, one pixel per thread.
  * KH, KW > 0: the kernel size known at compile time (the taps unrolled, so
@@ -237,7 +348,7 @@ __global__ void __launch_bounds__(CD_PIX_THREADS)
 #pragma unroll
     for (int c = 0; c < CD_PIX_GROUP; c++)
         if (m0 + c < p.c_out)
-            yb[(size_t)c * plane] = cu_act(act, acc[c] + __ldg(bias + m0 + c));
+            yb[(size_t)c * plane] = cd_out(p, y, yb + (size_t)c * plane, acc[c] + __ldg(bias + m0 + c), act);
 }
 
 /* CD_GEMM_*: blockIdx.x = tile of BN pixels (over batch * out_h * out_w),
@@ -388,7 +499,7 @@ __global__ void __launch_bounds__(S * (BM / TM) * (BN / TN))
         for (int i = 0; i < TM; i++) {
             int m = m0 + ty + i * (BM / TM);
             if (m < p.c_out)
-                yb[(size_t)m * plane] = cu_act(act, acc[i][j] + __ldg(bias + m));
+                yb[(size_t)m * plane] = cd_out(p, y, yb + (size_t)m * plane, acc[i][j] + __ldg(bias + m), act);
         }
     }
 }
@@ -428,7 +539,270 @@ __global__ void __launch_bounds__(CD_DOT_THREADS)
 #pragma unroll
         for (int w = 0; w < CD_DOT_THREADS / 32; w++)
             s += partial[w];
-        y[((size_t)b * p.c_out + m) * plane + pix] = cu_act(act, s + __ldg(wbuf + p.bias_off + m));
+        float *dst = y + ((size_t)b * p.c_out + m) * plane + pix;
+        *dst = cd_out(p, y, dst, s + __ldg(wbuf + p.bias_off + m), act);
+    }
+}
+
+/* CD_PW_*: pointwise convolution. blockIdx.x = tile of PT * VEC pixels of
+ * one image's plane, blockIdx.y = tile of CG * TM output channels,
+ * blockIdx.z = image. Thread (tx, cg, slice) computes channels
+ * m0 .. m0 + TM - 1 for pixels n0 .. n0 + VEC - 1 over the input channel
+ * chunks slice, slice + S, ... (8 channels each, in increasing order); the
+ * slices' partial sums are added in slice order (deterministic).
+ * vec_io: the plane is a multiple of VEC and x, y are aligned for VEC-wide
+ * loads and stores. */
+/* at most 128 registers per thread: 16 warps per SM stay resident (these kernels are latency bound) */
+#define CD_MIN_BLOCKS(threads) (512 / (threads) > 0 ? 512 / (threads) : 1)
+
+template <int TM, int VEC, int PT, int CG, int S>
+__global__ void __launch_bounds__(PT * CG * S, CD_MIN_BLOCKS(PT * CG * S))
+    cd_pw_kernel(const float *__restrict__ x, const float *__restrict__ wbuf, float *__restrict__ y, cd_params p,
+                 op_activation act, int vec_io)
+{
+    static_assert(TM % 4 == 0 && (VEC == 1 || VEC == 2 || VEC == 4), "pointwise tile");
+    static_assert(CD_COUT_ALIGN % (CG * TM) == 0, "channel tile must divide the C_out padding");
+    __shared__ float red[S > 1 ? S - 1 : 1][S > 1 ? CG * TM * VEC * PT : 1];
+
+    const int tx = threadIdx.x % PT, cg = (threadIdx.x / PT) % CG, slice = threadIdx.x / (PT * CG);
+    const int plane = p.out_h * p.out_w;
+    const int b = blockIdx.z;
+    const int n0 = (blockIdx.x * PT + tx) * VEC;
+    const int m0 = (blockIdx.y * CG + cg) * TM;
+    const bool active = n0 < plane && m0 < p.c_out;
+    const bool full = vec_io && n0 + VEC <= plane;
+    const float *xb = x + (size_t)b * p.c_in * plane + n0;
+
+    float acc[TM][VEC];
+#pragma unroll
+    for (int i = 0; i < TM; i++)
+#pragma unroll
+        for (int v = 0; v < VEC; v++)
+            acc[i][v] = 0.0f;
+
+    if (active) {
+        const int chunks = p.c_in_pad / CD_BK;
+        /* input channels loaded KB at a time (half a chunk for the largest tiles: no spills) */
+        const int KB = TM * VEC >= 64 ? CD_BK / 2 : CD_BK;
+        for (int c = slice * CD_BK; c < chunks * CD_BK; c += S * CD_BK) {
+#pragma unroll
+            for (int h = 0; h < CD_BK; h += KB) {
+                const int ci0 = c + h;
+                float xv[KB][VEC];
+#pragma unroll
+                for (int kk = 0; kk < KB; kk++) {
+                    const int ci = ci0 + kk;
+                    const float *xr = xb + (size_t)ci * plane;
+                    if (ci >= p.c_in) {
+#pragma unroll
+                        for (int v = 0; v < VEC; v++)
+                            xv[kk][v] = 0.0f;
+                    } else if (VEC == 4 && full) {
+                        float4 t = __ldg((const float4 *)xr);
+                        xv[kk][0] = t.x, xv[kk][1 % VEC] = t.y, xv[kk][2 % VEC] = t.z, xv[kk][3 % VEC] = t.w;
+                    } else if (VEC == 2 && full) {
+                        float2 t = __ldg((const float2 *)xr);
+                        xv[kk][0] = t.x, xv[kk][1 % VEC] = t.y;
+                    } else {
+#pragma unroll
+                        for (int v = 0; v < VEC; v++)
+                            xv[kk][v] = n0 + v < plane ? __ldg(xr + v) : 0.0f;
+                    }
+                }
+#pragma unroll
+                for (int kk = 0; kk < KB; kk++) {
+                    /* gemm weights of tap 0: [ci][C_out padded], zeros past C_in and C_out */
+                    const float4 *w4 = (const float4 *)(wbuf + (size_t)(ci0 + kk) * p.c_out_pad + m0);
+#pragma unroll
+                    for (int q = 0; q < TM / 4; q++) {
+                        float4 w = __ldg(w4 + q);
+#pragma unroll
+                        for (int v = 0; v < VEC; v++) {
+                            acc[4 * q + 0][v] = fmaf(w.x, xv[kk][v], acc[4 * q + 0][v]);
+                            acc[4 * q + 1][v] = fmaf(w.y, xv[kk][v], acc[4 * q + 1][v]);
+                            acc[4 * q + 2][v] = fmaf(w.z, xv[kk][v], acc[4 * q + 2][v]);
+                            acc[4 * q + 3][v] = fmaf(w.w, xv[kk][v], acc[4 * q + 3][v]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    if (S > 1) {
+        /* every thread reaches the barrier (inactive ones with zeros) */
+        if (slice > 0) {
+#pragma unroll
+            for (int i = 0; i < TM; i++)
+#pragma unroll
+                for (int v = 0; v < VEC; v++)
+                    red[slice > 0 ? slice - 1 : 0][((cg * TM + i) * VEC + v) * PT + tx] = acc[i][v];
+        }
+        __syncthreads();
+        if (slice > 0)
+            return;
+#pragma unroll
+        for (int s = 0; s < S - 1; s++)
+#pragma unroll
+            for (int i = 0; i < TM; i++)
+#pragma unroll
+                for (int v = 0; v < VEC; v++)
+                    acc[i][v] += red[s][((cg * TM + i) * VEC + v) * PT + tx];
+    }
+    if (!active)
+        return;
+
+    const float *bias = wbuf + p.bias_off;
+    float *yb = y + ((size_t)b * p.c_out + m0) * plane + n0;
+#pragma unroll
+    for (int i = 0; i < TM; i++) {
+        if (m0 + i >= p.c_out)
+            break;
+        const float bv = __ldg(bias + m0 + i);
+        float *yr = yb + (size_t)i * plane;
+        float r[VEC];
+#pragma unroll
+        for (int v = 0; v < VEC; v++) {
+            float a = acc[i][v] + bv;
+            if (p.residual && (full || n0 + v < plane))
+                a += __ldg(p.residual + (yr + v - y));
+            r[v] = cu_act(act, a);
+        }
+        if (VEC == 4 && full) {
+            *(float4 *)yr = make_float4(r[0], r[1 % VEC], r[2 % VEC], r[3 % VEC]);
+        } else if (VEC == 2 && full) {
+            *(float2 *)yr = make_float2(r[0], r[1 % VEC]);
+        } else {
+#pragma unroll
+            for (int v = 0; v < VEC; v++)
+                if (n0 + v < plane)
+                    yr[v] = r[v];
+        }
+    }
+}
+
+/* CD_FIRST_*: blockIdx.x = tile of WP * 32 * VEC pixels (over batch *
+ * out_h * out_w), blockIdx.y = group of TM output channels (TM divides the
+ * pixel section's groups of 16). Lane l of pixel warp w computes pixels
+ * base + l + 32 v (v < VEC), base = (blockIdx.x * WP + w) * 32 * VEC, over
+ * the input channels slice, slice + S, ... (taps in (kh, kw) order); the
+ * slices' partial sums are added in slice order (deterministic).
+ * KH, KW > 0: the kernel size known at compile time; 0: taken from p. */
+template <int KH, int KW, int TM, int VEC, int WP, int S>
+__global__ void __launch_bounds__(32 * WP * S, CD_MIN_BLOCKS(32 * WP * S))
+    cd_first_kernel(const float *__restrict__ x, const float *__restrict__ wbuf, float *__restrict__ y, cd_params p,
+                    op_activation act)
+{
+    static_assert(TM % 4 == 0 && CD_PIX_GROUP % TM == 0, "first-layer tile");
+    const int PIX = 32 * WP;
+    __shared__ float red[S > 1 ? S - 1 : 1][S > 1 ? TM * VEC * PIX : 1];
+
+    const int k_h = KH > 0 ? KH : p.k_h, k_w = KW > 0 ? KW : p.k_w;
+    const int pt = threadIdx.x % PIX, slice = threadIdx.x / PIX;
+    const int lane = pt % 32, warp = pt / 32;
+    const int plane = p.out_h * p.out_w, in_plane = p.in_h * p.in_w;
+    const int base = (blockIdx.x * WP + warp) * 32 * VEC + lane;
+    const int m0 = blockIdx.y * TM;
+
+    int x_off[VEC], y_off[VEC], ih0[VEC], iw0[VEC];
+#pragma unroll
+    for (int v = 0; v < VEC; v++) {
+        const int n = base + v * 32;
+        if (n < p.n_pix) {
+            int b = n / plane, pix = n - b * plane;
+            int oh = pix / p.out_w, ow = pix - oh * p.out_w;
+            ih0[v] = oh * p.s_h - p.p_h;
+            iw0[v] = ow * p.s_w - p.p_w;
+            x_off[v] = b * p.c_in * in_plane;
+            y_off[v] = b * p.c_out * plane + pix;
+        } else {
+            /* no such pixel: every row out of the image (zero inputs), nothing stored */
+            ih0[v] = -(1 << 30);
+            iw0[v] = 0;
+            x_off[v] = 0;
+            y_off[v] = -1;
+        }
+    }
+    const float *wg =
+        wbuf + p.pix_off + (size_t)(m0 / CD_PIX_GROUP) * p.k_total * CD_PIX_GROUP + (m0 % CD_PIX_GROUP);
+
+    float acc[TM][VEC];
+#pragma unroll
+    for (int i = 0; i < TM; i++)
+#pragma unroll
+        for (int v = 0; v < VEC; v++)
+            acc[i][v] = 0.0f;
+
+    for (int ci = slice; ci < p.c_in; ci += S) {
+        const float *xc = x + (size_t)ci * in_plane;
+#pragma unroll 1 /* the taps of one row unrolled: enough loads in flight without spilling */
+        for (int kh = 0; kh < k_h; kh++) {
+            int row[VEC];
+            bool row_in[VEC];
+#pragma unroll
+            for (int v = 0; v < VEC; v++) {
+                int ih = ih0[v] + kh * p.d_h;
+                row_in[v] = ih >= 0 && ih < p.in_h;
+                row[v] = row_in[v] ? x_off[v] + ih * p.in_w : 0;
+            }
+            const float *wrow = wg + (size_t)((ci * k_h + kh) * k_w) * CD_PIX_GROUP;
+#pragma unroll
+            for (int kw = 0; kw < k_w; kw++) {
+                float xv[VEC];
+#pragma unroll
+                for (int v = 0; v < VEC; v++) {
+                    int iw = iw0[v] + kw * p.d_w;
+                    /* out of the image: a zero input (adds nothing) */
+                    xv[v] = row_in[v] && iw >= 0 && iw < p.in_w ? __ldg(xc + row[v] + iw) : 0.0f;
+                }
+                const float4 *w4 = (const float4 *)(wrow + kw * CD_PIX_GROUP);
+#pragma unroll
+                for (int q = 0; q < TM / 4; q++) {
+                    float4 w = __ldg(w4 + q);
+#pragma unroll
+                    for (int v = 0; v < VEC; v++) {
+                        acc[4 * q + 0][v] = fmaf(xv[v], w.x, acc[4 * q + 0][v]);
+                        acc[4 * q + 1][v] = fmaf(xv[v], w.y, acc[4 * q + 1][v]);
+                        acc[4 * q + 2][v] = fmaf(xv[v], w.z, acc[4 * q + 2][v]);
+                        acc[4 * q + 3][v] = fmaf(xv[v], w.w, acc[4 * q + 3][v]);
+                    }
+                }
+            }
+        }
+    }
+
+    if (S > 1) {
+        if (slice > 0) {
+#pragma unroll
+            for (int i = 0; i < TM; i++)
+#pragma unroll
+                for (int v = 0; v < VEC; v++)
+                    red[slice > 0 ? slice - 1 : 0][(i * VEC + v) * PIX + pt] = acc[i][v];
+        }
+        __syncthreads();
+        if (slice > 0)
+            return;
+#pragma unroll
+        for (int s = 0; s < S - 1; s++)
+#pragma unroll
+            for (int i = 0; i < TM; i++)
+#pragma unroll
+                for (int v = 0; v < VEC; v++)
+                    acc[i][v] += red[s][(i * VEC + v) * PIX + pt];
+    }
+
+    const float *bias = wbuf + p.bias_off;
+#pragma unroll
+    for (int i = 0; i < TM; i++) {
+        const int m = m0 + i;
+        if (m >= p.c_out)
+            break;
+        const float bv = __ldg(bias + m);
+        float *ym = y + (size_t)m * plane;
+#pragma unroll
+        for (int v = 0; v < VEC; v++)
+            if (y_off[v] >= 0)
+                ym[y_off[v]] = cd_out(p, y, ym + y_off[v], acc[i][v] + bv, act);
     }
 }
 
@@ -440,6 +814,33 @@ static void cd_launch_gemm(const float *x, const float *wbuf, float *y, const cd
 {
     dim3 grid((unsigned)((p->n_pix + BN - 1) / BN), (unsigned)((p->c_out + BM - 1) / BM));
     cd_gemm_kernel<BM, BN, TM, TN, S><<<grid, S * (BM / TM) * (BN / TN), 0, stream>>>(x, wbuf, y, *p, act);
+}
+
+template <int TM, int VEC, int CG, int S>
+static void cd_launch_pw(const float *x, const float *wbuf, float *y, const cd_params *p, op_activation act,
+                         cudaStream_t stream)
+{
+    const int PT = 32;
+    const int plane = p->out_h * p->out_w;
+    const uintptr_t align = (uintptr_t)(sizeof(float) * VEC);
+    const int vec_io = VEC > 1 && plane % VEC == 0 && (uintptr_t)x % align == 0 && (uintptr_t)y % align == 0;
+    dim3 grid((unsigned)((plane + PT * VEC - 1) / (PT * VEC)), (unsigned)((p->c_out + CG * TM - 1) / (CG * TM)),
+              (unsigned)p->batch);
+    cd_pw_kernel<TM, VEC, PT, CG, S><<<grid, PT * CG * S, 0, stream>>>(x, wbuf, y, *p, act, vec_io);
+}
+
+template <int TM, int VEC, int WP, int S>
+static void cd_launch_first(const float *x, const float *wbuf, float *y, const cd_params *p, op_activation act,
+                            cudaStream_t stream)
+{
+    const int tile = WP * 32 * VEC;
+    dim3 grid((unsigned)((p->n_pix + tile - 1) / tile), (unsigned)((p->c_out + TM - 1) / TM));
+    /* the 3x3 taps unrolled (their loads in flight together) where the registers allow it */
+    const int K3 = TM * VEC <= 32 ? 3 : 0;
+    if (K3 == 3 && p->k_h == 3 && p->k_w == 3)
+        cd_first_kernel<K3, K3, TM, VEC, WP, S><<<grid, 32 * WP * S, 0, stream>>>(x, wbuf, y, *p, act);
+    else
+        cd_first_kernel<0, 0, TM, VEC, WP, S><<<grid, 32 * WP * S, 0, stream>>>(x, wbuf, y, *p, act);
 }
 
 /* Launches variant `kind` (cd_eligible must hold); the launch error, if any. */
@@ -474,6 +875,17 @@ static inline cudaError_t cd_launch(int kind, const float *x, const float *wbuf,
         cd_dot_kernel<<<grid, CD_DOT_THREADS, 0, stream>>>(x, wbuf, y, *p, act);
         break;
     }
+    case CD_PW_16x4: cd_launch_pw<16, 4, 4, 1>(x, wbuf, y, p, act, stream); break;
+    case CD_PW_8x4: cd_launch_pw<8, 4, 4, 1>(x, wbuf, y, p, act, stream); break;
+    case CD_PW_8x2_S4: cd_launch_pw<8, 2, 2, 4>(x, wbuf, y, p, act, stream); break;
+    case CD_PW_8x1_S8: cd_launch_pw<8, 1, 1, 8>(x, wbuf, y, p, act, stream); break;
+    case CD_PW_4x1_S8: cd_launch_pw<4, 1, 1, 8>(x, wbuf, y, p, act, stream); break;
+    case CD_FIRST_16x4: cd_launch_first<16, 4, 4, 1>(x, wbuf, y, p, act, stream); break;
+    case CD_FIRST_16x2: cd_launch_first<16, 2, 4, 1>(x, wbuf, y, p, act, stream); break;
+    case CD_FIRST_8x2: cd_launch_first<8, 2, 4, 1>(x, wbuf, y, p, act, stream); break;
+    case CD_FIRST_8x1: cd_launch_first<8, 1, 4, 1>(x, wbuf, y, p, act, stream); break;
+    case CD_FIRST_16x2_S4: cd_launch_first<16, 2, 2, 4>(x, wbuf, y, p, act, stream); break;
+    case CD_FIRST_8x2_S4: cd_launch_first<8, 2, 2, 4>(x, wbuf, y, p, act, stream); break;
     default: return cudaErrorInvalidValue;
     }
     return cudaGetLastError();
@@ -483,7 +895,10 @@ static inline const char *cd_kind_name(int kind)
 {
     static const char *names[CD_COUNT] = {"cudnn",      "pixel",       "gemm64x64",   "gemm32x64",   "gemm32x32",
                                           "gemm16x128", "gemm8x128",   "gemm4x256",   "gemm64x32s2", "gemm32x32s4",
-                                          "gemm16x64s4", "gemm16x32s4", "gemm16x32s8", "gemm8x64s4", "dot"};
+                                          "gemm16x64s4", "gemm16x32s4", "gemm16x32s8", "gemm8x64s4", "dot",
+                                          "pw16x4",      "pw8x4",       "pw8x2s4",     "pw8x1s8",    "pw4x1s8",
+                                          "first16x4",   "first16x2",   "first8x2",    "first8x1",   "first16x2s4",
+                                          "first8x2s4"};
     return kind >= 0 && kind < CD_COUNT ? names[kind] : "?";
 }
 

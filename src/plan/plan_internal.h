@@ -1,0 +1,18 @@
+/* Planner internals shared by the passes in src/plan (not for backends). */
+#ifndef FACEGRAPH_PLAN_INTERNAL_H
+#define FACEGRAPH_PLAN_INTERNAL_H
+
+#include "plan/plan.h"
+
+/* Host memory (64-byte aligned) that lives as long as the plan: folded
+ * constants, rewritten weights, synthetic nodes. */
+fg_status *plan_own_alloc(plan *p, size_t bytes, void **out);
+
+/* Replaces chains of float32 element-wise steps (each intermediate read by
+ * the next step only) with one FusedElementwise step each (see
+ * src/plan/fuse_elementwise.c). removed[i] marks steps already fused away;
+ * the pass marks the chain steps it absorbs there too. The environment
+ * variable FACEGRAPH_FUSE_ELEMENTWISE=0 turns the pass off. */
+fg_status *fuse_elementwise_chains(plan *p, char *removed);
+
+#endif
