@@ -335,7 +335,7 @@ static void make_cache_key(const cuda_call *call, const conv_state *s, char *key
     cudnnGetFilterNdDescriptor(s->w_desc, 5, &dt, &fmt, &nd_out, wd);
     cudnnGetConvolutionNdDescriptor(s->conv_desc, 3, &n_conv, pad, str, dil, &mode, &dt);
     int n = snprintf(key, size, "%s|%s|cudnn%zu|tf32=%d%s|g%lld|x", s->g.transposed ? "bwd_data" : "fwd", name,
-                     (size_t)cudnnGetVersion(), call->allow_tf32, s->half ? "|f16" : "", (long long)s->g.group);
+                     (size_t)cudnnGetVersion(), call->allow_tf32, s->half ? "|f16tc" : "", (long long)s->g.group);
     for (int i = 0; i < s->nd && n > 0 && (size_t)n < size; i++)
         n += snprintf(key + n, size - n, "%s%d", i ? "," : "", xd[i]);
     if (n > 0 && (size_t)n < size)
@@ -481,7 +481,9 @@ static fg_status *choose_exhaustive(const cuda_call *call, conv_state *s, size_t
 static fg_status *choose_algorithm(const cuda_call *call, conv_state *s)
 {
     int mode = search_mode();
-    cudnnMathType_t base_math = tensor_ops_allowed(call, s) ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+    /* float16 needs TENSOR_OP_MATH for tensor cores; float32 gets them (TF32) under DEFAULT_MATH */
+    cudnnMathType_t base_math =
+        s->half ? CUDNN_TENSOR_OP_MATH : (call->allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH);
     DNN_TRY(call, cudnnSetConvolutionMathType(s->conv_desc, base_math), "math type");
     size_t bytes = 0;
     if (mode == SEARCH_DEFAULT) {
