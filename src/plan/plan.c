@@ -497,6 +497,153 @@ static fg_status *fuse_conv_residual(fusion_ctx *f)
     return NULL;
 }
 
+/* 1 when step s is ReduceMean(value) over every axis from 2 on, keeping them. */
+static int is_spatial_mean(const plan *p, const plan_step *s, int value)
+{
+    if (!step_is(s, "ReduceMean") || s->n_out != 1 || s->in[0] != value || ir_attr_int(s->node, "keepdims", 1) != 1)
+        return 0;
+    int rank = p->values[value].t.rank;
+    const int64_t *axes = NULL;
+    int n = ir_attr_ints(s->node, "axes", &axes);
+    if (!n && s->n_in > 1 && s->in[1] >= 0 && p->values[s->in[1]].kind == PLAN_CONST &&
+        p->values[s->in[1]].t.dtype == FG_INT64) {
+        n = (int)fg_tensor_numel(&p->values[s->in[1]].t);
+        axes = p->values[s->in[1]].t.data;
+    }
+    if (n != rank - 2 || rank < 3)
+        return 0;
+    int seen = 0;
+    for (int k = 0; k < n; k++) {
+        int64_t a = axes[k] < 0 ? axes[k] + rank : axes[k];
+        if (a < 2 || a >= rank || (seen & (1 << a)))
+            return 0;
+        seen |= 1 << a;
+    }
+    return 1;
+}
+
+/* The only consumer of value v, when it is an `op_type` step; -1 otherwise. */
+static int sole_consumer_of_type(fusion_ctx *f, int v, const char *op_type)
+{
+    int k;
+    if (v < 0 || !only_consumer(f, v, &k) || !step_is(&f->p->steps[k], op_type))
+        return -1;
+    return k;
+}
+
+/* Instance normalisation written out (inswapper's AdaIN, StyleGAN blocks):
+ *   m = ReduceMean(x, spatial)  d = x - m  v = ReduceMean(d * d, spatial)
+ *   y = d / Sqrt(v + eps)
+ * becomes one InstanceNormalization(x, scale 1, bias 0, epsilon eps) step:
+ * seven kernels become one. */
+static fg_status *fuse_instance_norm(fusion_ctx *f, const ir_model *model)
+{
+    plan *p = f->p;
+    for (int r1 = 0; r1 < p->n_steps; r1++) {
+        plan_step *s1 = &p->steps[r1];
+        if (f->removed[r1] || s1->n_in < 1 || s1->in[0] < 0)
+            continue;
+        int x = s1->in[0];
+        const fg_tensor *xt = &p->values[x].t;
+        if (xt->dtype != FG_FLOAT32 || !is_spatial_mean(p, s1, x))
+            continue;
+        int m = s1->out[0];
+        int sub = sole_consumer_of_type(f, m, "Sub");
+        if (sub < 0 || p->steps[sub].in[0] != x || p->steps[sub].in[1] != m ||
+            p->steps[sub].call.act.kind != OP_ACT_NONE)
+            continue;
+        int d = p->steps[sub].out[0];
+        if (f->consumers[d] != 3) /* Mul(d, d) reads it twice, Div once */
+            continue;
+        /* d's two readers: Mul(d, d) and Div(d, s) */
+        int mul = -1, div = -1;
+        for (int k = sub + 1; k < p->n_steps; k++) {
+            if (f->removed[k])
+                continue;
+            const plan_step *s = &p->steps[k];
+            if (step_is(s, "Mul") && s->n_in == 2 && s->in[0] == d && s->in[1] == d)
+                mul = k;
+            else if (step_is(s, "Div") && s->n_in == 2 && s->in[0] == d)
+                div = k;
+        }
+        if (mul < 0 || div < 0 || p->steps[mul].call.act.kind != OP_ACT_NONE)
+            continue;
+        int r2 = sole_consumer_of_type(f, p->steps[mul].out[0], "ReduceMean");
+        if (r2 < 0 || !is_spatial_mean(p, &p->steps[r2], p->steps[mul].out[0]))
+            continue;
+        int add = sole_consumer_of_type(f, p->steps[r2].out[0], "Add");
+        if (add < 0 || p->steps[add].call.act.kind != OP_ACT_NONE)
+            continue;
+        const plan_step *sa = &p->steps[add];
+        int v = p->steps[r2].out[0], eps_id = sa->in[0] == v ? sa->in[1] : sa->in[0];
+        if (!is_const_f32(p, eps_id) || fg_tensor_numel(&p->values[eps_id].t) != 1)
+            continue;
+        float eps = *(const float *)p->values[eps_id].t.data;
+        int sq = sole_consumer_of_type(f, sa->out[0], "Sqrt");
+        if (sq < 0 || p->steps[div].in[1] != p->steps[sq].out[0] || f->consumers[p->steps[sq].out[0]] != 1)
+            continue;
+        int y = p->steps[div].out[0];
+        const fg_tensor *yt = &p->values[y].t;
+        if (!fg_shape_equal(yt->rank, yt->dims, xt->rank, xt->dims) || p->steps[div].call.act.kind != OP_ACT_NONE)
+            continue;
+        /* the InstanceNormalization step, in Div's place */
+        int64_t c = xt->dims[1];
+        float *ones, *zeros;
+        FG_TRY(own_alloc(p, (size_t)(c ? c : 1) * sizeof(float), (void **)&ones));
+        FG_TRY(own_alloc(p, (size_t)(c ? c : 1) * sizeof(float), (void **)&zeros));
+        for (int64_t i = 0; i < c; i++) {
+            ones[i] = 1.0f;
+            zeros[i] = 0.0f;
+        }
+        int scale_id = add_const_value(p, FG_FLOAT32, 1, &c, ones);
+        int bias_id = add_const_value(p, FG_FLOAT32, 1, &c, zeros);
+        synthetic_node *sn = NULL;
+        FG_TRY(own_alloc(p, sizeof *sn + sizeof(ir_attr) + 4 * sizeof(int), (void **)&sn));
+        if (scale_id < 0 || bias_id < 0)
+            return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
+        memset(sn, 0, sizeof *sn + sizeof(ir_attr) + 4 * sizeof(int));
+        sn->attrs = (ir_attr *)(sn + 1);
+        sn->attrs[0].name = "epsilon";
+        sn->attrs[0].type = IR_ATTR_FLOAT;
+        sn->attrs[0].f = eps;
+        int *io = (int *)(sn->attrs + 1);
+        io[0] = x;
+        io[1] = scale_id;
+        io[2] = bias_id;
+        io[3] = y;
+        sn->node.name = p->steps[div].node->name;
+        sn->node.op_type = "InstanceNormalization";
+        sn->node.domain = "";
+        sn->node.n_inputs = 3;
+        sn->node.inputs = io;
+        sn->node.n_outputs = 1;
+        sn->node.outputs = io + 3;
+        sn->node.n_attrs = 1;
+        sn->node.attrs = sn->attrs;
+        plan_step *s = &p->steps[div];
+        step_release(s);
+        free(s->in);
+        free(s->out);
+        free(s->in_t);
+        free(s->out_t);
+        FG_TRY(make_step(p, model, &sn->node, op_find("", "InstanceNormalization"), s));
+        bind_plan_inputs(p, s);
+        FG_TRY(s->op->infer(&s->call));
+        int removed[] = {r1, sub, mul, r2, add, sq};
+        for (size_t k = 0; k < sizeof removed / sizeof removed[0]; k++) {
+            plan_step *gone = &p->steps[removed[k]];
+            for (int j = 0; j < gone->n_out; j++)
+                if (gone->out[j] >= 0)
+                    p->values[gone->out[j]].kind = PLAN_UNUSED;
+            f->removed[removed[k]] = 1;
+        }
+        f->producer[y] = div;
+        f->consumers[x] -= 1; /* read by ReduceMean and Sub before, by the norm now */
+        p->n_fused_norm++;
+    }
+    return NULL;
+}
+
 /* Reads an activation node into an op_activation; 0 if it is not fusable. */
 static int activation_of(const plan *p, const plan_step *a, op_activation *act)
 {
@@ -683,6 +830,8 @@ static fg_status *run_fusions(plan *p)
     for (int i = 0; i < p->n_outputs; i++)
         f.consumers[p->outputs[i]] += 2; /* never fuse away a model output */
     st = fold_conv_batchnorm(&f);
+    if (!st)
+        st = fuse_instance_norm(&f, p->model);
     if (st)
         goto done;
     fuse_matmul_bias(&f);

@@ -87,7 +87,7 @@ typedef struct plan {
     int n_owned, cap_owned;
     void **owned;         /* folded constants and rewritten weights */
     /* statistics for inspect / the graph matrix */
-    int n_folded, n_fused_bn, n_fused_act, n_fused_residual, n_removed;
+    int n_folded, n_fused_bn, n_fused_act, n_fused_residual, n_fused_norm, n_removed;
     int float16_model;    /* the model had float16 weights (now float32 constants) */
 } plan;
 

@@ -387,6 +387,32 @@ __global__ void red_rows_kernel(red_desc d, const void *x, void *y, int lanes)
     }
 }
 
+/* float32 ReduceSum / ReduceMean over contiguous rows of a multiple of 4
+ * elements (an instance norm's statistics): float4 loads, double
+ * accumulation like the generic kernel, `lanes` threads per row. */
+__global__ void red_rows_f32_sum_kernel(red_desc d, const float4 *__restrict__ x, float *__restrict__ y, int lanes)
+{
+    __shared__ double shared_d[RED_THREADS / 32];
+    int rows_per_block = blockDim.x / lanes;
+    int64_t row = (int64_t)blockIdx.x * rows_per_block + threadIdx.x / lanes;
+    int lane = threadIdx.x % lanes;
+    if (lanes <= 32 && row >= d.n_out)
+        return; /* whole warps leave together */
+    int n4 = (int)(d.red_count / 4);
+    const float4 *xr = x + row * n4;
+    double acc = 0;
+    for (int r = lane; r < n4; r += lanes) {
+        float4 v = xr[r];
+        acc += (double)v.x;
+        acc += (double)v.y;
+        acc += (double)v.z;
+        acc += (double)v.w;
+    }
+    acc = red_group_d(RED_SUM, acc, lanes, shared_d);
+    if (lane == 0)
+        y[row] = (float)red_finish_d(d.kind, acc, d.red_count);
+}
+
 static fg_status *reduce_run(cuda_call *call)
 {
     const red_state *st = (const red_state *)call->op.state;
@@ -403,7 +429,14 @@ static fg_status *reduce_run(cuda_call *call)
     }
     if (st->d.n_out == 0)
         return NULL;
-    if (st->mode == RED_MODE_ROWS) {
+    if (st->mode == RED_MODE_ROWS && st->d.dtype == FG_FLOAT32 && y->dtype == FG_FLOAT32 &&
+        (st->d.kind == RED_SUM || st->d.kind == RED_MEAN) && st->d.red_count % 4 == 0 &&
+        st->d.red_count / 4 <= 0x7fffffffLL && ((uintptr_t)x->data & 15) == 0) {
+        int rows_per_block = RED_THREADS / st->lanes_per_row;
+        int64_t blocks = (st->d.n_out + rows_per_block - 1) / rows_per_block;
+        red_rows_f32_sum_kernel<<<(unsigned)blocks, RED_THREADS, 0, call->stream>>>(
+            st->d, (const float4 *)x->data, (float *)y->data, st->lanes_per_row);
+    } else if (st->mode == RED_MODE_ROWS) {
         int rows_per_block = RED_THREADS / st->lanes_per_row;
         int64_t blocks = (st->d.n_out + rows_per_block - 1) / rows_per_block;
         red_rows_kernel<<<(unsigned)blocks, RED_THREADS, 0, call->stream>>>(st->d, x->data, y->data,
