@@ -1154,6 +1154,7 @@ static fg_status *prepare_direct(cuda_call *call, conv_state *s)
  * value). Every other op stays float32. */
 
 #define HALF_TOLERANCE 2e-2f
+#define HALF_WORKSPACE_CAP ((size_t)64 << 20) /* FFT algorithms can ask for hundreds of MiB */
 
 typedef struct half_path {
     conv_state c;        /* cuDNN in float16: descriptors, algorithm, workspace */
@@ -1294,65 +1295,106 @@ static fg_status *prepare_half(cuda_call *call, conv_state *s)
     if (err != cudaSuccess)
         return cuda_error(call, err, "uploading float16 weights");
     c->w_dev = hp->w;
-    FG_TRY(choose_algorithm(call, c));
+    DNN_TRY(call, cudnnSetConvolutionMathType(c->conv_desc, CUDNN_TENSOR_OP_MATH), "math type");
     hp->nx = (uint32_t)fg_tensor_numel(&call->op.in[0]);
     hp->ny = (uint32_t)fg_tensor_numel(&call->op.out[0]);
-    hp->x_off = align_up(c->ws_bytes);
-    hp->y_off = hp->x_off + align_up((size_t)hp->nx * sizeof(__half));
-    hp->scratch_bytes = hp->y_off + align_up((size_t)hp->ny * sizeof(__half));
     return NULL;
 }
 
+/* Sets the float16 path's cuDNN algorithm and its scratch layout
+ * [workspace | input in float16 | output in float16]; 0 when cuDNN does not
+ * take that algorithm for these descriptors. */
+static int half_use_algorithm(const cuda_call *call, half_path *hp, int algo)
+{
+    size_t ws = 0;
+    if (cudnnGetConvolutionForwardWorkspaceSize(call->cudnn, hp->c.x_desc, hp->c.w_desc, hp->c.conv_desc,
+                                                hp->c.y_desc, (cudnnConvolutionFwdAlgo_t)algo,
+                                                &ws) != CUDNN_STATUS_SUCCESS ||
+        ws > HALF_WORKSPACE_CAP)
+        return 0;
+    hp->c.algo = algo;
+    hp->c.ws_bytes = ws;
+    hp->x_off = align_up(ws);
+    hp->y_off = hp->x_off + align_up((size_t)hp->nx * sizeof(__half));
+    hp->scratch_bytes = hp->y_off + align_up((size_t)hp->ny * sizeof(__half));
+    return 1;
+}
+
 /* Chooses between the float32 path already prepared and the float16 one:
- * the faster, if the float16 output agrees. The choice is cached. */
+ * every cuDNN algorithm that takes the float16 descriptors is run on a
+ * fixed input, kept only if its output agrees with the float32 path's
+ * (some return wrong results for some shapes: checking is not optional),
+ * and timed; the fastest agreeing one replaces the float32 path if it is
+ * faster. The choice (0, or 1 + the algorithm) is cached. */
 static void choose_half(cuda_call *call, conv_state *s)
 {
+    static const int algos[] = {
+        CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+        CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED,     CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD,
+        CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING,            CUDNN_CONVOLUTION_FWD_ALGO_FFT,
+        CUDNN_CONVOLUTION_FWD_ALGO_GEMM,
+    };
     half_path *hp = s->hp;
     char key[CONV_ALGO_KEY_MAX + 1];
     char base[CONV_ALGO_KEY_MAX - 64];
     make_cache_key(call, &hp->c, base, sizeof base);
-    snprintf(key, sizeof key, "half-choice|%s|b%d|a%d|k%d", base, s->has_bias, (int)s->act.kind,
-             s->path == CONV_PATH_DIRECT ? s->direct_kind : CD_CUDNN);
-    int algo = 0, math = 0, use_half = -1;
-    if (conv_algo_cache_lookup(key, &algo, &math))
-        use_half = algo == 1;
-    if (use_half < 0) {
+    snprintf(key, sizeof key, "half-choice2|%s|b%d|a%d|r%d|k%d", base, s->has_bias, (int)s->act.kind,
+             s->has_residual, s->path == CONV_PATH_DIRECT ? s->direct_kind : CD_CUDNN);
+    int cached = 0, math = 0, best = -1;
+    if (conv_algo_cache_lookup(key, &cached, &math)) {
+        best = cached - 1;
+        if (best >= 0 && !half_use_algorithm(call, hp, best))
+            best = -1;
+    } else {
         int current = s->path == CONV_PATH_DIRECT ? s->direct_kind : CD_CUDNN;
         size_t nx = hp->nx, ny = hp->ny;
-        size_t scratch_bytes = call->op.scratch_bytes > hp->scratch_bytes ? call->op.scratch_bytes : hp->scratch_bytes;
-        void *x = NULL, *y = NULL, *scratch = NULL, *residual = NULL;
+        void *x = NULL, *y = NULL, *scratch32 = NULL, *scratch16 = NULL, *residual = NULL;
         float *host_x = (float *)malloc(nx * sizeof(float) + 4), *ref = (float *)malloc(ny * sizeof(float) + 4),
               *host_y = (float *)malloc(ny * sizeof(float) + 4);
         tune_buffers b;
         memset(&b, 0, sizeof b);
-        use_half = 0;
+        float best_ms = -1.0f;
         if (host_x && ref && host_y && cudaMalloc(&x, nx * sizeof(float) + 4) == cudaSuccess &&
             cudaMalloc(&y, ny * sizeof(float) + 4) == cudaSuccess &&
-            cudaMalloc(&scratch, scratch_bytes + 4) == cudaSuccess && cudaEventCreate(&b.start) == cudaSuccess &&
-            cudaEventCreate(&b.stop) == cudaSuccess &&
+            cudaMalloc(&scratch32, call->op.scratch_bytes + 4) == cudaSuccess &&
+            cudaEventCreate(&b.start) == cudaSuccess && cudaEventCreate(&b.stop) == cudaSuccess &&
             (!s->has_residual || (cudaMalloc(&residual, ny * sizeof(float) + 4) == cudaSuccess &&
                                   cudaMemset(residual, 0x3c, ny * sizeof(float)) == cudaSuccess))) {
-            b.residual = (const float *)residual;
             for (size_t i = 0; i < nx; i++)
                 host_x[i] = (float)((uint32_t)(i * 2654435761u) >> 22) / 512.0f - 1.0f;
             b.x = (const float *)x;
             b.y = (float *)y;
-            b.scratch = (char *)scratch;
+            b.residual = (const float *)residual;
+            b.scratch = (char *)scratch32;
             fg_status *err = NULL;
             if (cudaMemcpy(x, host_x, nx * sizeof(float), cudaMemcpyHostToDevice) == cudaSuccess &&
                 !(err = launch_candidate(call, s, current, &b)) && cudaStreamSynchronize(call->stream) == cudaSuccess &&
-                cudaMemcpy(ref, y, ny * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess) {
-                fg_status_free(err);
-                err = launch_candidate(call, s, CONV_KIND_HALF, &b);
-                if (!err && cudaStreamSynchronize(call->stream) == cudaSuccess &&
-                    matches_reference(b.y, ref, host_y, ny, HALF_TOLERANCE)) {
-                    float t32 = time_candidate(call, s, current, &b);
-                    float t16 = time_candidate(call, s, CONV_KIND_HALF, &b);
-                    use_half = t16 >= 0.0f && t32 >= 0.0f && t16 < t32;
+                cudaMemcpy(ref, y, ny * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess)
+                best_ms = time_candidate(call, s, current, &b);
+            fg_status_free(err);
+            for (size_t a = 0; best_ms >= 0.0f && a < sizeof algos / sizeof algos[0]; a++) {
+                if (!half_use_algorithm(call, hp, algos[a]))
+                    continue;
+                cudaFree(scratch16);
+                scratch16 = NULL;
+                if (cudaMalloc(&scratch16, hp->scratch_bytes + 4) != cudaSuccess) {
+                    cudaGetLastError();
+                    continue;
+                }
+                b.scratch = (char *)scratch16;
+                cudaMemsetAsync(y, 0xff, ny * sizeof(float), call->stream); /* NaNs where nothing is written */
+                fg_status *herr = launch_candidate(call, s, CONV_KIND_HALF, &b);
+                int ok = !herr && cudaStreamSynchronize(call->stream) == cudaSuccess &&
+                         matches_reference(b.y, ref, host_y, ny, HALF_TOLERANCE);
+                fg_status_free(herr);
+                cudaGetLastError();
+                float ms = ok ? time_candidate(call, s, CONV_KIND_HALF, &b) : -1.0f;
+                if (ms >= 0.0f && ms < best_ms) {
+                    best_ms = ms;
+                    best = algos[a];
                 }
             }
-            fg_status_free(err);
-            conv_algo_cache_store(key, use_half, 0);
+            conv_algo_cache_store(key, best + 1, 0);
         }
         cudaStreamSynchronize(call->stream);
         if (b.start)
@@ -1361,14 +1403,17 @@ static void choose_half(cuda_call *call, conv_state *s)
             cudaEventDestroy(b.stop);
         cudaFree(x);
         cudaFree(y);
-        cudaFree(scratch);
+        cudaFree(scratch32);
+        cudaFree(scratch16);
         cudaFree(residual);
         free(host_x);
         free(ref);
         free(host_y);
         cudaGetLastError();
+        if (best >= 0 && !half_use_algorithm(call, hp, best))
+            best = -1;
     }
-    if (!use_half) {
+    if (best < 0) {
         half_path_release(s->hp);
         s->hp = NULL;
         return;
