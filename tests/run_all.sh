@@ -34,6 +34,7 @@ suite parity python3 tests/parity_test.py --facegraph build/facegraph --gen "$GE
 suite detect python3 tests/test_detect.py build/facegraph
 suite graph-regression python3 tests/graph_regression_test.py --facegraph build/facegraph
 suite fusion python3 tests/fusion_test.py --facegraph build/facegraph
+suite dwpw python3 tests/dwpw_test.py --facegraph build/facegraph
 suite bad-inputs python3 tests/bad_inputs_test.py --facegraph build-asan/facegraph
 suite gpu bash tests/gpu/run_if_gpu.sh
 

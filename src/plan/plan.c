@@ -376,7 +376,11 @@ static fg_status *fold_conv_batchnorm(fusion_ctx *f)
                 nw[o * per + e] = ow[o * per + e] * k;
             nb[o] = ((bias ? bias[o] : 0.0f) - mean[o]) * k + beta[o];
         }
-        int wid = add_const_value(p, FG_FLOAT32, w->rank, w->dims, nw);
+        /* add_const_value may move p->values (and w with it) */
+        int w_rank = w->rank;
+        int64_t w_dims[FG_MAX_RANK];
+        memcpy(w_dims, w->dims, sizeof w_dims);
+        int wid = add_const_value(p, FG_FLOAT32, w_rank, w_dims, nw);
         int bid = add_const_value(p, FG_FLOAT32, 1, &oc, nb);
         if (wid < 0 || bid < 0)
             return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while folding BatchNormalization");
@@ -837,6 +841,8 @@ static fg_status *run_fusions(plan *p)
     fuse_matmul_bias(&f);
     fuse_activations(&f);
     st = fuse_conv_residual(&f);
+    if (!st)
+        st = fuse_depthwise_pointwise(p, f.removed);
     if (st)
         goto done;
     fuse_activations_through_moves(&f);
@@ -1441,6 +1447,12 @@ double plan_step_flops(const plan *p, const plan_step *s)
     if (!strcmp(t, "ConvTranspose")) {
         const fg_tensor *x = &p->values[s->in[0]].t, *w = &p->values[s->in[1]].t;
         return 2.0 * (double)fg_tensor_numel(x) * (double)fg_tensor_numel(w) / (double)w->dims[0];
+    }
+    if (!strcmp(t, "FusedDepthwisePointwise")) { /* k x k depthwise, then 1x1 (inputs x, dw_w, dw_b, pw_w, ...) */
+        const fg_tensor *dw = &p->values[s->in[1]].t, *pw = &p->values[s->in[3]].t;
+        double taps = (double)fg_tensor_numel(dw) / (double)(dw->dims[0] ? dw->dims[0] : 1);
+        double pixels = (double)fg_tensor_numel(y) / (double)(y->dims[1] ? y->dims[1] : 1);
+        return 2.0 * pixels * ((double)dw->dims[0] * taps + (double)pw->dims[1] * (double)pw->dims[0]);
     }
     if (!strcmp(t, "MatMul") || !strcmp(t, "Gemm")) {
         const fg_tensor *a = &p->values[s->in[0]].t;

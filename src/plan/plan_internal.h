@@ -15,4 +15,10 @@ fg_status *plan_own_alloc(plan *p, size_t bytes, void **out);
  * variable FACEGRAPH_FUSE_ELEMENTWISE=0 turns the pass off. */
 fg_status *fuse_elementwise_chains(plan *p, char *removed);
 
+/* Replaces each depthwise 3x3 convolution whose output only a pointwise (1x1)
+ * convolution reads with one FusedDepthwisePointwise step (see
+ * src/plan/fuse_dwpw.c), marking the depthwise steps it absorbs in removed.
+ * The environment variable FACEGRAPH_FUSE_DWPW=0 turns the pass off. */
+fg_status *fuse_depthwise_pointwise(plan *p, char *removed);
+
 #endif

@@ -12,9 +12,11 @@
  * instructions into an FMA the unfused kernels would not do. */
 #include "cuda/cuda_ops.h"
 #include "cuda/kernels/kernel_util.cuh"
+#include "cuda/kernels/conv_dwpw.cuh"
 
 extern "C" {
 #include "ops/elementwise_chain.h"
+#include "ops/conv_dwpw.h"
 }
 
 /* How an input maps onto the output. */
@@ -231,5 +233,6 @@ static void ewc_release(void *state) { free(state); }
 
 extern "C" const cuda_op_def cuda_family_facegraph[] = {
     {EWC_OP_TYPE, ewc_prepare, ewc_run, ewc_release},
+    {DWPW_OP_TYPE, cuda_dwpw_prepare, cuda_dwpw_run, cuda_dwpw_release}, /* conv_dwpw.cu */
     {NULL, NULL, NULL, NULL},
 };

@@ -1,0 +1,236 @@
+/* Depthwise -> pointwise fusion: a depthwise 3x3 convolution A (group ==
+ * C_in == C_out, stride 1 or 2, pads 0 or 1, dilation 1, constant weights,
+ * any fused activation, no fused residual) whose output is read only by a
+ * pointwise convolution B (1x1, group 1, stride 1, no pads, constant
+ * weights, any fused activation and residual) becomes one
+ * FusedDepthwisePointwise step (src/ops/conv_dwpw.h): on the GPU one kernel
+ * instead of two, and the depthwise output never goes through memory.
+ *
+ * The fused step takes B's place in the step order (B's residual exists by
+ * then, and A's input long before); A goes. Float32 only; both channel counts
+ * at most DWPW_MAX_CHANNELS (what the CUDA kernel holds in shared memory).
+ * FACEGRAPH_FUSE_DWPW=0 in the environment turns the pass off. */
+#include "plan/plan_internal.h"
+
+#include "ops/conv_dwpw.h"
+#include "ops/conv_geometry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int is_plain_f32(const plan *p, int id)
+{
+    return id >= 0 && p->values[id].t.dtype == FG_FLOAT32 && !p->values[id].bounded &&
+           p->values[id].kind != PLAN_UNUSED && p->values[id].kind != PLAN_DYNAMIC;
+}
+
+static int is_const_f32(const plan *p, int id)
+{
+    return id >= 0 && p->values[id].kind == PLAN_CONST && p->values[id].t.dtype == FG_FLOAT32 &&
+           p->values[id].t.data != NULL;
+}
+
+/* A plain 2-D Conv step (default domain, float32, static shapes) and its
+ * geometry, read from the plan's values; 0 when it is something else. */
+static int conv2d_step(const plan *p, const plan_step *s, conv_geom *g)
+{
+    const char *domain = s->node->domain;
+    if (s->dynamic || s->control || !s->op || strcmp(s->node->op_type, "Conv") != 0 ||
+        (domain && domain[0] && strcmp(domain, "ai.onnx") != 0) || s->n_out != 1 || s->out[0] < 0 ||
+        s->call.out_bounded || s->n_in < 2 || s->in[0] < 0 || s->in[1] < 0)
+        return 0;
+    if (!is_plain_f32(p, s->in[0]) || !is_plain_f32(p, s->out[0]) || !is_const_f32(p, s->in[1]))
+        return 0;
+    const int has_bias = s->n_in > 2 && s->in[2] >= 0;
+    if (has_bias && !is_const_f32(p, s->in[2]))
+        return 0;
+    fg_tensor in[3];
+    memset(in, 0, sizeof in);
+    in[0] = p->values[s->in[0]].t;
+    in[1] = p->values[s->in[1]].t;
+    if (has_bias)
+        in[2] = p->values[s->in[2]].t;
+    op_call call = s->call;
+    call.in = in;
+    call.n_in = has_bias ? 3 : 2;
+    fg_status *st = conv_geometry(&call, 0, g);
+    if (st) {
+        fg_status_free(st);
+        return 0;
+    }
+    const fg_tensor *y = &p->values[s->out[0]].t;
+    return g->nsp == 2 && in[0].rank == 4 && y->rank == 4 && y->dims[0] == g->batch && y->dims[1] == g->c_out &&
+           y->dims[2] == g->out_sp[0] && y->dims[3] == g->out_sp[1];
+}
+
+static int fusable_depthwise(const plan *p, const plan_step *a, const conv_geom *g)
+{
+    if (a->n_in > 3 && a->in[3] >= 0) /* a fused residual */
+        return 0;
+    if (g->group != g->c_in || g->c_out != g->c_in || g->c_in > DWPW_MAX_CHANNELS)
+        return 0;
+    for (int k = 0; k < 2; k++)
+        if (g->kernel[k] != 3 || g->dilation[k] != 1 || (g->stride[k] != 1 && g->stride[k] != 2) ||
+            g->pad_l[k] < 0 || g->pad_l[k] > 1 || g->pad_r[k] < 0 || g->pad_r[k] > 1)
+            return 0;
+    return 1;
+}
+
+static int fusable_pointwise(const plan *p, const plan_step *b, const conv_geom *g, int mid)
+{
+    if (b->in[0] != mid || g->group != 1 || g->c_out > DWPW_MAX_CHANNELS)
+        return 0;
+    for (int k = 0; k < 2; k++)
+        if (g->kernel[k] != 1 || g->stride[k] != 1 || g->pad_l[k] != 0 || g->pad_r[k] != 0)
+            return 0;
+    for (int k = 1; k < b->n_in; k++)
+        if (b->in[k] == mid)
+            return 0;
+    if (b->n_in > 4)
+        return 0;
+    if (b->n_in > 3 && b->in[3] >= 0) {
+        const fg_tensor *r = &p->values[b->in[3]].t, *y = &p->values[b->out[0]].t;
+        if (!is_plain_f32(p, b->in[3]) || !fg_shape_equal(r->rank, r->dims, y->rank, y->dims))
+            return 0;
+    }
+    return 1;
+}
+
+/* The synthetic node of a fused pair and everything it points at. */
+typedef struct dwpw_node {
+    ir_node node;
+    ir_attr attrs[4];
+    int64_t strides[2], pads[4];
+    float act_params[2];
+    int inputs[6];
+    int output;
+    char name[200];
+} dwpw_node;
+
+/* Turns step bi (the pointwise convolution) into the fused step; step ai
+ * (the depthwise one) goes. */
+static fg_status *replace_pair(plan *p, int ai, int bi, const conv_geom *ga, char *removed)
+{
+    plan_step *a = &p->steps[ai], *b = &p->steps[bi];
+    dwpw_node *dn;
+    FG_TRY(plan_own_alloc(p, sizeof *dn, (void **)&dn));
+    memset(dn, 0, sizeof *dn);
+    snprintf(dn->name, sizeof dn->name, "%s+%s (depthwise+pointwise)", a->node->name ? a->node->name : "",
+             b->node->name ? b->node->name : "");
+    dn->strides[0] = ga->stride[0];
+    dn->strides[1] = ga->stride[1];
+    dn->pads[0] = ga->pad_l[0];
+    dn->pads[1] = ga->pad_l[1];
+    dn->pads[2] = ga->pad_r[0];
+    dn->pads[3] = ga->pad_r[1];
+    dn->act_params[0] = a->call.act.alpha;
+    dn->act_params[1] = a->call.act.beta;
+    dn->attrs[0] = (ir_attr){.name = "strides", .type = IR_ATTR_INTS, .n = 2, .ints = dn->strides};
+    dn->attrs[1] = (ir_attr){.name = "pads", .type = IR_ATTR_INTS, .n = 4, .ints = dn->pads};
+    dn->attrs[2] = (ir_attr){.name = "dw_activation", .type = IR_ATTR_INT, .i = a->call.act.kind};
+    dn->attrs[3] = (ir_attr){.name = "dw_activation_params", .type = IR_ATTR_FLOATS, .n = 2,
+                             .floats = dn->act_params};
+    const int has_residual = b->n_in > 3 && b->in[3] >= 0;
+    const int n_in = has_residual ? 6 : 5;
+    dn->inputs[DWPW_IN_X] = a->in[0];
+    dn->inputs[DWPW_IN_DW_W] = a->in[1];
+    dn->inputs[DWPW_IN_DW_B] = a->n_in > 2 ? a->in[2] : -1;
+    dn->inputs[DWPW_IN_PW_W] = b->in[1];
+    dn->inputs[DWPW_IN_PW_B] = b->n_in > 2 ? b->in[2] : -1;
+    dn->inputs[DWPW_IN_RESIDUAL] = has_residual ? b->in[3] : -1;
+    dn->output = b->out[0];
+    dn->node.name = dn->name;
+    dn->node.op_type = DWPW_OP_TYPE;
+    dn->node.domain = DWPW_DOMAIN;
+    dn->node.n_inputs = n_in;
+    dn->node.inputs = dn->inputs;
+    dn->node.n_outputs = 1;
+    dn->node.outputs = &dn->output;
+    dn->node.n_attrs = 4;
+    dn->node.attrs = dn->attrs;
+
+    const op_def *op = op_find(DWPW_DOMAIN, DWPW_OP_TYPE);
+    int *in = calloc((size_t)n_in, sizeof *in);
+    fg_tensor *in_t = calloc((size_t)n_in, sizeof *in_t);
+    if (!op || !in || !in_t) {
+        free(in);
+        free(in_t);
+        return fg_error(op ? FG_ERR_OUT_OF_MEMORY : FG_ERR_INTERNAL, "%s while fusing convolutions",
+                        op ? "out of host memory" : "the fused op is not registered");
+    }
+    for (int k = 0; k < n_in; k++) {
+        in[k] = dn->inputs[k];
+        if (in[k] < 0)
+            continue;
+        const plan_value *v = &p->values[in[k]];
+        in_t[k] = v->t;
+        in_t[k].data = v->kind == PLAN_CONST ? v->t.data : NULL;
+    }
+    const int mid = a->out[0];
+    free(b->in);
+    free(b->in_t);
+    b->in = in;
+    b->in_t = in_t;
+    b->n_in = n_in;
+    b->op = op;
+    b->node = &dn->node;
+    b->call.node = &dn->node;
+    b->call.n_in = n_in;
+    b->call.in = in_t;
+    b->call.scratch_bytes = 0; /* B's activation stays: it is the pointwise one */
+    fg_status *st = op->infer(&b->call);
+    if (st)
+        return fg_error_wrap(st, "fusing convolutions (a bug in facegraph)");
+    p->values[mid].kind = PLAN_UNUSED;
+    removed[ai] = 1;
+    return NULL;
+}
+
+fg_status *fuse_depthwise_pointwise(plan *p, char *removed)
+{
+    const char *env = getenv("FACEGRAPH_FUSE_DWPW");
+    if (env && !strcmp(env, "0"))
+        return NULL;
+    int *consumers = calloc((size_t)p->n_values + 1, sizeof *consumers);
+    int *reader = malloc(sizeof(int) * ((size_t)p->n_values + 1));
+    fg_status *st = NULL;
+    if (!consumers || !reader) {
+        st = fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
+        goto done;
+    }
+    for (int i = 0; i < p->n_values; i++)
+        reader[i] = -1;
+    for (int i = 0; i < p->n_steps; i++) {
+        if (removed[i])
+            continue;
+        const plan_step *s = &p->steps[i];
+        for (int k = 0; k < s->n_in; k++)
+            if (s->in[k] >= 0) {
+                consumers[s->in[k]]++;
+                reader[s->in[k]] = i;
+            }
+    }
+    for (int i = 0; i < p->n_outputs; i++)
+        consumers[p->outputs[i]] += 2; /* a model output is never an intermediate */
+    for (int ai = 0; ai < p->n_steps && !st; ai++) {
+        if (removed[ai])
+            continue;
+        const plan_step *a = &p->steps[ai];
+        conv_geom ga, gb;
+        if (!conv2d_step(p, a, &ga) || !fusable_depthwise(p, a, &ga))
+            continue;
+        const int mid = a->out[0];
+        const int bi = reader[mid];
+        if (consumers[mid] != 1 || bi <= ai || removed[bi] || p->values[mid].kind != PLAN_ARENA)
+            continue;
+        const plan_step *b = &p->steps[bi];
+        if (!conv2d_step(p, b, &gb) || !fusable_pointwise(p, b, &gb, mid) || gb.c_in != ga.c_out)
+            continue;
+        st = replace_pair(p, ai, bi, &ga, removed);
+    }
+done:
+    free(consumers);
+    free(reader);
+    return st;
+}
