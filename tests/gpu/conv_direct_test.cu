@@ -13,6 +13,7 @@
 
 typedef struct shape {
     int n, ci, co, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, act;
+    int res, no_bias; /* a fused residual added before the activation; no bias */
 } shape;
 
 static float urand(unsigned *s)
@@ -45,13 +46,16 @@ static int check(const shape *t)
     float *x = (float *)malloc(nx * 4), *w = (float *)malloc(nw * 4), *b = (float *)malloc(t->co * 4);
     double *ref = (double *)malloc(ny * 8);
     float *got = (float *)malloc(ny * 4);
+    float *res = (float *)malloc(ny * 4);
     unsigned seed = 12345u + t->ci * 7 + t->co;
     for (size_t i = 0; i < nx; i++)
         x[i] = urand(&seed);
     for (size_t i = 0; i < nw; i++)
         w[i] = urand(&seed) * 0.3f;
     for (int i = 0; i < t->co; i++)
-        b[i] = urand(&seed);
+        b[i] = t->no_bias ? 0.0f : urand(&seed);
+    for (size_t i = 0; i < ny; i++)
+        res[i] = t->res ? urand(&seed) : 0.0f;
     double maxref = 0;
     for (int n = 0; n < t->n; n++)
         for (int m = 0; m < t->co; m++)
@@ -67,8 +71,9 @@ static int check(const shape *t)
                                 acc += (double)x[(((size_t)n * t->ci + c) * t->h + ih) * t->w + iw] *
                                        w[(((size_t)m * t->ci + c) * t->kh + i) * t->kw + j];
                             }
-                    double v = act_ref(t->act, acc + b[m]);
-                    ref[(((size_t)n * t->co + m) * oh + y) * ow + xx] = v;
+                    size_t at = (((size_t)n * t->co + m) * oh + y) * ow + xx;
+                    double v = act_ref(t->act, acc + b[m] + res[at]);
+                    ref[at] = v;
                     if (fabs(v) > maxref)
                         maxref = fabs(v);
                 }
@@ -80,17 +85,23 @@ static int check(const shape *t)
         return 1;
     }
     float *packed = (float *)malloc((size_t)p.total_floats * 4);
-    cd_pack_weights(&p, w, b, packed);
-    float *dx, *dw, *dy;
+    cd_pack_weights(&p, w, t->no_bias ? NULL : b, packed);
+    float *dx, *dw, *dy, *dres = NULL;
     cudaMalloc(&dx, nx * 4);
     cudaMalloc(&dw, (size_t)p.total_floats * 4);
     cudaMalloc(&dy, ny * 4);
+    if (t->res) {
+        cudaMalloc(&dres, ny * 4);
+        cudaMemcpy(dres, res, ny * 4, cudaMemcpyHostToDevice);
+        p.residual = dres;
+    }
     cudaMemcpy(dx, x, nx * 4, cudaMemcpyHostToDevice);
     cudaMemcpy(dw, packed, (size_t)p.total_floats * 4, cudaMemcpyHostToDevice);
     op_activation act = {(op_act_kind)t->act, 0.1f, 0.0f};
     int fails = 0;
-    printf("n%d ci%d co%d %dx%d k%dx%d s%d,%d d%d,%d p%d,%d,%d,%d act%d -> %dx%d:", t->n, t->ci, t->co, t->h, t->w,
-           t->kh, t->kw, t->sh, t->sw, t->dh, t->dw, t->pt, t->pl, t->pb, t->pr, t->act, oh, ow);
+    printf("n%d ci%d co%d %dx%d k%dx%d s%d,%d d%d,%d p%d,%d,%d,%d act%d%s%s -> %dx%d:", t->n, t->ci, t->co, t->h,
+           t->w, t->kh, t->kw, t->sh, t->sw, t->dh, t->dw, t->pt, t->pl, t->pb, t->pr, t->act, t->res ? " res" : "",
+           t->no_bias ? " nobias" : "", oh, ow);
     for (int kind = 1; kind < CD_COUNT; kind++) {
         int el = cd_eligible(&p, kind);
         /* force every runnable variant for correctness, not only the eligible ones */
@@ -120,7 +131,9 @@ static int check(const shape *t)
     cudaFree(dx);
     cudaFree(dw);
     cudaFree(dy);
-    free(x), free(w), free(b), free(ref), free(got), free(packed);
+    if (dres)
+        cudaFree(dres);
+    free(x), free(w), free(b), free(ref), free(got), free(packed), free(res);
     return fails;
 }
 
@@ -222,6 +235,23 @@ int main(void)
         {1, 33, 40, 10, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, OP_ACT_NONE},
         {2, 16, 24, 20, 21, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, OP_ACT_LEAKY_RELU},
         {1, 128, 24, 10, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, OP_ACT_LEAKY_RELU}, /* CD_FIRST_MAX_K */
+        /* 3x3 tiles (CD_T3_*): odd maps, N = 2, C not multiples of 8 / 16, stride 2 with odd inputs,
+           'same upper' pads, residuals, no bias, many chunks */
+        {2, 48, 48, 37, 45, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, OP_ACT_LEAKY_RELU, 1, 0},
+        {1, 24, 48, 160, 160, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, OP_ACT_RELU, 0, 0},
+        {1, 24, 48, 41, 39, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, OP_ACT_NONE, 1, 0},
+        {2, 20, 36, 23, 17, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, OP_ACT_SIGMOID, 1, 1},
+        {1, 16, 24, 20, 20, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, OP_ACT_RELU, 0, 0},
+        {2, 40, 24, 11, 30, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, OP_ACT_NONE, 0, 1},
+        {1, 80, 80, 20, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, OP_ACT_SIGMOID, 1, 0},
+        {1, 64, 64, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, OP_ACT_RELU, 1, 0},
+        {1, 13, 19, 9, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, OP_ACT_NONE, 0, 0},
+        {1, 72, 40, 15, 15, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, OP_ACT_NONE, 0, 1},
+        {1, 128, 64, 20, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, OP_ACT_LEAKY_RELU, 0, 0},
+        {1, 300, 20, 6, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, OP_ACT_RELU, 1, 0},
+        {3, 17, 130, 12, 9, 3, 3, 1, 1, 1, 1, 0, 1, 2, 1, OP_ACT_RELU, 0, 0},
+        {1, 32, 32, 1, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, OP_ACT_NONE, 1, 0},
+        {1, 48, 48, 80, 80, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, OP_ACT_NONE, 1, 1},
     };
     int fails = 0, failed_shapes = 0;
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
@@ -270,6 +300,17 @@ int main(void)
         {1, 32, 32, 80, 80, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
         {1, 3, 64, 112, 112, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
         {1, 3, 64, 256, 256, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 0},
+        /* 3x3 of scrfd / yolov8 / retinaface (CD_T3_*) */
+        {1, 24, 48, 160, 160, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0},
+        {1, 48, 48, 160, 160, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0},
+        {1, 48, 80, 80, 80, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0},
+        {1, 64, 64, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 80, 80, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 64, 64, 20, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 128, 128, 20, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 128, 128, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 32, 32, 160, 160, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 16, 32, 160, 160, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0},
     };
     printf("kernel time per launch (us), graph of 20:\n");
     for (size_t i = 0; i < sizeof perf / sizeof perf[0]; i++)

@@ -168,7 +168,7 @@ fi
 if [ $BUILT = 1 ]; then
   stage gpu-parity 200 python3 tests/gpu/gpu_parity.py --facegraph "$FG" --gen "$GEN/standins-small" \
     --json "$OUT/gpu_parity.json" ${SHARED:+--shared "$SHARED"}
-  stage conv-direct 120 bash -c "nvcc -O3 -arch=sm_90 -I src -I include tests/gpu/conv_direct_test.cu \
+  stage conv-direct 180 bash -c "nvcc -O3 -arch=sm_90 -I src -I include tests/gpu/conv_direct_test.cu \
     -o build-gpu/conv_direct_test && build-gpu/conv_direct_test"
   stage dwpool 60 bash -c "nvcc -O3 -arch=sm_90 -I src -I include tests/gpu/dwpool_test.cu \
     -o build-gpu/dwpool_test && build-gpu/dwpool_test"

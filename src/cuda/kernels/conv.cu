@@ -1061,7 +1061,7 @@ static void make_direct_key(const cuda_call *call, const conv_state *s, const in
     }
     const conv_geom *g = &s->g;
     snprintf(key, size,
-             "direct3|%s|cudnn%zu|tf32=%d|x%lld,%lld,%lld,%lld|w%lld,%lld,%lld|y%lld,%lld,%lld|s%lld,%lld|d%lld,%lld|"
+             "direct4|%s|cudnn%zu|tf32=%d|x%lld,%lld,%lld,%lld|w%lld,%lld,%lld|y%lld,%lld,%lld|s%lld,%lld|d%lld,%lld|"
              "p%lld,%lld,%lld,%lld|b%d|a%d|r%d",
              name, (size_t)cudnnGetVersion(), call->allow_tf32, (long long)g->batch, (long long)g->c_in,
              (long long)in[0], (long long)in[1], (long long)g->c_out, (long long)k[0], (long long)k[1],

@@ -34,6 +34,17 @@
  *              pixel section (warp-uniform float4 broadcast), each loaded
  *              weight used for VEC pixels. _Sn: input channels split over n
  *              slices, summed in slice order.
+ *   CD_T3_*    3x3 convolutions (stride 1 or 2, dilation 1) of 8..512 input
+ *              channels: a block computes a TH x TW tile of output pixels of
+ *              one image x BM output channels. Chunks of CK input channels
+ *              (their input tile with its halo, and their weights) are copied
+ *              into shared memory with cp.async, in a pipeline of 3 stages
+ *              (2 for the largest tiles): the next chunks are in flight while
+ *              the current one is used, one barrier per chunk; each thread
+ *              accumulates PX (= 4) pixels of one column x TM channels in
+ *              registers, each input value loaded once per (channel, kw) and
+ *              used for 3 kh x TM outputs. _Sn: each chunk's channels split
+ *              over n slices of the block, summed in slice order.
  * Every variant accumulates in float32 in a fixed order (no atomics):
  * results are deterministic.
  *
@@ -98,6 +109,14 @@ enum cd_kind {
     CD_FIRST_8x1,
     CD_FIRST_16x2_S4,
     CD_FIRST_8x2_S4,
+    CD_T3_8x16_M32_S2, /* _THxTW_M(BM)[_T(TM)]_S: pixel tile, channel tile, channels per thread (8), slices */
+    CD_T3_8x16_M16_S4,
+    CD_T3_4x16_M32_S4,
+    CD_T3_4x16_M16_S4,
+    CD_T3_8x8_M32_S4,
+    CD_T3_4x8_M16_T4_S8,
+    CD_T3_8x32_M32_S1,
+    CD_T3_8x16_M32_T16_S4,
     CD_COUNT
 };
 
@@ -212,6 +231,26 @@ static inline void cd_first_tile(int kind, int *tm, int *vec, int *wp, int *slic
     }
 }
 
+/* Tile of a CD_T3_* variant: output rows TH x columns TW, output channels BM,
+ * channels per thread TM, slices S (each thread: CD_T3_PX rows x TM channels). */
+#define CD_T3_PX 4
+#define CD_T3_MAX_C_IN 512 /* CD_T3_* tried up to this many input channels */
+static inline void cd_t3_tile(int kind, int *th, int *tw, int *bm, int *tm, int *slices)
+{
+    *tm = 8;
+    switch (kind) {
+    case CD_T3_8x16_M32_S2: *th = 8, *tw = 16, *bm = 32, *slices = 2; return;
+    case CD_T3_8x16_M16_S4: *th = 8, *tw = 16, *bm = 16, *slices = 4; return;
+    case CD_T3_4x16_M32_S4: *th = 4, *tw = 16, *bm = 32, *slices = 4; return;
+    case CD_T3_4x16_M16_S4: *th = 4, *tw = 16, *bm = 16, *slices = 4; return;
+    case CD_T3_8x8_M32_S4: *th = 8, *tw = 8, *bm = 32, *slices = 4; return;
+    case CD_T3_4x8_M16_T4_S8: *th = 4, *tw = 8, *bm = 16, *tm = 4, *slices = 8; return;
+    case CD_T3_8x32_M32_S1: *th = 8, *tw = 32, *bm = 32, *slices = 1; return;
+    case CD_T3_8x16_M32_T16_S4: *th = 8, *tw = 16, *bm = 32, *tm = 16, *slices = 4; return;
+    default: *th = *tw = *bm = *tm = *slices = 0; return;
+    }
+}
+
 /* Whether variant `kind` can compute p correctly (whether or not it is worth trying). */
 static inline int cd_runnable(const cd_params *p, int kind)
 {
@@ -228,6 +267,14 @@ static inline int cd_runnable(const cd_params *p, int kind)
     cd_first_tile(kind, &tm, &vec, &wp, &slices);
     if (tm)
         return p->pix_off >= 0 && p->n_pix <= INT32_MAX - 4096 && (p->c_out + tm - 1) / tm <= 65535;
+    {
+        int th, tw, bm;
+        cd_t3_tile(kind, &th, &tw, &bm, &tm, &slices);
+        if (th)
+            return p->k_h == 3 && p->k_w == 3 && p->d_h == 1 && p->d_w == 1 && p->s_h == p->s_w &&
+                   (p->s_h == 1 || p->s_h == 2) && p->batch <= 65535 && (p->c_out + bm - 1) / bm <= 65535 &&
+                   (int64_t)((p->out_h + th - 1) / th) * ((p->out_w + tw - 1) / tw) <= INT32_MAX;
+    }
     int bm, bn;
     cd_gemm_tile(kind, &bm, &bn, &slices);
     return bm && (p->c_out + bm - 1) / bm <= 65535;
@@ -253,6 +300,20 @@ static inline int cd_eligible(const cd_params *p, int kind)
             if (slices > 1 ? p->c_in < 2 * slices : p->c_in > CD_FIRST_SMALL_C_IN)
                 return 0;
             return !(tm == 16 && p->c_out <= 8);
+        }
+    }
+    {
+        int th, tw, bm, tm, slices;
+        cd_t3_tile(kind, &th, &tw, &bm, &tm, &slices);
+        if (th) {
+            /* enough input channels for the slices, pads of a 'same' or strided 3x3, channel
+               tiles not beyond twice the channel count, pixel tiles at most twice the map */
+            int rows = 4;
+            while (rows < p->c_out)
+                rows *= 2;
+            int64_t tiled = (int64_t)((p->out_h + th - 1) / th * th) * ((p->out_w + tw - 1) / tw * tw);
+            return p->c_in >= 8 && p->c_in >= 2 * slices && p->c_in <= CD_T3_MAX_C_IN && p->p_h <= 1 &&
+                   p->p_w <= 1 && bm <= rows && tiled <= 2 * (int64_t)p->out_h * p->out_w;
         }
     }
     if (kind == CD_DOT)
@@ -806,6 +867,270 @@ __global__ void __launch_bounds__(32 * WP * S, CD_MIN_BLOCKS(32 * WP * S))
     }
 }
 
+/* ------------------------------------------------------------ CD_T3_*: tiled 3x3 kernels */
+
+/* cp.async (sm_80+): global -> shared copies that do not stall the thread;
+ * `valid` false fills the destination with zeros (src is not read, but must
+ * be a valid address). Elsewhere (host emulation) a plain copy. */
+static __device__ __forceinline__ void cd_cp_async_f32(float *dst, const float *src, bool valid)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 4 : 0));
+#else
+    *dst = valid ? *src : 0.0f;
+#endif
+}
+
+/* 16 bytes; dst and src 16-byte aligned */
+static __device__ __forceinline__ void cd_cp_async_f32x4(float *dst, const float *src, bool valid)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 16 : 0));
+#else
+    for (int i = 0; i < 4; i++)
+        dst[i] = valid ? src[i] : 0.0f;
+#endif
+}
+
+static __device__ __forceinline__ void cd_cp_async_commit(void)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+
+/* waits until at most the latest N committed groups are still in flight */
+template <int N>
+static __device__ __forceinline__ void cd_cp_async_wait(void)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+#endif
+}
+
+/* Shared-memory row stride of a CD_T3 input tile: at least `need` floats and,
+ * when a warp spans several row groups (TW < 32 columns each, `rows` rows
+ * apart), such that rows * stride = TW (mod 32): the lanes' loads then fall
+ * on distinct banks. */
+static __host__ __device__ constexpr int cd_t3_row_stride(int need, int rows, int tw)
+{
+    if (tw >= 32)
+        return need;
+    for (int r = need; r < need + 32; r++)
+        if ((rows * r) % 32 == tw)
+            return r;
+    return need;
+}
+
+/* Geometry of a CD_T3 instance: TH x TW output pixels, BM output channels,
+ * TM channels per thread, S slices, CK input channels per chunk (halved
+ * while two stages do not fit in 48 KiB), NSTAGE stages of the pipeline (3
+ * where they fit, else 2), ST stride. */
+template <int TH, int TW, int BM, int TM, int S, int CK_MAX, int ST>
+struct cd_t3_geo {
+    static constexpr int PX = CD_T3_PX;                         /* output rows per thread */
+    static constexpr int PG = TH / PX * TW;                     /* pixel threads: TW columns x TH / PX row groups */
+    static constexpr int CG = BM / TM;                          /* channel groups */
+    static constexpr int T = PG * CG;                           /* threads per slice */
+    static constexpr int THREADS = S * T;
+    static constexpr int IH = (TH - 1) * ST + 3, IW = (TW - 1) * ST + 3; /* input tile with its halo */
+    /* stride 1: rows of RS floats; stride 2: each row split into its even and
+       odd columns (planes of IH rows of RS floats), so that lanes reading
+       columns 2c + kw read consecutive words */
+    static constexpr int RS = ST == 1 ? cd_t3_row_stride(IW, PX, TW) : cd_t3_row_stride(TW + 1, 2 * PX, TW);
+    static constexpr int CH = ST == 1 ? IH * RS : 2 * IH * RS;  /* floats per input channel */
+    static constexpr int stage_floats(int ck) { return (ck * CH + 3) / 4 * 4 + ck * 9 * BM; }
+    static constexpr int RED = (S - 1) * BM * TH * TW;          /* the slices' partial sums */
+    static constexpr int smem_floats(int ck, int stages)
+    {
+        return stages * stage_floats(ck) > RED ? stages * stage_floats(ck) : RED;
+    }
+    static constexpr int CK = smem_floats(CK_MAX, 2) <= 12288 ? CK_MAX
+                              : smem_floats(CK_MAX / 2, 2) <= 12288 ? CK_MAX / 2 : CK_MAX / 4;
+    static constexpr int NSTAGE = smem_floats(CK, 3) <= 12288 ? 3 : 2;
+    static constexpr int CKS = CK / S;                          /* channels per slice per chunk */
+    static constexpr int XS = (CK * CH + 3) / 4 * 4;            /* input floats of a stage (weights follow) */
+    static constexpr int STAGE = stage_floats(CK);
+    static constexpr int SMEM = smem_floats(CK, NSTAGE);
+};
+
+/* Copies chunk `c` (input channels c * CK ...) into stage buffer `st`: the
+ * input tile (zeros outside the image and past C_in) and the weights
+ * [ck][tap][BM] from the gemm section (zeros past C_in and C_out). */
+template <int TH, int TW, int BM, int TM, int S, int CK_MAX, int ST>
+static __device__ __forceinline__ void cd_t3_stage(float *st, const float *xb, const float *wbuf, const cd_params &p,
+                                                   int c, int ih_base, int iw_base, int m0)
+{
+    typedef cd_t3_geo<TH, TW, BM, TM, S, CK_MAX, ST> G;
+    const int ci0 = c * G::CK;
+    const int in_plane = p.in_h * p.in_w;
+    for (int e = threadIdx.x; e < G::CK * G::IH * G::IW; e += G::THREADS) {
+        const int ck = e / (G::IH * G::IW), rem = e - ck * (G::IH * G::IW);
+        const int r = rem / G::IW, col = rem - r * G::IW;
+        const int ci = ci0 + ck, ih = ih_base + r, iw = iw_base + col;
+        const bool ok = ci < p.c_in && (unsigned)ih < (unsigned)p.in_h && (unsigned)iw < (unsigned)p.in_w;
+        const float *src = ok ? xb + (size_t)ci * in_plane + ih * p.in_w + iw : xb;
+        float *dst = st + ck * G::CH + (ST == 1 ? r * G::RS + col : (col & 1) * (G::IH * G::RS) + r * G::RS + (col >> 1));
+        cd_cp_async_f32(dst, src, ok);
+    }
+    float *ws = st + G::XS;
+    const int row4 = BM / 4;
+    for (int e = threadIdx.x; e < G::CK * 9 * row4; e += G::THREADS) {
+        const int ck = e / (9 * row4), rem = e - ck * (9 * row4);
+        const int tap = rem / row4, m4 = rem - tap * row4;
+        const int ci = ci0 + ck, m = m0 + 4 * m4;
+        /* c_out_pad is a multiple of 64 and m of 4: a row of 4 is wholly in or out */
+        const bool ok = ci < p.c_in && m < p.c_out_pad;
+        const float *src = ok ? wbuf + ((size_t)tap * p.c_in_pad + ci) * p.c_out_pad + m : wbuf;
+        cd_cp_async_f32x4(ws + (ck * 9 + tap) * BM + 4 * m4, src, ok);
+    }
+}
+
+/* CD_T3_*: blockIdx.x = tile of TH x TW output pixels (row-major over the
+ * tiles of the map), blockIdx.y = tile of BM output channels, blockIdx.z =
+ * image. Thread (slice, cg, rg, col) computes output rows rg * PX .. + PX - 1
+ * of column col for channels cg * TM .. + TM - 1, over the input channels
+ * slice * CKS .. + CKS - 1 of every chunk (in increasing chunk order; within
+ * a channel taps in (kw, kh) order); the slices' partial sums are added in
+ * slice order (deterministic). */
+template <int TH, int TW, int BM, int TM, int S, int CK_MAX, int ST>
+__global__ void __launch_bounds__(S *(TH / CD_T3_PX) * TW * (BM / TM),
+                                  TM * CD_T3_PX >= 64 ? 1 : CD_MIN_BLOCKS(S *(TH / CD_T3_PX) * TW * (BM / TM)))
+    cd_t3_kernel(const float *__restrict__ x, const float *__restrict__ wbuf, float *__restrict__ y, cd_params p,
+                 op_activation act)
+{
+    typedef cd_t3_geo<TH, TW, BM, TM, S, CK_MAX, ST> G;
+    const int PX = G::PX;
+    static_assert(TH % CD_T3_PX == 0 && TM % 4 == 0 && BM % TM == 0 && G::T % 32 == 0, "tile shape");
+    static_assert(G::CK % S == 0 && G::CKS >= 1 && G::SMEM <= 12288, "chunk / shared memory");
+    static_assert(CD_COUT_ALIGN % 4 == 0 && BM % 4 == 0, "weights copied 4 at a time");
+    static_assert(G::THREADS == S * (TH / CD_T3_PX) * TW * (BM / TM), "launch bounds");
+    __shared__ __align__(16) float smem[G::SMEM];
+
+    const int slice = threadIdx.x / G::T, ts = threadIdx.x - slice * G::T;
+    const int cg = ts / G::PG, pg = ts - cg * G::PG;
+    const int rg = pg / TW, col = pg - rg * TW;
+
+    const int tiles_w = (p.out_w + TW - 1) / TW;
+    const int tile_r = blockIdx.x / tiles_w, tile_c = blockIdx.x - tile_r * tiles_w;
+    const int oh0 = tile_r * TH, ow0 = tile_c * TW;
+    const int m0 = blockIdx.y * BM;
+    const int b = blockIdx.z;
+    const int ih_base = oh0 * ST - p.p_h, iw_base = ow0 * ST - p.p_w;
+    const float *xb = x + (size_t)b * p.c_in * p.in_h * p.in_w;
+    const int chunks = (p.c_in + G::CK - 1) / G::CK;
+
+    /* this thread's first input value and weights within a stage */
+    const int x_off = slice * G::CKS * G::CH + rg * PX * ST * G::RS + col;
+    const int w_off = G::XS + slice * G::CKS * 9 * BM + cg * TM;
+
+    float acc[TM][PX];
+#pragma unroll
+    for (int i = 0; i < TM; i++)
+#pragma unroll
+        for (int j = 0; j < PX; j++)
+            acc[i][j] = 0.0f;
+
+    /* pipeline: chunk c goes to stage c % NSTAGE; one commit group per chunk
+       (empty past the last), NSTAGE - 1 chunks in flight ahead of the one used */
+#pragma unroll
+    for (int c = 0; c < G::NSTAGE - 1; c++) {
+        if (c < chunks)
+            cd_t3_stage<TH, TW, BM, TM, S, CK_MAX, ST>(smem + c * G::STAGE, xb, wbuf, p, c, ih_base, iw_base, m0);
+        cd_cp_async_commit();
+    }
+    int use = 0, fill = G::NSTAGE - 1; /* stages of chunks c and c + NSTAGE - 1 */
+    for (int c = 0; c < chunks; c++) {
+        cd_cp_async_wait<G::NSTAGE - 2>(); /* chunk c has landed (this thread's copies) */
+        __syncthreads(); /* ... everyone's; and everyone is done with chunk c - 1, whose stage is refilled now */
+        if (c + G::NSTAGE - 1 < chunks)
+            cd_t3_stage<TH, TW, BM, TM, S, CK_MAX, ST>(smem + fill * G::STAGE, xb, wbuf, p, c + G::NSTAGE - 1,
+                                                       ih_base, iw_base, m0);
+        cd_cp_async_commit();
+        const float *xs = smem + use * G::STAGE + x_off;
+        const float *ws = smem + use * G::STAGE + w_off;
+        use = use + 1 == G::NSTAGE ? 0 : use + 1;
+        fill = fill + 1 == G::NSTAGE ? 0 : fill + 1;
+#pragma unroll
+        for (int k = 0; k < G::CKS; k++) {
+#pragma unroll
+            for (int kw = 0; kw < 3; kw++) {
+                /* the column's input values for the 3 kh of PX output rows */
+                const int NR = (PX - 1) * ST + 3;
+                const float *xk = xs + k * G::CH + (ST == 1 ? kw : (kw & 1) * (G::IH * G::RS) + (kw >> 1));
+                float xv[NR];
+#pragma unroll
+                for (int r = 0; r < NR; r++)
+                    xv[r] = xk[r * G::RS];
+#pragma unroll
+                for (int kh = 0; kh < 3; kh++) {
+                    const float4 *w4 = (const float4 *)(ws + (k * 9 + kh * 3 + kw) * BM);
+#pragma unroll
+                    for (int q = 0; q < TM / 4; q++) {
+                        const float4 w = w4[q];
+#pragma unroll
+                        for (int j = 0; j < PX; j++) {
+                            const float v = xv[j * ST + kh];
+                            acc[4 * q + 0][j] = fmaf(v, w.x, acc[4 * q + 0][j]);
+                            acc[4 * q + 1][j] = fmaf(v, w.y, acc[4 * q + 1][j]);
+                            acc[4 * q + 2][j] = fmaf(v, w.z, acc[4 * q + 2][j]);
+                            acc[4 * q + 3][j] = fmaf(v, w.w, acc[4 * q + 3][j]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    if (S > 1) {
+        /* slices 1.. hand their partial sums to slice 0 through the stage buffers, once every
+           thread is done with them (only empty copy groups are still pending) */
+        float *red = smem;
+        __syncthreads();
+        if (slice > 0) {
+#pragma unroll
+            for (int i = 0; i < TM; i++)
+#pragma unroll
+                for (int j = 0; j < PX; j++)
+                    red[(((slice > 0 ? slice - 1 : 0) * TM + i) * PX + j) * G::T + ts] = acc[i][j];
+        }
+        __syncthreads();
+        if (slice > 0)
+            return;
+#pragma unroll
+        for (int s = 0; s < S - 1; s++)
+#pragma unroll
+            for (int i = 0; i < TM; i++)
+#pragma unroll
+                for (int j = 0; j < PX; j++)
+                    acc[i][j] += red[((s * TM + i) * PX + j) * G::T + ts];
+    }
+
+    const int ow = ow0 + col;
+    if (ow >= p.out_w)
+        return;
+    const int plane = p.out_h * p.out_w;
+    const float *bias = wbuf + p.bias_off;
+#pragma unroll
+    for (int i = 0; i < TM; i++) {
+        const int m = m0 + cg * TM + i;
+        if (m >= p.c_out)
+            break;
+        const float bv = __ldg(bias + m);
+        float *ym = y + ((size_t)b * p.c_out + m) * plane + ow;
+#pragma unroll
+        for (int j = 0; j < PX; j++) {
+            const int oh = oh0 + rg * PX + j;
+            if (oh < p.out_h) {
+                float *dst = ym + oh * p.out_w;
+                *dst = cd_out(p, y, dst, acc[i][j] + bv, act);
+            }
+        }
+    }
+}
+
 /* ------------------------------------------------------------ launch */
 
 template <int BM, int BN, int TM, int TN, int S>
@@ -841,6 +1166,20 @@ static void cd_launch_first(const float *x, const float *wbuf, float *y, const c
         cd_first_kernel<K3, K3, TM, VEC, WP, S><<<grid, 32 * WP * S, 0, stream>>>(x, wbuf, y, *p, act);
     else
         cd_first_kernel<0, 0, TM, VEC, WP, S><<<grid, 32 * WP * S, 0, stream>>>(x, wbuf, y, *p, act);
+}
+
+template <int TH, int TW, int BM, int TM, int S, int CK_MAX>
+static void cd_launch_t3(const float *x, const float *wbuf, float *y, const cd_params *p, op_activation act,
+                         cudaStream_t stream)
+{
+    dim3 grid((unsigned)(((p->out_h + TH - 1) / TH) * ((p->out_w + TW - 1) / TW)), (unsigned)((p->c_out + BM - 1) / BM),
+              (unsigned)p->batch);
+    if (p->s_h == 1)
+        cd_t3_kernel<TH, TW, BM, TM, S, CK_MAX, 1>
+            <<<grid, cd_t3_geo<TH, TW, BM, TM, S, CK_MAX, 1>::THREADS, 0, stream>>>(x, wbuf, y, *p, act);
+    else
+        cd_t3_kernel<TH, TW, BM, TM, S, CK_MAX, 2>
+            <<<grid, cd_t3_geo<TH, TW, BM, TM, S, CK_MAX, 2>::THREADS, 0, stream>>>(x, wbuf, y, *p, act);
 }
 
 /* Launches variant `kind` (cd_eligible must hold); the launch error, if any. */
@@ -886,6 +1225,14 @@ static inline cudaError_t cd_launch(int kind, const float *x, const float *wbuf,
     case CD_FIRST_8x1: cd_launch_first<8, 1, 4, 1>(x, wbuf, y, p, act, stream); break;
     case CD_FIRST_16x2_S4: cd_launch_first<16, 2, 2, 4>(x, wbuf, y, p, act, stream); break;
     case CD_FIRST_8x2_S4: cd_launch_first<8, 2, 2, 4>(x, wbuf, y, p, act, stream); break;
+    case CD_T3_8x16_M32_S2: cd_launch_t3<8, 16, 32, 8, 2, 8>(x, wbuf, y, p, act, stream); break;
+    case CD_T3_8x16_M16_S4: cd_launch_t3<8, 16, 16, 8, 4, 8>(x, wbuf, y, p, act, stream); break;
+    case CD_T3_4x16_M32_S4: cd_launch_t3<4, 16, 32, 8, 4, 8>(x, wbuf, y, p, act, stream); break;
+    case CD_T3_4x16_M16_S4: cd_launch_t3<4, 16, 16, 8, 4, 8>(x, wbuf, y, p, act, stream); break;
+    case CD_T3_8x8_M32_S4: cd_launch_t3<8, 8, 32, 8, 4, 8>(x, wbuf, y, p, act, stream); break;
+    case CD_T3_4x8_M16_T4_S8: cd_launch_t3<4, 8, 16, 4, 8, 16>(x, wbuf, y, p, act, stream); break;
+    case CD_T3_8x32_M32_S1: cd_launch_t3<8, 32, 32, 8, 1, 8>(x, wbuf, y, p, act, stream); break;
+    case CD_T3_8x16_M32_T16_S4: cd_launch_t3<8, 16, 32, 16, 4, 8>(x, wbuf, y, p, act, stream); break;
     default: return cudaErrorInvalidValue;
     }
     return cudaGetLastError();
@@ -898,7 +1245,9 @@ static inline const char *cd_kind_name(int kind)
                                           "gemm16x64s4", "gemm16x32s4", "gemm16x32s8", "gemm8x64s4", "dot",
                                           "pw16x4",      "pw8x4",       "pw8x2s4",     "pw8x1s8",    "pw4x1s8",
                                           "first16x4",   "first16x2",   "first8x2",    "first8x1",   "first16x2s4",
-                                          "first8x2s4"};
+                                          "first8x2s4",  "t3_8x16m32s2", "t3_8x16m16s4", "t3_4x16m32s4",
+                                          "t3_4x16m16s4", "t3_8x8m32s4", "t3_4x8m16t4s8", "t3_8x32m32",
+                                          "t3_8x16m32t16s4"};
     return kind >= 0 && kind < CD_COUNT ? names[kind] : "?";
 }
 
