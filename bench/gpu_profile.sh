@@ -7,15 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-build-gpu/out}"
 mkdir -p "$OUT"
-export PATH="/usr/local/cuda/bin:$PATH"
-if ls .debs/*.deb >/dev/null 2>&1; then
-  mkdir -p .debs/root
-  for f in .debs/*.deb; do dpkg -x "$f" .debs/root; done
-  export LD_LIBRARY_PATH="$PWD/.debs/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  DNNL="-DDNNL_ROOT=$PWD/.debs/root/usr"
-fi
-[ -x build-gpu/facegraph ] || { cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release ${DNNL:-} >/dev/null &&
-  cmake --build build-gpu -j "$(nproc)" >/dev/null; } || { echo "build failed"; exit 1; }
+. bench/gpu_build.sh || { echo "build failed"; exit 1; }
 SHARED="${FACEGRAPH_SHARED:-$( [ -d .shared ] && echo .shared || echo ../shared )}"
 models=("$@")
 [ ${#models[@]} -eq 0 ] && models=("$SHARED"/models/*.onnx)

@@ -648,15 +648,21 @@ static int has_residual(const op_call *call)
     return call->n_in > 3 && op_has_input(call, 3);
 }
 
+/* With a residual the convolution itself runs without the activation. */
+static fg_status *without_activation(op_call *call, fg_status *(*fn)(op_call *, int))
+{
+    op_activation act = call->act;
+    call->act = (op_activation){OP_ACT_NONE, 0, 0};
+    fg_status *st = fn(call, 0);
+    call->act = act;
+    return st;
+}
+
 static fg_status *conv_prepare(op_call *call)
 {
     if (!has_residual(call))
         return conv_prepare_common(call, 0);
-    op_activation act = call->act;
-    call->act = (op_activation){OP_ACT_NONE, 0, 0};
-    fg_status *st = conv_prepare_common(call, 0);
-    call->act = act;
-    return st;
+    return without_activation(call, conv_prepare_common);
 }
 static fg_status *conv_transpose_prepare(op_call *call) { return conv_prepare_common(call, 1); }
 
@@ -783,12 +789,8 @@ static fg_status *conv_run(op_call *call)
 {
     if (!has_residual(call))
         return conv_run_common(call, 0);
-    op_activation act = call->act;
-    call->act = (op_activation){OP_ACT_NONE, 0, 0};
-    fg_status *st = conv_run_common(call, 0);
-    call->act = act;
-    if (st)
-        return st;
+    FG_TRY(without_activation(call, conv_run_common));
+    const op_activation act = call->act;
     float *y = call->out[0].data;
     const float *r = call->in[3].data;
     int64_t n = fg_tensor_numel(&call->out[0]), chunk = 16384, chunks = (n + chunk - 1) / chunk;

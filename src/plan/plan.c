@@ -1271,35 +1271,38 @@ static fg_status *plan_nodes(plan *p, const ir_model *model, const char *live)
     return st;
 }
 
+fg_status *plan_check_input(const ir_value *v, const fg_tensor *t)
+{
+    if (v->dtype != FG_DTYPE_UNDEFINED && t->dtype != v->dtype)
+        return fg_error(FG_ERR_DTYPE, "input '%s' must be %s, got %s", v->name, fg_dtype_name(v->dtype),
+                        fg_dtype_name(t->dtype));
+    if (t->rank < 0 || t->rank > FG_MAX_RANK)
+        return fg_error(FG_ERR_SHAPE, "input '%s': rank %d is not supported", v->name, t->rank);
+    for (int d = 0; d < t->rank; d++)
+        if (t->dims[d] < 0)
+            return fg_error(FG_ERR_SHAPE, "input '%s': dimension %d is negative", v->name, d);
+    if (v->rank < 0)
+        return NULL;
+    int bad = v->rank != t->rank;
+    for (int d = 0; !bad && d < v->rank; d++)
+        bad = v->dims[d] >= 0 && v->dims[d] != t->dims[d];
+    if (bad) {
+        char want[160], got[160];
+        fg_shape_format(v->rank, v->dims, want, sizeof want);
+        fg_shape_format(t->rank, t->dims, got, sizeof got);
+        return fg_error(FG_ERR_SHAPE, "input '%s' must have shape %s ('?' is free), got %s", v->name, want, got);
+    }
+    return NULL;
+}
+
 static fg_status *check_signature(const ir_graph *g, const fg_tensor *inputs, int n_inputs)
 {
     int n_outer = plan_outer_values(g, NULL, 0);
     if (n_inputs != g->n_inputs + n_outer)
         return fg_error(FG_ERR_INVALID_ARGUMENT, "the model takes %d inputs, %d were given", g->n_inputs,
                         n_inputs - n_outer);
-    for (int i = 0; i < g->n_inputs && !g->parent; i++) { /* subgraph inputs are typed by the caller */
-        const ir_value *v = &g->values[g->inputs[i]];
-        const fg_tensor *t = &inputs[i];
-        char want[160], got[160];
-        if (v->dtype != FG_DTYPE_UNDEFINED && t->dtype != v->dtype)
-            return fg_error(FG_ERR_DTYPE, "input '%s' must be %s, got %s", v->name, fg_dtype_name(v->dtype),
-                            fg_dtype_name(t->dtype));
-        if (t->rank < 0 || t->rank > FG_MAX_RANK)
-            return fg_error(FG_ERR_SHAPE, "input '%s': rank %d is not supported", v->name, t->rank);
-        for (int d = 0; d < t->rank; d++)
-            if (t->dims[d] < 0)
-                return fg_error(FG_ERR_SHAPE, "input '%s': dimension %d is negative", v->name, d);
-        if (v->rank < 0)
-            continue;
-        int bad = v->rank != t->rank;
-        for (int d = 0; !bad && d < v->rank; d++)
-            bad = v->dims[d] >= 0 && v->dims[d] != t->dims[d];
-        if (bad) {
-            fg_shape_format(v->rank, v->dims, want, sizeof want);
-            fg_shape_format(t->rank, t->dims, got, sizeof got);
-            return fg_error(FG_ERR_SHAPE, "input '%s' must have shape %s ('?' is free), got %s", v->name, want, got);
-        }
-    }
+    for (int i = 0; i < g->n_inputs && !g->parent; i++) /* subgraph inputs are typed by the caller */
+        FG_TRY(plan_check_input(&g->values[g->inputs[i]], &inputs[i]));
     return NULL;
 }
 

@@ -105,6 +105,8 @@ fg_status *plan_for_graph(const ir_model *model, const ir_graph *graph, const fg
 /* Ids (in graph's value table) of the values a subgraph reads from enclosing
  * graphs, in id order; returns the count (at most max). */
 int plan_outer_values(const ir_graph *graph, int *ids, int max);
+/* An input against its declared dtype and shape (free dims match anything). */
+fg_status *plan_check_input(const ir_value *v, const fg_tensor *t);
 /* True when inputs have the dtypes and shapes this plan was made for. */
 int plan_matches_signature(const plan *p, const fg_tensor *inputs, int n_inputs);
 /* The cached sub-plan of step s for graph and these inputs' signature. */
