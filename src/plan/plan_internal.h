@@ -19,7 +19,8 @@ fg_status *fuse_elementwise_chains(plan *p, char *removed);
  * convolution reads with one FusedDepthwisePointwise step (see
  * src/plan/fuse_dwpw.c), marking the depthwise steps it absorbs in removed.
  * Off unless FACEGRAPH_FUSE_DWPW=1 (experimental: on an H100 the fused
- * kernel measured slower than depthwise + pointwise, pfld_68 0.81 vs 0.18 ms). */
+ * kernel measured slower than depthwise + pointwise, pfld_68 0.81 vs 0.18 ms:
+ * small maps give few blocks that each run the whole depthwise tile). */
 fg_status *fuse_depthwise_pointwise(plan *p, char *removed);
 
 #endif
