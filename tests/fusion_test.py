@@ -14,21 +14,15 @@ Prints 'N passed, M failed'.
 
     python3 tests/fusion_test.py [--facegraph build/facegraph] [--device cuda] [--only name,...]
 """
-import argparse
-import json
 import os
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-ort.set_default_logger_severity(3)
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fusion_harness as harness  # noqa: E402
+
 F32 = TensorProto.FLOAT
 
 
@@ -180,47 +174,10 @@ def models():
     return out
 
 
-def feeds_for(model):
-    rng = np.random.default_rng(11)
-    feeds = {}
-    for i in model.graph.input:
-        shape = [d.dim_value for d in i.type.tensor_type.shape.dim]
-        feeds[i.name] = rng.normal(size=shape).astype(np.float32) * 2
-    return feeds
-
-
-def run_facegraph(fg, path, feeds, outdir, env, device):
-    args = [fg, "infer", path, "--output-dir", outdir, "--execution-providers", device]
-    for name, value in feeds.items():
-        f = os.path.join(outdir + ".in", name + ".npy")
-        os.makedirs(os.path.dirname(f), exist_ok=True)
-        np.save(f, value)
-        args += ["--input", "%s=%s" % (name, f)]
-    r = subprocess.run(args, capture_output=True, text=True, env=env)
-    if r.returncode != 0:
-        raise RuntimeError("facegraph infer failed: " + r.stderr.strip()[-600:])
-    mapping = json.load(open(os.path.join(outdir, "outputs.json")))
-    return {k: np.load(os.path.join(outdir, v)) for k, v in mapping.items()}
-
-
-def plan_steps(fg, path, env):
-    r = subprocess.run([fg, "inspect", path, "--json"], capture_output=True, text=True, env=env)
-    if r.returncode != 0:
-        raise RuntimeError("facegraph inspect failed: " + r.stderr.strip()[-600:])
-    return json.loads(r.stdout)["plan"]["steps"]
-
-
 def check(name, model, unfused_steps, fused_steps, fg, work, device):
-    path = os.path.join(work, name + ".onnx")
-    onnx.save(model, path)
-    feeds = feeds_for(model)
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    names = [o.name for o in sess.get_outputs()]
-    ref = dict(zip(names, sess.run(None, feeds)))
     on = dict(os.environ)
     off = dict(os.environ, FACEGRAPH_FUSE_ELEMENTWISE="0")
-    got = run_facegraph(fg, path, feeds, os.path.join(work, name + "_on"), on, device)
-    base = run_facegraph(fg, path, feeds, os.path.join(work, name + "_off"), off, device)
+    path, names, ref, got, base = harness.run_on_and_off(name, model, fg, work, device, on, off, scale=2.0)
     problems = []
     for n in names:
         ours, r = got[n], ref[n]
@@ -239,37 +196,9 @@ def check(name, model, unfused_steps, fused_steps, fg, work, device):
         if ours.tobytes() != base[n].tobytes():
             diff = float(np.nanmax(np.abs(ours.astype(np.float64) - base[n].astype(np.float64))))
             problems.append("%s: fused and unfused outputs differ (max %.3g)" % (n, diff))
-    s_on, s_off = plan_steps(fg, path, on), plan_steps(fg, path, off)
-    if (s_off, s_on) != (unfused_steps, fused_steps):
-        problems.append("plan steps %d unfused -> %d fused, expected %d -> %d" % (s_off, s_on, unfused_steps,
-                                                                                   fused_steps))
-    return problems, "%d -> %d steps" % (s_off, s_on)
-
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--facegraph", default=os.path.join(REPO, "build", "facegraph"))
-    ap.add_argument("--device", default="cpu", help="execution provider for infer (cpu or cuda)")
-    ap.add_argument("--only", default="")
-    args = ap.parse_args()
-    passed = failed = 0
-    with tempfile.TemporaryDirectory() as work:
-        for name, model, unfused, fused in models():
-            if args.only and name not in args.only.split(","):
-                continue
-            try:
-                problems, detail = check(name, model, unfused, fused, args.facegraph, work, args.device)
-            except RuntimeError as e:
-                problems, detail = [str(e)], ""
-            if problems:
-                failed += 1
-                print("FAIL %-18s %s" % (name, "; ".join(problems)))
-            else:
-                passed += 1
-                print("ok   %-18s %s" % (name, detail))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    step_problem, detail = harness.step_problem(fg, path, on, off, unfused_steps, fused_steps)
+    return problems + ([step_problem] if step_problem else []), detail
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(models, check))

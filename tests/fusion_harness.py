@@ -1,0 +1,103 @@
+"""What the planner-fusion tests (fusion_test.py, dwpw_test.py) share: the
+inputs, running `facegraph infer` and `inspect`, ONNX Runtime's reference
+and the case loop. Each test keeps its own models and comparisons."""
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+ort.set_default_logger_severity(3)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def feeds_for(model, scale=1.0, seed=11):
+    """Normal random float32 inputs (times scale) for every graph input."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for i in model.graph.input:
+        shape = [d.dim_value for d in i.type.tensor_type.shape.dim]
+        feeds[i.name] = rng.normal(size=shape).astype(np.float32) * np.float32(scale)
+    return feeds
+
+
+def run_facegraph(fg, path, feeds, outdir, env, device):
+    """facegraph infer's outputs by name."""
+    args = [fg, "infer", path, "--output-dir", outdir, "--execution-providers", device]
+    for name, value in feeds.items():
+        f = os.path.join(outdir + ".in", name + ".npy")
+        os.makedirs(os.path.dirname(f), exist_ok=True)
+        np.save(f, value)
+        args += ["--input", "%s=%s" % (name, f)]
+    r = subprocess.run(args, capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        raise RuntimeError("facegraph infer failed: " + r.stderr.strip()[-600:])
+    mapping = json.load(open(os.path.join(outdir, "outputs.json")))
+    return {k: np.load(os.path.join(outdir, v)) for k, v in mapping.items()}
+
+
+def plan_steps(fg, path, env):
+    """The plan's step count from `facegraph inspect --json`."""
+    r = subprocess.run([fg, "inspect", path, "--json"], capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        raise RuntimeError("facegraph inspect failed: " + r.stderr.strip()[-600:])
+    return json.loads(r.stdout)["plan"]["steps"]
+
+
+def reference(path, feeds):
+    """(output names, ONNX Runtime's outputs by name) on the CPU provider."""
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    return names, dict(zip(names, sess.run(None, feeds)))
+
+
+def run_on_and_off(name, model, fg, work, device, env_on, env_off, scale=1.0):
+    """Saves the model; returns (path, names, reference, outputs with env_on, outputs with env_off)."""
+    path = os.path.join(work, name + ".onnx")
+    onnx.save(model, path)
+    feeds = feeds_for(model, scale)
+    names, ref = reference(path, feeds)
+    got = run_facegraph(fg, path, feeds, os.path.join(work, name + "_on"), env_on, device)
+    base = run_facegraph(fg, path, feeds, os.path.join(work, name + "_off"), env_off, device)
+    return path, names, ref, got, base
+
+
+def step_problem(fg, path, env_on, env_off, unfused_steps, fused_steps):
+    """(problem or None, 'a -> b steps') from the plans with and without the fusion."""
+    s_on, s_off = plan_steps(fg, path, env_on), plan_steps(fg, path, env_off)
+    problem = None
+    if (s_off, s_on) != (unfused_steps, fused_steps):
+        problem = "plan steps %d unfused -> %d fused, expected %d -> %d" % (s_off, s_on, unfused_steps, fused_steps)
+    return problem, "%d -> %d steps" % (s_off, s_on)
+
+
+def main(models, check):
+    """Runs check(name, model, unfused, fused, fg, work, device) -> (problems, detail)
+    over models(); prints a line per case and 'N passed, M failed'."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--facegraph", default=os.path.join(REPO, "build", "facegraph"))
+    ap.add_argument("--device", default="cpu", help="execution provider for infer (cpu or cuda)")
+    ap.add_argument("--only", default="")
+    args = ap.parse_args()
+    passed = failed = 0
+    with tempfile.TemporaryDirectory() as work:
+        for name, model, unfused, fused in models():
+            if args.only and name not in args.only.split(","):
+                continue
+            try:
+                problems, detail = check(name, model, unfused, fused, args.facegraph, work, args.device)
+            except RuntimeError as e:
+                problems, detail = [str(e)], ""
+            if problems:
+                failed += 1
+                print("FAIL %-18s %s" % (name, "; ".join(problems)))
+            else:
+                passed += 1
+                print("ok   %-18s %s" % (name, detail))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
