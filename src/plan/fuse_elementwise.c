@@ -352,23 +352,7 @@ fg_status *fuse_elementwise_chains(plan *p, char *removed)
         st = fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
         goto done;
     }
-    for (int i = 0; i < p->n_values; i++)
-        reader[i] = producer[i] = -1;
-    for (int i = 0; i < p->n_steps; i++) {
-        if (removed[i])
-            continue;
-        const plan_step *s = &p->steps[i];
-        for (int k = 0; k < s->n_out; k++)
-            if (s->out[k] >= 0)
-                producer[s->out[k]] = i;
-        for (int k = 0; k < s->n_in; k++)
-            if (s->in[k] >= 0) {
-                consumers[s->in[k]]++;
-                reader[s->in[k]] = i;
-            }
-    }
-    for (int i = 0; i < p->n_outputs; i++)
-        consumers[p->outputs[i]] += 2; /* a model output is never an intermediate */
+    plan_count_readers(p, removed, consumers, reader, producer);
     for (int i = 0; i < p->n_steps && !st; i++) {
         if (removed[i] || in_chain[i])
             continue;

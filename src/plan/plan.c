@@ -41,6 +41,31 @@ static fg_status *own_alloc(plan *p, size_t bytes, void **out)
 
 fg_status *plan_own_alloc(plan *p, size_t bytes, void **out) { return own_alloc(p, bytes, out); }
 
+void plan_count_readers(const plan *p, const char *removed, int *consumers, int *reader, int *producer)
+{
+    for (int i = 0; i < p->n_values; i++) {
+        consumers[i] = 0;
+        reader[i] = -1;
+        if (producer)
+            producer[i] = -1;
+    }
+    for (int i = 0; i < p->n_steps; i++) {
+        if (removed[i])
+            continue;
+        const plan_step *s = &p->steps[i];
+        for (int k = 0; k < s->n_out && producer; k++)
+            if (s->out[k] >= 0)
+                producer[s->out[k]] = i;
+        for (int k = 0; k < s->n_in; k++)
+            if (s->in[k] >= 0) {
+                consumers[s->in[k]]++;
+                reader[s->in[k]] = i;
+            }
+    }
+    for (int i = 0; i < p->n_outputs; i++)
+        consumers[p->outputs[i]] += 2;
+}
+
 /* Appends a value; returns its id or -1 on out of memory. */
 static int add_value(plan *p)
 {

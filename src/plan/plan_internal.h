@@ -8,6 +8,12 @@
  * constants, rewritten weights, synthetic nodes. */
 fg_status *plan_own_alloc(plan *p, size_t bytes, void **out);
 
+/* Over the steps not marked in removed, per value id (arrays of
+ * p->n_values): how many step inputs read it (+2 for a model output, which is
+ * never an intermediate), the last step reading it (-1: none) and, when
+ * producer is not NULL, the step writing it (-1: none). */
+void plan_count_readers(const plan *p, const char *removed, int *consumers, int *reader, int *producer);
+
 /* Replaces chains of float32 element-wise steps (each intermediate read by
  * the next step only) with one FusedElementwise step each (see
  * src/plan/fuse_elementwise.c). removed[i] marks steps already fused away;
