@@ -12,6 +12,7 @@
  * file (one test name per line, '#' comments, with the reason). Tests with
  * unsupported ops are skipped and the ops are listed. Exit status 1 when an
  * in-scope test fails that is not a known failure. */
+#include "test_data.h"
 #include "facegraph/facegraph.h"
 #include "onnx/ir.h"
 #include "ops/op.h"
@@ -27,25 +28,6 @@
 
 static int verbose;
 static int use_cuda;
-
-static int read_file(const char *path, void **data, size_t *size)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return 0;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    *data = malloc(n > 0 ? (size_t)n : 1);
-    *size = (size_t)(n > 0 ? n : 0);
-    int ok = *data && fread(*data, 1, *size, fp) == *size;
-    fclose(fp);
-    if (!ok) {
-        free(*data);
-        *data = NULL;
-    }
-    return ok;
-}
 
 static int compare(const fg_tensor *got, const ir_tensor *want, char *why, size_t why_size)
 {
@@ -131,7 +113,7 @@ static int run_test(fg_engine *engine, const char *dir, char *why, size_t why_si
             void *buf;
             size_t size;
             snprintf(p, sizeof p, "%s/input_%d.pb", set_dir, i);
-            if (!read_file(p, &buf, &size))
+            if (!test_read_file(p, &buf, &size))
                 break;
             st = ir_tensor_parse(buf, size, &in_t[i]);
             free(buf);
@@ -168,7 +150,7 @@ static int run_test(fg_engine *engine, const char *dir, char *why, size_t why_si
             void *buf;
             size_t size;
             snprintf(p, sizeof p, "%s/output_%d.pb", set_dir, o);
-            if (!read_file(p, &buf, &size))
+            if (!test_read_file(p, &buf, &size))
                 break;
             st = ir_tensor_parse(buf, size, &out_t[o]);
             free(buf);
@@ -214,7 +196,7 @@ int main(int argc, char **argv)
     }
     char *known = NULL;
     size_t known_size = 0;
-    if (known_path && !read_file(known_path, (void **)&known, &known_size)) {
+    if (known_path && !test_read_file(known_path, (void **)&known, &known_size)) {
         fprintf(stderr, "cannot read %s\n", known_path);
         return 2;
     }

@@ -12,6 +12,7 @@
  * libonnx-testdata) runs the same way and must also match the expected
  * outputs; tests whose model facegraph cannot load (sequence / optional
  * values) are skipped. Prints "N passed, M failed, K skipped". */
+#include "test_data.h"
 #include "cpu/cpu.h"
 #include "runtime/segments.h"
 
@@ -235,31 +236,12 @@ static void test_model(const char *path)
     ir_model_free(model);
 }
 
-static int read_file(const char *path, void **data, size_t *size)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return 0;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    *data = malloc(n > 0 ? (size_t)n : 1);
-    *size = (size_t)(n > 0 ? n : 0);
-    int ok = *data && fread(*data, 1, *size, fp) == *size;
-    fclose(fp);
-    if (!ok) {
-        free(*data);
-        *data = NULL;
-    }
-    return ok;
-}
-
 static ir_tensor *read_tensor(const char *path)
 {
     void *data = NULL;
     size_t size = 0;
     ir_tensor *t = NULL;
-    if (!read_file(path, &data, &size))
+    if (!test_read_file(path, &data, &size))
         return NULL;
     fg_status *st = ir_tensor_parse(data, size, &t);
     free(data);
