@@ -326,29 +326,11 @@ static void row_f32_unary(const ew_kernel *k, void *out_, const void *const *in,
     }                                       \
     break
     switch (k->op) {
-    case EW_RELU: LOOP(x > 0 ? x : 0.0f);
-    case EW_LEAKY_RELU: LOOP(x * (x >= 0 ? 1.0f : alpha));
-    case EW_SIGMOID: LOOP(1.0f / (1.0f + fast_expf(-x)));
-    case EW_TANH: LOOP(fast_tanhf(x));
-    case EW_HARD_SIGMOID: LOOP(min_f(max_f(alpha * x + beta, 0.0f), 1.0f));
-    case EW_HARD_SWISH: LOOP(x * min_f(max_f(x * (1.0f / 6.0f) + 0.5f, 0.0f), 1.0f));
+        EW_F32_UNARY_CASES(LOOP)
     case EW_ELU: LOOP(x >= 0 ? x : alpha * (fast_expf(min_f(x, 0.0f)) - 1.0f));
     case EW_SELU: LOOP(x > 0 ? beta * x : beta * (alpha * fast_expf(min_f(x, 0.0f)) - alpha));
     case EW_CELU: LOOP(max_f(x, 0.0f) + min_f(0.0f, alpha * (fast_expf(min_f(x, 0.0f) / alpha) - 1.0f)));
     case EW_THRESHOLDED_RELU: LOOP(x > alpha ? x : 0.0f);
-    case EW_CLIP: {
-        const float lo = (float)k->alpha, hi = (float)k->beta;
-        LOOP(x < lo ? lo : (x > hi ? hi : x));
-    }
-    case EW_ERF: LOOP(fast_erff(x));
-    case EW_SQRT: LOOP(sqrtf(x));
-    case EW_EXP: LOOP(expf(x));
-    case EW_LOG: LOOP(logf(x));
-    case EW_ABS: LOOP(fabsf(x));
-    case EW_NEG: LOOP(-x);
-    case EW_RECIPROCAL: LOOP(1.0f / x);
-    case EW_FLOOR: LOOP(floorf(x));
-    case EW_CEIL: LOOP(ceilf(x));
     case EW_ROUND: LOOP(nearbyintf(x));
     case EW_SIGN: LOOP(x > 0 ? 1.0f : (x < 0 ? -1.0f : x));
     case EW_SIN: LOOP(sinf(x));

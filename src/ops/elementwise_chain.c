@@ -186,22 +186,7 @@ static void unary_block(const ewc_instruction *ins, float *restrict v, int64_t n
     }                                       \
     break
     switch (ins->op) {
-    case EW_RELU: LOOP(x > 0 ? x : 0.0f);
-    case EW_LEAKY_RELU: LOOP(x * (x >= 0 ? 1.0f : alpha));
-    case EW_SIGMOID: LOOP(1.0f / (1.0f + fast_expf(-x)));
-    case EW_TANH: LOOP(fast_tanhf(x));
-    case EW_HARD_SIGMOID: LOOP(min_f(max_f(alpha * x + beta, 0.0f), 1.0f));
-    case EW_HARD_SWISH: LOOP(x * min_f(max_f(x * (1.0f / 6.0f) + 0.5f, 0.0f), 1.0f));
-    case EW_CLIP: LOOP(x < alpha ? alpha : (x > beta ? beta : x));
-    case EW_ERF: LOOP(fast_erff(x));
-    case EW_SQRT: LOOP(sqrtf(x));
-    case EW_EXP: LOOP(expf(x));
-    case EW_LOG: LOOP(logf(x));
-    case EW_ABS: LOOP(fabsf(x));
-    case EW_NEG: LOOP(-x);
-    case EW_RECIPROCAL: LOOP(1.0f / x);
-    case EW_FLOOR: LOOP(floorf(x));
-    case EW_CEIL: LOOP(ceilf(x));
+        EW_F32_UNARY_CASES(LOOP)
     default: break;
     }
 #undef LOOP
