@@ -151,36 +151,9 @@ static fg_status *replace_pair(plan *p, int ai, int bi, const conv_geom *ga, cha
     dn->node.n_attrs = 4;
     dn->node.attrs = dn->attrs;
 
-    const op_def *op = op_find(DWPW_DOMAIN, DWPW_OP_TYPE);
-    int *in = calloc((size_t)n_in, sizeof *in);
-    fg_tensor *in_t = calloc((size_t)n_in, sizeof *in_t);
-    if (!op || !in || !in_t) {
-        free(in);
-        free(in_t);
-        return fg_error(op ? FG_ERR_OUT_OF_MEMORY : FG_ERR_INTERNAL, "%s while fusing convolutions",
-                        op ? "out of host memory" : "the fused op is not registered");
-    }
-    for (int k = 0; k < n_in; k++) {
-        in[k] = dn->inputs[k];
-        if (in[k] < 0)
-            continue;
-        const plan_value *v = &p->values[in[k]];
-        in_t[k] = v->t;
-        in_t[k].data = v->kind == PLAN_CONST ? v->t.data : NULL;
-    }
     const int mid = a->out[0];
-    free(b->in);
-    free(b->in_t);
-    b->in = in;
-    b->in_t = in_t;
-    b->n_in = n_in;
-    b->op = op;
-    b->node = &dn->node;
-    b->call.node = &dn->node;
-    b->call.n_in = n_in;
-    b->call.in = in_t;
-    b->call.scratch_bytes = 0; /* B's activation stays: it is the pointwise one */
-    fg_status *st = op->infer(&b->call);
+    /* the activation stays: it is the pointwise one */
+    fg_status *st = plan_replace_step(p, b, &dn->node, op_find(DWPW_DOMAIN, DWPW_OP_TYPE), b->call.act);
     if (st)
         return fg_error_wrap(st, "fusing convolutions (a bug in facegraph)");
     p->values[mid].kind = PLAN_UNUSED;

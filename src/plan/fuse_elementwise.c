@@ -300,34 +300,8 @@ static fg_status *replace_chain(plan *p, const chain *c, char *removed)
     cn->node.n_attrs = 2;
     cn->node.attrs = cn->attrs;
 
-    const op_def *op = op_find(EWC_DOMAIN, EWC_OP_TYPE);
-    int *in = calloc((size_t)c->n_inputs, sizeof *in);
-    fg_tensor *in_t = calloc((size_t)c->n_inputs, sizeof *in_t);
-    if (!op || !in || !in_t) {
-        free(in);
-        free(in_t);
-        return fg_error(op ? FG_ERR_OUT_OF_MEMORY : FG_ERR_INTERNAL, "%s while fusing element-wise steps",
-                        op ? "out of host memory" : "the fused op is not registered");
-    }
-    for (int k = 0; k < c->n_inputs; k++) {
-        const plan_value *v = &p->values[c->inputs[k]];
-        in[k] = c->inputs[k];
-        in_t[k] = v->t;
-        in_t[k].data = v->kind == PLAN_CONST ? v->t.data : NULL;
-    }
-    free(s->in);
-    free(s->in_t);
-    s->in = in;
-    s->in_t = in_t;
-    s->n_in = c->n_inputs;
-    s->op = op;
-    s->node = &cn->node;
-    s->call.node = &cn->node;
-    s->call.n_in = c->n_inputs;
-    s->call.in = in_t;
-    s->call.act.kind = OP_ACT_NONE;
-    s->call.scratch_bytes = 0;
-    fg_status *st = op->infer(&s->call);
+    op_activation none = {OP_ACT_NONE, 0, 0}; /* the program applies every activation */
+    fg_status *st = plan_replace_step(p, s, &cn->node, op_find(EWC_DOMAIN, EWC_OP_TYPE), none);
     if (st)
         return fg_error_wrap(st, "fusing element-wise steps (a bug in facegraph)");
     for (int i = 0; i + 1 < c->n_steps; i++) {

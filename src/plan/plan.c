@@ -280,6 +280,21 @@ static fg_status *make_step(plan *p, const ir_model *model, const ir_node *node,
     return NULL;
 }
 
+fg_status *plan_replace_step(plan *p, plan_step *s, const ir_node *node, const op_def *op, op_activation act)
+{
+    if (!op)
+        return fg_error(FG_ERR_INTERNAL, "node '%s': op %s is not registered", node->name, node->op_type);
+    step_release(s);
+    free(s->in);
+    free(s->out);
+    free(s->in_t);
+    free(s->out_t);
+    FG_TRY(make_step(p, p->model, node, op, s));
+    bind_plan_inputs(p, s);
+    s->call.act = act;
+    return s->op->infer(&s->call);
+}
+
 /* Runs a node whose inputs are all constant, making its outputs constants. */
 static fg_status *fold_step(plan *p, plan_step *s)
 {
@@ -565,7 +580,7 @@ static int sole_consumer_of_type(fusion_ctx *f, int v, const char *op_type)
  *   y = d / Sqrt(v + eps)
  * becomes one InstanceNormalization(x, scale 1, bias 0, epsilon eps) step:
  * seven kernels become one. */
-static fg_status *fuse_instance_norm(fusion_ctx *f, const ir_model *model)
+static fg_status *fuse_instance_norm(fusion_ctx *f)
 {
     plan *p = f->p;
     for (int r1 = 0; r1 < p->n_steps; r1++) {
@@ -649,15 +664,8 @@ static fg_status *fuse_instance_norm(fusion_ctx *f, const ir_model *model)
         sn->node.outputs = io + 3;
         sn->node.n_attrs = 1;
         sn->node.attrs = sn->attrs;
-        plan_step *s = &p->steps[div];
-        step_release(s);
-        free(s->in);
-        free(s->out);
-        free(s->in_t);
-        free(s->out_t);
-        FG_TRY(make_step(p, model, &sn->node, op_find("", "InstanceNormalization"), s));
-        bind_plan_inputs(p, s);
-        FG_TRY(s->op->infer(&s->call));
+        op_activation none = {OP_ACT_NONE, 0, 0};
+        FG_TRY(plan_replace_step(p, &p->steps[div], &sn->node, op_find("", "InstanceNormalization"), none));
         int removed[] = {r1, sub, mul, r2, add, sq};
         for (size_t k = 0; k < sizeof removed / sizeof removed[0]; k++) {
             plan_step *gone = &p->steps[removed[k]];
@@ -860,7 +868,7 @@ static fg_status *run_fusions(plan *p)
         f.consumers[p->outputs[i]] += 2; /* never fuse away a model output */
     st = fold_conv_batchnorm(&f);
     if (!st)
-        st = fuse_instance_norm(&f, p->model);
+        st = fuse_instance_norm(&f);
     if (st)
         goto done;
     fuse_matmul_bias(&f);

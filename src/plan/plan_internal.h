@@ -8,6 +8,11 @@
  * constants, rewritten weights, synthetic nodes. */
 fg_status *plan_own_alloc(plan *p, size_t bytes, void **out);
 
+/* Makes step s (kept in its place) a step of op for the synthetic node, whose
+ * inputs and outputs are plan value ids, with fused activation act; runs the
+ * op's shape rule. The node must live as long as the plan. */
+fg_status *plan_replace_step(plan *p, plan_step *s, const ir_node *node, const op_def *op, op_activation act);
+
 /* Over the steps not marked in removed, per value id (arrays of
  * p->n_values): how many step inputs read it (+2 for a model output, which is
  * never an intermediate), the last step reading it (-1: none) and, when
