@@ -6,6 +6,7 @@
 #include "cuda/cuda_ops.h"
 #include "cuda/kernels/kernel_util.cuh"
 #include "cuda/kernels/conv_direct.cuh"
+#include "kernel_test_util.cuh"
 
 #include <math.h>
 #include <stdio.h>
@@ -15,23 +16,6 @@ typedef struct shape {
     int n, ci, co, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, act;
     int res, no_bias; /* a fused residual added before the activation; no bias */
 } shape;
-
-static float urand(unsigned *s)
-{
-    *s = *s * 1664525u + 1013904223u;
-    return ((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
-
-static double act_ref(int kind, double v)
-{
-    if (kind == OP_ACT_LEAKY_RELU)
-        return v >= 0 ? v : v * 0.1;
-    if (kind == OP_ACT_SIGMOID)
-        return 1.0 / (1.0 + exp(-v));
-    if (kind == OP_ACT_RELU)
-        return v > 0 ? v : 0;
-    return v;
-}
 
 static int out_dim(int in, int k, int s, int d, int p0, int p1)
 {

@@ -11,29 +11,13 @@
 #include "cuda/kernels/kernel_util.cuh"
 #include "cuda/kernels/conv_depthwise.cuh"
 #include "cuda/kernels/pool_window.cuh"
+#include "kernel_test_util.cuh"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #define TIMED_LAUNCHES 200
-
-static float urand(unsigned *s)
-{
-    *s = *s * 1664525u + 1013904223u;
-    return ((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
-
-static double act_ref(int kind, double v)
-{
-    if (kind == OP_ACT_LEAKY_RELU)
-        return v >= 0 ? v : v * 0.1;
-    if (kind == OP_ACT_SIGMOID)
-        return 1.0 / (1.0 + exp(-v));
-    if (kind == OP_ACT_RELU)
-        return v > 0 ? v : 0;
-    return v;
-}
 
 static int out_dim(int in, int k, int s, int d, int p0, int p1, int ceil_mode)
 {
