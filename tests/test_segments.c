@@ -157,6 +157,15 @@ static float rng_uniform(void)
     return (float)((rng_state >> 8) & 0xFFFF) / 32768.0f - 1.0f;
 }
 
+/* A runner over the CPU piece backend with 2 threads. */
+static fg_status *new_runner(const ir_model *model, seg_runner **out)
+{
+    seg_runner_options o;
+    memset(&o, 0, sizeof o);
+    o.threads = 2;
+    return seg_runner_create(model, &o, out);
+}
+
 static void test_model(const char *path)
 {
     const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
@@ -167,11 +176,8 @@ static void test_model(const char *path)
         return;
     }
     const ir_graph *g = model->graph;
-    seg_runner_options o;
-    memset(&o, 0, sizeof o);
-    o.threads = 2;
     seg_runner *runner = NULL;
-    st = seg_runner_create(model, &o, &runner);
+    st = new_runner(model, &runner);
     if (st) {
         report(name, "segment runner", st);
         ir_model_free(model);
@@ -267,11 +273,8 @@ static void test_node(const char *dir, const char *test)
         return;
     }
     const ir_graph *g = model->graph;
-    seg_runner_options o;
-    memset(&o, 0, sizeof o);
-    o.threads = 2;
     seg_runner *runner = NULL;
-    st = seg_runner_create(model, &o, &runner);
+    st = new_runner(model, &runner);
     cached_plan *cache = NULL;
     int ok = !st, sets = 0;
     report(test, "segment runner", st);
