@@ -59,6 +59,7 @@ typedef struct sp3 {
 __global__ void conv_bias_act_kernel(float *y, const float *bias, const float *residual, uint32_t channels,
                                      uint32_t plane, uint32_t total, op_activation act)
 {
+    CU_KERNEL_PROLOGUE();
     CU_LOOP(i, total)
     {
         float v = y[i];
@@ -74,6 +75,7 @@ __global__ void conv_bias_act_kernel(float *y, const float *bias, const float *r
 __global__ void conv_bias_act_vec4_kernel(float4 *y, const float *bias, const float4 *residual, uint32_t channels,
                                           uint32_t plane4, uint32_t total4, op_activation act)
 {
+    CU_KERNEL_PROLOGUE();
     CU_LOOP(i, total4)
     {
         float4 v = y[i];
@@ -100,6 +102,7 @@ __global__ void conv_bias_act_vec4_kernel(float4 *y, const float *bias, const fl
 /* Zero-pads planes: dst[p, z, y, x] = src[p, z - lo.d, y - lo.h, x - lo.w] (0 outside). */
 __global__ void conv_pad_kernel(const float *src, float *dst, sp3 in, sp3 out, sp3 lo, uint32_t total)
 {
+    CU_KERNEL_PROLOGUE();
     CU_LOOP(i, total)
     {
         uint32_t x = i % out.w, t = i / out.w;
@@ -118,6 +121,7 @@ __global__ void conv_pad_kernel(const float *src, float *dst, sp3 in, sp3 out, s
 __global__ void conv_crop_bias_act_kernel(const float *full, float *y, const float *bias, uint32_t channels,
                                           sp3 full_sp, sp3 out, sp3 off, uint32_t total, op_activation act)
 {
+    CU_KERNEL_PROLOGUE();
     CU_LOOP(i, total)
     {
         uint32_t x = i % out.w, t = i / out.w;
@@ -755,10 +759,10 @@ static fg_status *launch_bias_act(cuda_call *call, const conv_state *s, float *y
     const float *bias = s->has_bias ? (const float *)call->op.in[2].data : NULL;
     if (plane % 4 == 0 && ((uintptr_t)y & 15) == 0 && ((uintptr_t)residual & 15) == 0) {
         uint32_t total4 = (uint32_t)(total / 4);
-        conv_bias_act_vec4_kernel<<<cu_blocks(total4), CU_THREADS, 0, call->stream>>>(
+        cu_launch(conv_bias_act_vec4_kernel, cu_blocks(total4), CU_THREADS, 0, call->stream, 
             (float4 *)y, bias, (const float4 *)residual, (uint32_t)s->g.c_out, (uint32_t)(plane / 4), total4, s->act);
     } else {
-        conv_bias_act_kernel<<<cu_blocks(total), CU_THREADS, 0, call->stream>>>(
+        cu_launch(conv_bias_act_kernel, cu_blocks(total), CU_THREADS, 0, call->stream, 
             y, bias, residual, (uint32_t)s->g.c_out, (uint32_t)plane, (uint32_t)total, s->act);
     }
     CU_CHECK_LAUNCH(call, "convolution bias and activation");
@@ -778,7 +782,7 @@ static fg_status *cudnn_forward(cuda_call *call, conv_state *s, const float *x, 
     DNN_TRY(call, cudnnSetStream(call->cudnn, call->stream), "stream");
     if (s->pad_input) {
         float *padded = (float *)(scratch + s->buf_off);
-        conv_pad_kernel<<<cu_blocks(s->pad_total), CU_THREADS, 0, call->stream>>>(x, padded, s->pad_in, s->pad_out,
+        cu_launch(conv_pad_kernel, cu_blocks(s->pad_total), CU_THREADS, 0, call->stream, x, padded, s->pad_in, s->pad_out,
                                                                                    s->pad_lo, s->pad_total);
         CU_CHECK_LAUNCH(call, "convolution input padding");
         x = padded;
@@ -1184,12 +1188,14 @@ static void half_path_release(half_path *hp)
 
 __global__ void conv_to_half_kernel(const float *__restrict__ x, __half *__restrict__ y, uint32_t n)
 {
+    CU_KERNEL_PROLOGUE();
     CU_LOOP(i, n)
     y[i] = __float2half_rn(x[i]);
 }
 
 __global__ void conv_to_half_vec4_kernel(const float4 *__restrict__ x, __half2 *__restrict__ y, uint32_t n4)
 {
+    CU_KERNEL_PROLOGUE();
     CU_LOOP(i, n4)
     {
         float4 v = x[i];
@@ -1203,6 +1209,7 @@ __global__ void conv_from_half_bias_act_kernel(const __half *__restrict__ y16, f
                                                const float *__restrict__ bias, const float *__restrict__ residual,
                                                uint32_t channels, uint32_t plane, uint32_t total, op_activation act)
 {
+    CU_KERNEL_PROLOGUE();
     CU_LOOP(i, total)
     {
         float v = __half2float(y16[i]);
@@ -1221,10 +1228,10 @@ static fg_status *half_forward(cuda_call *call, conv_state *s, const float *x, c
     __half *x16 = (__half *)(scratch + hp->x_off), *y16 = (__half *)(scratch + hp->y_off);
     if (hp->nx % 4 == 0 && ((uintptr_t)x & 15) == 0) {
         uint32_t n4 = hp->nx / 4;
-        conv_to_half_vec4_kernel<<<cu_blocks(n4), CU_THREADS, 0, call->stream>>>((const float4 *)x, (__half2 *)x16,
+        cu_launch(conv_to_half_vec4_kernel, cu_blocks(n4), CU_THREADS, 0, call->stream, (const float4 *)x, (__half2 *)x16,
                                                                                   n4);
     } else {
-        conv_to_half_kernel<<<cu_blocks(hp->nx), CU_THREADS, 0, call->stream>>>(x, x16, hp->nx);
+        cu_launch(conv_to_half_kernel, cu_blocks(hp->nx), CU_THREADS, 0, call->stream, x, x16, hp->nx);
     }
     CU_CHECK_LAUNCH(call, "float16 conversion of a convolution input");
     const float one = 1.0f, zero = 0.0f;
@@ -1236,7 +1243,7 @@ static fg_status *half_forward(cuda_call *call, conv_state *s, const float *x, c
             "float16 convolution");
     uint32_t plane = (uint32_t)(hp->ny / (s->g.batch * s->g.c_out));
     const float *bias = s->has_bias ? (const float *)call->op.in[2].data : NULL;
-    conv_from_half_bias_act_kernel<<<cu_blocks(hp->ny), CU_THREADS, 0, call->stream>>>(
+    cu_launch(conv_from_half_bias_act_kernel, cu_blocks(hp->ny), CU_THREADS, 0, call->stream, 
         y16, y, bias, residual, (uint32_t)s->g.c_out, plane ? plane : 1, hp->ny, s->act);
     CU_CHECK_LAUNCH(call, "convolution bias and activation");
     return NULL;
@@ -1449,7 +1456,7 @@ static fg_status *conv_transpose_run(cuda_call *call)
     if (s->crop) {
         uint32_t total = (uint32_t)fg_tensor_numel(&call->op.out[0]);
         const float *bias = s->has_bias ? (const float *)call->op.in[2].data : NULL;
-        conv_crop_bias_act_kernel<<<cu_blocks(total), CU_THREADS, 0, call->stream>>>(
+        cu_launch(conv_crop_bias_act_kernel, cu_blocks(total), CU_THREADS, 0, call->stream, 
             dx, y, bias, (uint32_t)s->g.c_out, s->full_sp, s->crop_out, s->crop_off, total, s->act);
         CU_CHECK_LAUNCH(call, "transposed convolution crop");
     } else if (s->post) {

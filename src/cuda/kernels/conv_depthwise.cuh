@@ -63,6 +63,7 @@ static __global__ void conv_depthwise_kernel(const float *__restrict__ x, const 
                                              const float *__restrict__ bias, float *__restrict__ y, dw_params p,
                                              op_activation act)
 {
+    CU_KERNEL_PROLOGUE();
     CU_LOOP(i, p.total)
     {
         uint32_t ow = i % p.out_w, t = i / p.out_w;
@@ -206,6 +207,7 @@ static __global__ void conv_dw3x3_s1_kernel(const float *__restrict__ x, const f
                                             const float *__restrict__ bias, float *__restrict__ y, dw3_params p,
                                             op_activation act)
 {
+    CU_KERNEL_PROLOGUE();
     CU_LOOP(i, p.items)
     {
         uint32_t plane, oh0, ow0;
@@ -249,6 +251,7 @@ static __global__ void __launch_bounds__(CU_THREADS, 4)
     conv_dw3x3_s2_kernel(const float *__restrict__ x, const float *__restrict__ w, const float *__restrict__ bias,
                          float *__restrict__ y, dw3_params p, op_activation act)
 {
+    CU_KERNEL_PROLOGUE();
     CU_LOOP(i, p.items)
     {
         uint32_t plane, oh0, ow0;
@@ -372,7 +375,7 @@ static inline cudaError_t dw_launch(const dw_plan *pl, const float *x, const flo
                                     op_activation act, cudaStream_t stream)
 {
     if (pl->kind == DW_GENERIC) {
-        conv_depthwise_kernel<<<cu_blocks(pl->generic.total), CU_THREADS, 0, stream>>>(x, w, bias, y, pl->generic,
+        cu_launch(conv_depthwise_kernel, cu_blocks(pl->generic.total), CU_THREADS, 0, stream, x, w, bias, y, pl->generic,
                                                                                         act);
         return cudaGetLastError();
     }
@@ -380,9 +383,9 @@ static inline cudaError_t dw_launch(const dw_plan *pl, const float *x, const flo
     p.vec_in = p.p_w == 1 && p.in_w % 4 == 0 && ((uintptr_t)x & 15) == 0;
     p.vec_out = p.out_w % 4 == 0 && ((uintptr_t)y & 15) == 0;
     if (pl->kind == DW_3X3_S1)
-        conv_dw3x3_s1_kernel<<<cu_blocks(p.items), CU_THREADS, 0, stream>>>(x, w, bias, y, p, act);
+        cu_launch(conv_dw3x3_s1_kernel, cu_blocks(p.items), CU_THREADS, 0, stream, x, w, bias, y, p, act);
     else
-        conv_dw3x3_s2_kernel<<<cu_blocks(p.items), CU_THREADS, 0, stream>>>(x, w, bias, y, p, act);
+        cu_launch(conv_dw3x3_s2_kernel, cu_blocks(p.items), CU_THREADS, 0, stream, x, w, bias, y, p, act);
     return cudaGetLastError();
 }
 

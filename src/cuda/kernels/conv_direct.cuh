@@ -357,6 +357,7 @@ __global__ void __launch_bounds__(CD_PIX_THREADS)
     cd_pixel_kernel(const float *__restrict__ x, const float *__restrict__ wbuf, float *__restrict__ y, cd_params p,
                     op_activation act)
 {
+    CU_KERNEL_PROLOGUE();
     const int k_h = KH > 0 ? KH : p.k_h, k_w = KW > 0 ? KW : p.k_w;
     extern __shared__ float4 cd_pix_smem[];
     float *ws = (float *)cd_pix_smem;
@@ -425,6 +426,7 @@ __global__ void __launch_bounds__(S * (BM / TM) * (BN / TN))
     cd_gemm_kernel(const float *__restrict__ x, const float *__restrict__ wbuf, float *__restrict__ y, cd_params p,
                    op_activation act)
 {
+    CU_KERNEL_PROLOGUE();
     const int T = (BM / TM) * (BN / TN);
     const int ROWS_PER_PASS = T / BN;
     const int BL = CD_BK * BN / T;            /* input values each thread fetches per chunk */
@@ -572,6 +574,7 @@ __global__ void __launch_bounds__(CD_DOT_THREADS)
     cd_dot_kernel(const float *__restrict__ x, const float *__restrict__ wbuf, float *__restrict__ y, cd_params p,
                   op_activation act)
 {
+    CU_KERNEL_PROLOGUE();
     __shared__ float partial[CD_DOT_THREADS / 32];
     const int n = blockIdx.x, m = blockIdx.y;
     const int plane = p.out_h * p.out_w, in_plane = p.in_h * p.in_w;
@@ -621,6 +624,7 @@ __global__ void __launch_bounds__(PT * CG * S, CD_MIN_BLOCKS(PT * CG * S))
     cd_pw_kernel(const float *__restrict__ x, const float *__restrict__ wbuf, float *__restrict__ y, cd_params p,
                  op_activation act, int vec_io)
 {
+    CU_KERNEL_PROLOGUE();
     static_assert(TM % 4 == 0 && (VEC == 1 || VEC == 2 || VEC == 4), "pointwise tile");
     static_assert(CD_COUT_ALIGN % (CG * TM) == 0, "channel tile must divide the C_out padding");
     __shared__ float red[S > 1 ? S - 1 : 1][S > 1 ? CG * TM * VEC * PT : 1];
@@ -754,6 +758,7 @@ __global__ void __launch_bounds__(32 * WP * S, CD_MIN_BLOCKS(32 * WP * S))
     cd_first_kernel(const float *__restrict__ x, const float *__restrict__ wbuf, float *__restrict__ y, cd_params p,
                     op_activation act)
 {
+    CU_KERNEL_PROLOGUE();
     static_assert(TM % 4 == 0 && CD_PIX_GROUP % TM == 0, "first-layer tile");
     const int PIX = 32 * WP;
     __shared__ float red[S > 1 ? S - 1 : 1][S > 1 ? TM * VEC * PIX : 1];
@@ -1001,6 +1006,7 @@ __global__ void __launch_bounds__(S *(TH / CD_T3_PX) * TW * (BM / TM),
     cd_t3_kernel(const float *__restrict__ x, const float *__restrict__ wbuf, float *__restrict__ y, cd_params p,
                  op_activation act)
 {
+    CU_KERNEL_PROLOGUE();
     typedef cd_t3_geo<TH, TW, BM, TM, S, CK_MAX, ST> G;
     const int PX = G::PX;
     static_assert(TH % CD_T3_PX == 0 && TM % 4 == 0 && BM % TM == 0 && G::T % 32 == 0, "tile shape");
@@ -1138,7 +1144,7 @@ static void cd_launch_gemm(const float *x, const float *wbuf, float *y, const cd
                            cudaStream_t stream)
 {
     dim3 grid((unsigned)((p->n_pix + BN - 1) / BN), (unsigned)((p->c_out + BM - 1) / BM));
-    cd_gemm_kernel<BM, BN, TM, TN, S><<<grid, S * (BM / TM) * (BN / TN), 0, stream>>>(x, wbuf, y, *p, act);
+    cu_launch(cd_gemm_kernel<BM, BN, TM, TN, S>, grid, S * (BM / TM) * (BN / TN), 0, stream, x, wbuf, y, *p, act);
 }
 
 template <int TM, int VEC, int CG, int S>
@@ -1151,7 +1157,7 @@ static void cd_launch_pw(const float *x, const float *wbuf, float *y, const cd_p
     const int vec_io = VEC > 1 && plane % VEC == 0 && (uintptr_t)x % align == 0 && (uintptr_t)y % align == 0;
     dim3 grid((unsigned)((plane + PT * VEC - 1) / (PT * VEC)), (unsigned)((p->c_out + CG * TM - 1) / (CG * TM)),
               (unsigned)p->batch);
-    cd_pw_kernel<TM, VEC, PT, CG, S><<<grid, PT * CG * S, 0, stream>>>(x, wbuf, y, *p, act, vec_io);
+    cu_launch(cd_pw_kernel<TM, VEC, PT, CG, S>, grid, PT * CG * S, 0, stream, x, wbuf, y, *p, act, vec_io);
 }
 
 template <int TM, int VEC, int WP, int S>
@@ -1163,9 +1169,9 @@ static void cd_launch_first(const float *x, const float *wbuf, float *y, const c
     /* the 3x3 taps unrolled (their loads in flight together) where the registers allow it */
     const int K3 = TM * VEC <= 32 ? 3 : 0;
     if (K3 == 3 && p->k_h == 3 && p->k_w == 3)
-        cd_first_kernel<K3, K3, TM, VEC, WP, S><<<grid, 32 * WP * S, 0, stream>>>(x, wbuf, y, *p, act);
+        cu_launch(cd_first_kernel<K3, K3, TM, VEC, WP, S>, grid, 32 * WP * S, 0, stream, x, wbuf, y, *p, act);
     else
-        cd_first_kernel<0, 0, TM, VEC, WP, S><<<grid, 32 * WP * S, 0, stream>>>(x, wbuf, y, *p, act);
+        cu_launch(cd_first_kernel<0, 0, TM, VEC, WP, S>, grid, 32 * WP * S, 0, stream, x, wbuf, y, *p, act);
 }
 
 template <int TH, int TW, int BM, int TM, int S, int CK_MAX>
@@ -1175,11 +1181,9 @@ static void cd_launch_t3(const float *x, const float *wbuf, float *y, const cd_p
     dim3 grid((unsigned)(((p->out_h + TH - 1) / TH) * ((p->out_w + TW - 1) / TW)), (unsigned)((p->c_out + BM - 1) / BM),
               (unsigned)p->batch);
     if (p->s_h == 1)
-        cd_t3_kernel<TH, TW, BM, TM, S, CK_MAX, 1>
-            <<<grid, cd_t3_geo<TH, TW, BM, TM, S, CK_MAX, 1>::THREADS, 0, stream>>>(x, wbuf, y, *p, act);
+        cu_launch(cd_t3_kernel<TH, TW, BM, TM, S, CK_MAX, 1>, grid, cd_t3_geo<TH, TW, BM, TM, S, CK_MAX, 1>::THREADS, 0, stream, x, wbuf, y, *p, act);
     else
-        cd_t3_kernel<TH, TW, BM, TM, S, CK_MAX, 2>
-            <<<grid, cd_t3_geo<TH, TW, BM, TM, S, CK_MAX, 2>::THREADS, 0, stream>>>(x, wbuf, y, *p, act);
+        cu_launch(cd_t3_kernel<TH, TW, BM, TM, S, CK_MAX, 2>, grid, cd_t3_geo<TH, TW, BM, TM, S, CK_MAX, 2>::THREADS, 0, stream, x, wbuf, y, *p, act);
 }
 
 /* Launches variant `kind` (cd_eligible must hold); the launch error, if any. */
@@ -1192,9 +1196,9 @@ static inline cudaError_t cd_launch(int kind, const float *x, const float *wbuf,
                   (unsigned)((p->c_out + CD_PIX_GROUP - 1) / CD_PIX_GROUP));
         size_t smem = sizeof(float) * (size_t)p->k_total * CD_PIX_GROUP;
         if (p->k_h == 3 && p->k_w == 3)
-            cd_pixel_kernel<3, 3><<<grid, CD_PIX_THREADS, smem, stream>>>(x, wbuf, y, *p, act);
+            cu_launch(cd_pixel_kernel<3, 3>, grid, CD_PIX_THREADS, smem, stream, x, wbuf, y, *p, act);
         else
-            cd_pixel_kernel<0, 0><<<grid, CD_PIX_THREADS, smem, stream>>>(x, wbuf, y, *p, act);
+            cu_launch(cd_pixel_kernel<0, 0>, grid, CD_PIX_THREADS, smem, stream, x, wbuf, y, *p, act);
         break;
     }
     case CD_GEMM_64x64: cd_launch_gemm<64, 64, 4, 4, 1>(x, wbuf, y, p, act, stream); break;
@@ -1211,7 +1215,7 @@ static inline cudaError_t cd_launch(int kind, const float *x, const float *wbuf,
     case CD_GEMM_8x64_S4: cd_launch_gemm<8, 64, 1, 4, 4>(x, wbuf, y, p, act, stream); break;
     case CD_DOT: {
         dim3 grid((unsigned)p->n_pix, (unsigned)p->c_out);
-        cd_dot_kernel<<<grid, CD_DOT_THREADS, 0, stream>>>(x, wbuf, y, *p, act);
+        cu_launch(cd_dot_kernel, grid, CD_DOT_THREADS, 0, stream, x, wbuf, y, *p, act);
         break;
     }
     case CD_PW_16x4: cd_launch_pw<16, 4, 4, 1>(x, wbuf, y, p, act, stream); break;

@@ -56,6 +56,7 @@ static __global__ void __launch_bounds__(DWPW_MAX_WARPS * 32)
                 const float *__restrict__ pw_wt, const float *__restrict__ pw_b, const float *__restrict__ residual,
                 float *__restrict__ y, dwpw_dev_params p)
 {
+    CU_KERNEL_PROLOGUE();
     extern __shared__ float mid[]; /* [c_in][DWPW_TILE] */
     const uint32_t image = blockIdx.x / p.tiles;
     const uint32_t pix0 = (blockIdx.x % p.tiles) * DWPW_TILE;
@@ -253,7 +254,7 @@ extern "C" fg_status *cuda_dwpw_run(cuda_call *call)
     const float *pw_b = s->d_packed + (size_t)s->p.c_in * s->p.co_pad;
     dwpw_dev_params p = s->p;
     p.pw_act = call->op.act;
-    dwpw_kernel<<<dim3(s->grid_x, s->grid_y), s->threads, s->smem, call->stream>>>(
+    cu_launch(dwpw_kernel, dim3(s->grid_x, s->grid_y), s->threads, s->smem, call->stream, 
         (const float *)in[DWPW_IN_X].data, (const float *)in[DWPW_IN_DW_W].data,
         s->has_dw_bias ? (const float *)in[DWPW_IN_DW_B].data : NULL, s->d_packed, pw_b,
         s->has_residual ? (const float *)in[DWPW_IN_RESIDUAL].data : NULL, (float *)call->op.out[0].data, p);

@@ -322,6 +322,7 @@ static __device__ __forceinline__ void resolve_clip(ew_params &k)
 /* One generic kernel for every dtype and op: operands through a cu_map. */
 static __global__ void ew_generic_kernel(ew_params k, cu_map m, uint32_t n, void *out, const void *a, const void *b)
 {
+    CU_KERNEL_PROLOGUE();
     resolve_clip(k);
     const int binary = k.n_in > 1;
     const int use_act = k.act.kind != OP_ACT_NONE && dev_is_float(k.out_dtype);
@@ -436,6 +437,7 @@ static __device__ __forceinline__ float binary_f32(const ew_params &k, float x, 
 
 static __global__ void ew_f32_unary_kernel(ew_params k, uint32_t n, float *out, const float *a, int vec)
 {
+    CU_KERNEL_PROLOGUE();
     resolve_clip(k);
     uint32_t start = 0;
     if (vec) {
@@ -457,6 +459,7 @@ static __global__ void ew_f32_unary_kernel(ew_params k, uint32_t n, float *out, 
 static __global__ void ew_f32_same_kernel(ew_params k, uint32_t n, float *out, const float *a, const float *b,
                                           int vec)
 {
+    CU_KERNEL_PROLOGUE();
     uint32_t start = 0;
     if (vec) {
         const uint32_t n4 = n >> 2;
@@ -480,6 +483,7 @@ static __global__ void ew_f32_same_kernel(ew_params k, uint32_t n, float *out, c
 static __global__ void ew_f32_scalar_kernel(ew_params k, uint32_t n, float *out, const float *full,
                                             const float *s, int scalar_is_a, int vec)
 {
+    CU_KERNEL_PROLOGUE();
     const float c = s[0];
     uint32_t start = 0;
     if (vec) {
@@ -512,6 +516,7 @@ static __global__ void ew_f32_channel_kernel(ew_params k, uint32_t n, float *out
                                              const float *bc, uint32_t inner, uint32_t channels, int bc_is_a,
                                              int vec)
 {
+    CU_KERNEL_PROLOGUE();
     if (vec) {
         const uint32_t n4 = n >> 2;
         CU_LOOP(i, n4) {
@@ -542,6 +547,7 @@ static __global__ void ew_f32_channel_kernel(ew_params k, uint32_t n, float *out
 static __global__ void ew_f32_generic_kernel(ew_params k, cu_map m, uint32_t n, float *out, const float *a,
                                              const float *b)
 {
+    CU_KERNEL_PROLOGUE();
     CU_LOOP(i, n) {
         uint32_t off[CU_MAX_OPERANDS];
         cu_map_offsets(m, i, off);
@@ -552,7 +558,7 @@ static __global__ void ew_f32_generic_kernel(ew_params k, cu_map m, uint32_t n, 
 /* ---------------------------------------------------------------- Where */
 #define WHERE_KERNEL(NAME, T)                                                                             \
     static __global__ void NAME(cu_map m, uint32_t n, T *out, const uint8_t *cond, const T *x, const T *y) \
-    {                                                                                                     \
+    { CU_KERNEL_PROLOGUE();                                                                               \
         CU_LOOP(i, n) {                                                                                   \
             uint32_t off[CU_MAX_OPERANDS];                                                                \
             cu_map_offsets(m, i, off);                                                                    \
@@ -567,18 +573,21 @@ WHERE_KERNEL(ew_where8_kernel, uint64_t)
 /* ---------------------------------------------------------------- Cast */
 static __global__ void ew_cast_f32_to_f16_kernel(uint32_t n, __half *out, const float *in)
 {
+    CU_KERNEL_PROLOGUE();
     CU_LOOP(i, n)
         out[i] = __float2half_rn(in[i]);
 }
 
 static __global__ void ew_cast_f16_to_f32_kernel(uint32_t n, float *out, const __half *in)
 {
+    CU_KERNEL_PROLOGUE();
     CU_LOOP(i, n)
         out[i] = __half2float(in[i]);
 }
 
 static __global__ void ew_cast_kernel(fg_dtype from, fg_dtype to, uint32_t n, void *out, const void *in)
 {
+    CU_KERNEL_PROLOGUE();
     CU_LOOP(i, n) {
         if (dev_is_float(from)) {
             double v = cu_load_f64(from, in, i);
@@ -837,7 +846,7 @@ static fg_status *launch_binary_step(cuda_call *call, const ew_state *st, int s)
     const uint32_t n = st->n;
     const unsigned blocks = cu_blocks(n);
     if (!st->f32_fast) {
-        ew_generic_kernel<<<blocks, CU_THREADS, 0, call->stream>>>(k, step->map, n, out, a, b);
+        cu_launch(ew_generic_kernel, blocks, CU_THREADS, 0, call->stream, k, step->map, n, out, a, b);
         return NULL;
     }
     const float *fa = (const float *)a, *fb = (const float *)b;
@@ -845,25 +854,25 @@ static fg_status *launch_binary_step(cuda_call *call, const ew_state *st, int s)
     switch (step->path) {
     case EW_PATH_SAME: {
         int vec = ((uintptr_t)fa % 16 == 0) && ((uintptr_t)fb % 16 == 0) && ((uintptr_t)fo % 16 == 0);
-        ew_f32_same_kernel<<<cu_blocks(vec ? n / 4 + 1 : n), CU_THREADS, 0, call->stream>>>(k, n, fo, fa, fb, vec);
+        cu_launch(ew_f32_same_kernel, cu_blocks(vec ? n / 4 + 1 : n), CU_THREADS, 0, call->stream, k, n, fo, fa, fb, vec);
         break;
     }
     case EW_PATH_SCALAR: {
         const float *full = step->bcast_is_a ? fb : fa, *sc = step->bcast_is_a ? fa : fb;
         int vec = ((uintptr_t)full % 16 == 0) && ((uintptr_t)fo % 16 == 0);
-        ew_f32_scalar_kernel<<<cu_blocks(vec ? n / 4 + 1 : n), CU_THREADS, 0, call->stream>>>(
+        cu_launch(ew_f32_scalar_kernel, cu_blocks(vec ? n / 4 + 1 : n), CU_THREADS, 0, call->stream, 
             k, n, fo, full, sc, step->bcast_is_a, vec);
         break;
     }
     case EW_PATH_CHANNEL: {
         const float *full = step->bcast_is_a ? fb : fa, *bc = step->bcast_is_a ? fa : fb;
         int vec = step->inner % 4 == 0 && ((uintptr_t)full % 16 == 0) && ((uintptr_t)fo % 16 == 0);
-        ew_f32_channel_kernel<<<cu_blocks(vec ? n / 4 : n), CU_THREADS, 0, call->stream>>>(
+        cu_launch(ew_f32_channel_kernel, cu_blocks(vec ? n / 4 : n), CU_THREADS, 0, call->stream, 
             k, n, fo, full, bc, step->inner, step->channels, step->bcast_is_a, vec);
         break;
     }
     default:
-        ew_f32_generic_kernel<<<blocks, CU_THREADS, 0, call->stream>>>(k, step->map, n, fo, fa, fb);
+        cu_launch(ew_f32_generic_kernel, blocks, CU_THREADS, 0, call->stream, k, step->map, n, fo, fa, fb);
         break;
     }
     return NULL;
@@ -892,10 +901,10 @@ static fg_status *ew_run(cuda_call *call)
         }
         if (st->f32_fast) {
             int vec = ((uintptr_t)in % 16 == 0) && ((uintptr_t)out % 16 == 0);
-            ew_f32_unary_kernel<<<cu_blocks(vec ? n / 4 + 1 : n), CU_THREADS, 0, call->stream>>>(
+            cu_launch(ew_f32_unary_kernel, cu_blocks(vec ? n / 4 + 1 : n), CU_THREADS, 0, call->stream, 
                 st->p, n, (float *)out, (const float *)in, vec);
         } else {
-            ew_generic_kernel<<<blocks, CU_THREADS, 0, call->stream>>>(st->p, st->steps[0].map, n, out, in, NULL);
+            cu_launch(ew_generic_kernel, blocks, CU_THREADS, 0, call->stream, st->p, st->steps[0].map, n, out, in, NULL);
         }
         break;
     }
@@ -910,22 +919,22 @@ static fg_status *ew_run(cuda_call *call)
         const uint8_t *c = (const uint8_t *)oc->in[0].data;
         switch (fg_dtype_size(oc->out[0].dtype)) {
         case 1:
-            ew_where1_kernel<<<blocks, CU_THREADS, 0, call->stream>>>(m, n, (uint8_t *)oc->out[0].data, c,
+            cu_launch(ew_where1_kernel, blocks, CU_THREADS, 0, call->stream, m, n, (uint8_t *)oc->out[0].data, c,
                                                                      (const uint8_t *)oc->in[1].data,
                                                                      (const uint8_t *)oc->in[2].data);
             break;
         case 2:
-            ew_where2_kernel<<<blocks, CU_THREADS, 0, call->stream>>>(m, n, (uint16_t *)oc->out[0].data, c,
+            cu_launch(ew_where2_kernel, blocks, CU_THREADS, 0, call->stream, m, n, (uint16_t *)oc->out[0].data, c,
                                                                      (const uint16_t *)oc->in[1].data,
                                                                      (const uint16_t *)oc->in[2].data);
             break;
         case 4:
-            ew_where4_kernel<<<blocks, CU_THREADS, 0, call->stream>>>(m, n, (uint32_t *)oc->out[0].data, c,
+            cu_launch(ew_where4_kernel, blocks, CU_THREADS, 0, call->stream, m, n, (uint32_t *)oc->out[0].data, c,
                                                                      (const uint32_t *)oc->in[1].data,
                                                                      (const uint32_t *)oc->in[2].data);
             break;
         default:
-            ew_where8_kernel<<<blocks, CU_THREADS, 0, call->stream>>>(m, n, (uint64_t *)oc->out[0].data, c,
+            cu_launch(ew_where8_kernel, blocks, CU_THREADS, 0, call->stream, m, n, (uint64_t *)oc->out[0].data, c,
                                                                      (const uint64_t *)oc->in[1].data,
                                                                      (const uint64_t *)oc->in[2].data);
             break;
@@ -946,11 +955,11 @@ static fg_status *ew_run(cuda_call *call)
             return NULL;
         }
         if (from == FG_FLOAT32 && to == FG_FLOAT16)
-            ew_cast_f32_to_f16_kernel<<<blocks, CU_THREADS, 0, call->stream>>>(n, (__half *)out, (const float *)in);
+            cu_launch(ew_cast_f32_to_f16_kernel, blocks, CU_THREADS, 0, call->stream, n, (__half *)out, (const float *)in);
         else if (from == FG_FLOAT16 && to == FG_FLOAT32)
-            ew_cast_f16_to_f32_kernel<<<blocks, CU_THREADS, 0, call->stream>>>(n, (float *)out, (const __half *)in);
+            cu_launch(ew_cast_f16_to_f32_kernel, blocks, CU_THREADS, 0, call->stream, n, (float *)out, (const __half *)in);
         else
-            ew_cast_kernel<<<blocks, CU_THREADS, 0, call->stream>>>(from, to, n, out, in);
+            cu_launch(ew_cast_kernel, blocks, CU_THREADS, 0, call->stream, from, to, n, out, in);
         break;
     }
     default: break;

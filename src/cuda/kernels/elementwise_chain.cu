@@ -132,6 +132,7 @@ static __device__ __forceinline__ void ewc_operand4(const ewc_params &p, const e
 
 static __global__ void ewc_kernel(ewc_params p, int vec)
 {
+    CU_KERNEL_PROLOGUE();
     uint32_t start = 0;
     if (vec) {
         const uint32_t n4 = p.n >> 2;
@@ -224,7 +225,7 @@ static fg_status *ewc_run(cuda_call *call)
         if (p.in[k].map == EWC_MAP_FULL)
             vec &= (uintptr_t)p.in[k].data % 16 == 0;
     }
-    ewc_kernel<<<cu_blocks(vec ? p.n / 4 + 1 : p.n), CU_THREADS, 0, call->stream>>>(p, vec);
+    cu_launch(ewc_kernel, cu_blocks(vec ? p.n / 4 + 1 : p.n), CU_THREADS, 0, call->stream, p, vec);
     CU_CHECK_LAUNCH(call, "fused element-wise kernel");
     return NULL;
 }

@@ -101,6 +101,7 @@ typedef struct mm_generic_params {
 /* One thread per output element: any dtype, any layout, alpha/beta/C. */
 __global__ void mm_generic_kernel(const void *a, const void *b, const void *c_in, void *c, mm_generic_params p)
 {
+    CU_KERNEL_PROLOGUE();
     const mm_layout &l = p.l;
     int is_int = !(p.dtype == FG_FLOAT32 || p.dtype == FG_FLOAT64 || p.dtype == FG_FLOAT16);
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < p.total;
@@ -146,6 +147,7 @@ __global__ void mm_generic_kernel(const void *a, const void *b, const void *c_in
 __global__ void mm_epilogue_kernel(float *y, const float *c, uint32_t N, int64_t c_rs, int64_t c_cs, float beta,
                                    uint32_t total, op_activation act)
 {
+    CU_KERNEL_PROLOGUE();
     CU_LOOP(i, total)
     {
         float v = y[i];
@@ -159,6 +161,7 @@ __global__ void mm_epilogue_kernel(float *y, const float *c, uint32_t N, int64_t
 
 __global__ void mm_act_vec4_kernel(float4 *y, uint32_t total4, op_activation act)
 {
+    CU_KERNEL_PROLOGUE();
     CU_LOOP(i, total4)
     {
         float4 v = y[i];
@@ -372,7 +375,7 @@ static fg_status *launch_generic(cuda_call *call, const mm_layout *l, fg_dtype d
         blocks = 132 * 64;
     if (blocks < 1)
         blocks = 1;
-    mm_generic_kernel<<<(unsigned)blocks, CU_THREADS, 0, call->stream>>>(a, b, c_data, c, p);
+    cu_launch(mm_generic_kernel, (unsigned)blocks, CU_THREADS, 0, call->stream, a, b, c_data, c, p);
     CU_CHECK_LAUNCH(call, "matrix product");
     return NULL;
 }
@@ -393,10 +396,10 @@ static fg_status *launch_epilogue(cuda_call *call, float *y, int64_t total, int6
     if (!c && act.kind == OP_ACT_NONE)
         return NULL;
     if (!c && total % 4 == 0 && ((uintptr_t)y & 15) == 0) {
-        mm_act_vec4_kernel<<<cu_blocks(total / 4), CU_THREADS, 0, call->stream>>>((float4 *)y,
+        cu_launch(mm_act_vec4_kernel, cu_blocks(total / 4), CU_THREADS, 0, call->stream, (float4 *)y,
                                                                                    (uint32_t)(total / 4), act);
     } else {
-        mm_epilogue_kernel<<<cu_blocks(total), CU_THREADS, 0, call->stream>>>(y, c, (uint32_t)N, c_rs, c_cs, beta,
+        cu_launch(mm_epilogue_kernel, cu_blocks(total), CU_THREADS, 0, call->stream, y, c, (uint32_t)N, c_rs, c_cs, beta,
                                                                                (uint32_t)total, act);
     }
     CU_CHECK_LAUNCH(call, "matrix product epilogue");
@@ -615,6 +618,7 @@ typedef struct ein_operands {
  * contracted labels, accumulated in double (as the CPU's generic loop). */
 __global__ void ein_generic_kernel(ein_operands in, void *out, ein_generic_params p)
 {
+    CU_KERNEL_PROLOGUE();
     for (int64_t o = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; o < p.total;
          o += (int64_t)blockDim.x * gridDim.x) {
         int64_t base[EIN_MAX_OPERANDS];
@@ -652,6 +656,7 @@ typedef struct ein_permute_params {
 /* dst (contiguous) = src read through the map's operand-0 strides. */
 __global__ void ein_permute_kernel(const float *src, float *dst, ein_permute_params p)
 {
+    CU_KERNEL_PROLOGUE();
     CU_LOOP(i, p.total)
     {
         dst[i] = src[cu_map_offset0(p.map, i)];
@@ -773,7 +778,7 @@ static fg_status *einsum_prepare(cuda_call *call)
 
 static fg_status *launch_permute(cuda_call *call, const ein_permute_params *pp, const float *src, float *dst)
 {
-    ein_permute_kernel<<<cu_blocks(pp->total), CU_THREADS, 0, call->stream>>>(src, dst, *pp);
+    cu_launch(ein_permute_kernel, cu_blocks(pp->total), CU_THREADS, 0, call->stream, src, dst, *pp);
     CU_CHECK_LAUNCH(call, "einsum permutation");
     return NULL;
 }
@@ -796,7 +801,7 @@ static fg_status *einsum_run(cuda_call *call)
             blocks = 132 * 64;
         if (blocks < 1)
             blocks = 1;
-        ein_generic_kernel<<<(unsigned)blocks, CU_THREADS, 0, call->stream>>>(ops, call->op.out[0].data, *p);
+        cu_launch(ein_generic_kernel, (unsigned)blocks, CU_THREADS, 0, call->stream, ops, call->op.out[0].data, *p);
         CU_CHECK_LAUNCH(call, "einsum");
         return NULL;
     }

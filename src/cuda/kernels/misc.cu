@@ -194,6 +194,7 @@ static __device__ __forceinline__ void pool_taps(int64_t start, int64_t k, int64
 /* One thread per output element. */
 __global__ void pool_window_kernel(pool_desc g, const void *x, void *y, long long *indices)
 {
+    CU_KERNEL_PROLOGUE();
     int64_t total = g.planes * g.out_size;
     double p = g.p;
     for (int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total;
@@ -262,6 +263,7 @@ __global__ void pool_window_kernel(pool_desc g, const void *x, void *y, long lon
 /* Global pools: `lanes` threads per (batch, channel) plane. */
 __global__ void pool_global_kernel(pool_desc g, const void *x, void *y, int lanes)
 {
+    CU_KERNEL_PROLOGUE();
     __shared__ double shared[MISC_THREADS / 32];
     __shared__ float shared_f[MISC_THREADS / 32];
     int per_block = blockDim.x / lanes;
@@ -321,10 +323,10 @@ static fg_status *pool_run(cuda_call *call)
     if (st->use_global_kernel) {
         int per_block = MISC_THREADS / st->lanes_per_plane;
         int64_t blocks = (g->planes + per_block - 1) / per_block;
-        pool_global_kernel<<<(unsigned)blocks, MISC_THREADS, 0, call->stream>>>(*g, call->op.in[0].data, y,
+        cu_launch(pool_global_kernel, (unsigned)blocks, MISC_THREADS, 0, call->stream, *g, call->op.in[0].data, y,
                                                                                st->lanes_per_plane);
     } else {
-        pool_window_kernel<<<cu_blocks_for(total, MISC_THREADS), MISC_THREADS, 0, call->stream>>>(
+        cu_launch(pool_window_kernel, cu_blocks_for(total, MISC_THREADS), MISC_THREADS, 0, call->stream, 
             *g, call->op.in[0].data, y, indices);
     }
     return cu_launch_status(call, "launching the pooling kernel");
@@ -398,6 +400,7 @@ static fg_status *bn_prepare(cuda_call *call)
 __global__ void bn_infer_kernel(bn_desc d, const void *x, const void *scale, const void *bias, const void *mean,
                                 const void *var, void *y)
 {
+    CU_KERNEL_PROLOGUE();
     int64_t total = d.n * d.c * d.inner;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
          i += (int64_t)gridDim.x * blockDim.x) {
@@ -412,6 +415,7 @@ __global__ void bn_infer_kernel(bn_desc d, const void *x, const void *scale, con
 __global__ void bn_infer_f32x4_kernel(bn_desc d, const float4 *x, const float *scale, const float *bias,
                                       const float *mean, const float *var, float4 *y)
 {
+    CU_KERNEL_PROLOGUE();
     int64_t inner4 = d.inner / 4, total = d.n * d.c * inner4;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
          i += (int64_t)gridDim.x * blockDim.x) {
@@ -431,6 +435,7 @@ __global__ void bn_infer_f32x4_kernel(bn_desc d, const float4 *x, const float *s
 __global__ void bn_train_kernel(bn_desc d, const void *x, const void *scale, const void *bias, const void *mean_in,
                                 const void *var_in, void *y, void *mean_out, void *var_out)
 {
+    CU_KERNEL_PROLOGUE();
     __shared__ double shared[MISC_THREADS / 32];
     int64_t ch = blockIdx.x;
     int64_t count = d.n * d.inner;
@@ -481,7 +486,7 @@ static fg_status *bn_run(cuda_call *call)
             return NULL;
         void *mean_out = oc->n_out > 1 ? oc->out[1].data : NULL;
         void *var_out = oc->n_out > 2 ? oc->out[2].data : NULL;
-        bn_train_kernel<<<(unsigned)d->c, MISC_THREADS, 0, call->stream>>>(*d, in[0], in[1], in[2], in[3], in[4], y,
+        cu_launch(bn_train_kernel, (unsigned)d->c, MISC_THREADS, 0, call->stream, *d, in[0], in[1], in[2], in[3], in[4], y,
                                                                           mean_out, var_out);
         return cu_launch_status(call, "launching the batch-normalisation kernel");
     }
@@ -490,11 +495,11 @@ static fg_status *bn_run(cuda_call *call)
                       d->bias_dt == FG_FLOAT32 && d->mean_dt == FG_FLOAT32 && d->var_dt == FG_FLOAT32;
         int aligned = ((uintptr_t)in[0] % 16) == 0 && ((uintptr_t)y % 16) == 0;
         if (all_f32 && aligned && d->inner % 4 == 0) {
-            bn_infer_f32x4_kernel<<<cu_blocks_for(total / 4, MISC_THREADS), MISC_THREADS, 0, call->stream>>>(
+            cu_launch(bn_infer_f32x4_kernel, cu_blocks_for(total / 4, MISC_THREADS), MISC_THREADS, 0, call->stream, 
                 *d, (const float4 *)in[0], (const float *)in[1], (const float *)in[2], (const float *)in[3],
                 (const float *)in[4], (float4 *)y);
         } else {
-            bn_infer_kernel<<<cu_blocks_for(total, MISC_THREADS), MISC_THREADS, 0, call->stream>>>(
+            cu_launch(bn_infer_kernel, cu_blocks_for(total, MISC_THREADS), MISC_THREADS, 0, call->stream, 
                 *d, in[0], in[1], in[2], in[3], in[4], y);
         }
         FG_TRY(cu_launch_status(call, "launching the batch-normalisation kernel"));
@@ -591,6 +596,7 @@ static fg_status *group_norm_prepare(cuda_call *call)
 /* One block per normalised block. */
 __global__ void gn_kernel(gn_desc d, const void *x, const void *scale, const void *bias, void *y)
 {
+    CU_KERNEL_PROLOGUE();
     __shared__ double shared[MISC_THREADS / 32];
     int64_t blk = blockIdx.x;
     int64_t grp = blk % d.groups, n = d.channels_per_block * d.inner;
@@ -615,7 +621,7 @@ static fg_status *gn_run(cuda_call *call)
         return NULL;
     if (d->blocks > 0x7fffffffLL)
         return op_error(&call->op, FG_ERR_UNSUPPORTED, "too many planes (%lld)", (long long)d->blocks);
-    gn_kernel<<<(unsigned)d->blocks, MISC_THREADS, 0, call->stream>>>(*d, call->op.in[0].data, call->op.in[1].data,
+    cu_launch(gn_kernel, (unsigned)d->blocks, MISC_THREADS, 0, call->stream, *d, call->op.in[0].data, call->op.in[1].data,
                                                                      call->op.in[2].data, call->op.out[0].data);
     return cu_launch_status(call, "launching the normalisation kernel");
 }
@@ -659,6 +665,7 @@ static fg_status *ln_prepare(cuda_call *call)
 __global__ void ln_kernel(ln_desc d, const void *x, const void *scale, const void *bias, void *y, float *mean_out,
                           float *inv_out)
 {
+    CU_KERNEL_PROLOGUE();
     __shared__ double shared[MISC_THREADS / 32];
     int per_block = blockDim.x / d.lanes;
     int64_t row = (int64_t)blockIdx.x * per_block + threadIdx.x / d.lanes;
@@ -693,6 +700,7 @@ __global__ void ln_rows_f32_kernel(ln_desc d, const float *__restrict__ x, const
                                    const float *__restrict__ bias, float *__restrict__ y, float *mean_out,
                                    float *inv_out)
 {
+    CU_KERNEL_PROLOGUE();
     __shared__ double shared[MISC_THREADS / 32];
     int64_t row = blockIdx.x;
     const float *xr = x + row * d.inner;
@@ -747,14 +755,14 @@ static fg_status *ln_run(cuda_call *call)
         int threads = 32;
         while (threads * LN_ROW_ITEMS < d->inner)
             threads *= 2;
-        ln_rows_f32_kernel<<<(unsigned)d->outer, threads, 0, call->stream>>>(
+        cu_launch(ln_rows_f32_kernel, (unsigned)d->outer, threads, 0, call->stream, 
             *d, (const float *)oc->in[0].data, (const float *)oc->in[1].data,
             d->has_bias ? (const float *)oc->in[2].data : NULL, (float *)oc->out[0].data, mean_out, inv_out);
         return cu_launch_status(call, "launching the layer-normalisation kernel");
     }
     int per_block = MISC_THREADS / d->lanes;
     int64_t blocks = (d->outer + per_block - 1) / per_block;
-    ln_kernel<<<(unsigned)blocks, MISC_THREADS, 0, call->stream>>>(*d, oc->in[0].data, oc->in[1].data,
+    cu_launch(ln_kernel, (unsigned)blocks, MISC_THREADS, 0, call->stream, *d, oc->in[0].data, oc->in[1].data,
                                                                   d->has_bias ? oc->in[2].data : NULL,
                                                                   oc->out[0].data, mean_out, inv_out);
     return cu_launch_status(call, "launching the layer-normalisation kernel");
@@ -797,6 +805,7 @@ static fg_status *lrn_prepare(cuda_call *call)
 
 __global__ void lrn_kernel(lrn_desc d, const void *x, void *y)
 {
+    CU_KERNEL_PROLOGUE();
     int64_t total = d.planes * d.inner;
     float alpha_over_size = d.alpha / (float)d.size;
     for (int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total;
@@ -820,7 +829,7 @@ static fg_status *lrn_run(cuda_call *call)
     int64_t total = d->planes * d->inner;
     if (total == 0)
         return NULL;
-    lrn_kernel<<<cu_blocks_for(total, MISC_THREADS), MISC_THREADS, 0, call->stream>>>(*d, call->op.in[0].data,
+    cu_launch(lrn_kernel, cu_blocks_for(total, MISC_THREADS), MISC_THREADS, 0, call->stream, *d, call->op.in[0].data,
                                                                                    call->op.out[0].data);
     return cu_launch_status(call, "launching the LRN kernel");
 }
@@ -980,6 +989,7 @@ static fg_status *resize_prepare(cuda_call *call)
  * thread per output element. */
 __global__ void resize_planes_f32_kernel(resize_desc d, int64_t planes, const float *in, float *out)
 {
+    CU_KERNEL_PROLOGUE();
     int ry = d.rank - 2, rx = d.rank - 1;
     int64_t ih = d.in_dims[ry], iw = d.in_dims[rx], oh = d.out_dims[ry], ow = d.out_dims[rx];
     int ny = d.taps[ry], nx = d.taps[rx];
@@ -1059,6 +1069,7 @@ static __device__ __forceinline__ void resize_copy(int es, const void *in, int64
 /* Any dtype, any axes: one thread per output element. */
 __global__ void resize_generic_kernel(resize_desc d, const void *in, void *out)
 {
+    CU_KERNEL_PROLOGUE();
     for (int64_t o = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; o < d.total;
          o += (int64_t)gridDim.x * blockDim.x) {
         int64_t pos[FG_MAX_RANK];
@@ -1114,10 +1125,10 @@ static fg_status *resize_run(cuda_call *call)
     if (d->total == 0)
         return NULL;
     if (st->planes_f32) {
-        resize_planes_f32_kernel<<<cu_blocks_for(d->total, MISC_THREADS), MISC_THREADS, 0, call->stream>>>(
+        cu_launch(resize_planes_f32_kernel, cu_blocks_for(d->total, MISC_THREADS), MISC_THREADS, 0, call->stream, 
             *d, st->planes, (const float *)call->op.in[0].data, (float *)call->op.out[0].data);
     } else {
-        resize_generic_kernel<<<cu_blocks_for(d->total, MISC_THREADS), MISC_THREADS, 0, call->stream>>>(
+        cu_launch(resize_generic_kernel, cu_blocks_for(d->total, MISC_THREADS), MISC_THREADS, 0, call->stream, 
             *d, call->op.in[0].data, call->op.out[0].data);
     }
     return cu_launch_status(call, "launching the resize kernel");
@@ -1172,6 +1183,7 @@ static __device__ __forceinline__ int nz_is_nonzero(int dt, const void *p, int64
 /* One block: count, then an ordered compaction chunk by chunk. */
 __global__ void __launch_bounds__(NZ_THREADS) nz_kernel(nz_desc d, const void *x, long long *out, long long *count_out)
 {
+    CU_KERNEL_PROLOGUE();
     __shared__ long long warp_counts[NZ_THREADS / 32];
     __shared__ int chunk_counts[NZ_THREADS / 32];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, n_warps = blockDim.x >> 5;
@@ -1228,7 +1240,7 @@ __global__ void __launch_bounds__(NZ_THREADS) nz_kernel(nz_desc d, const void *x
 static fg_status *nz_run(cuda_call *call)
 {
     const nz_desc *d = (const nz_desc *)call->op.state;
-    nz_kernel<<<1, NZ_THREADS, 0, call->stream>>>(*d, call->op.in[0].data, (long long *)call->op.out[0].data,
+    cu_launch(nz_kernel, 1, NZ_THREADS, 0, call->stream, *d, call->op.in[0].data, (long long *)call->op.out[0].data,
                                                   (long long *)call->device_count);
     return cu_launch_status(call, "launching the NonZero kernel");
 }
@@ -1377,6 +1389,7 @@ static __device__ __forceinline__ int nms_suppressed_by(float4 a, float4 b, floa
  * then greedy suppression in order. */
 __global__ void __launch_bounds__(NMS_THREADS) nms_select_kernel(nms_desc d, const float *boxes, const float *scores, char *scratch)
 {
+    CU_KERNEL_PROLOGUE();
     __shared__ int n_candidates;
     int64_t bc = blockIdx.x;
     int64_t b = bc / d.classes;
@@ -1456,6 +1469,7 @@ __global__ void __launch_bounds__(NMS_THREADS) nms_select_kernel(nms_desc d, con
 /* One block: concatenates the selections in (batch, class) order. */
 __global__ void nms_gather_kernel(nms_desc d, const char *scratch, long long *out, long long *count_out)
 {
+    CU_KERNEL_PROLOGUE();
     const int *selected = (const int *)(scratch + d.selected_offset);
     const long long *counts = (const long long *)(scratch + d.counts_offset);
     int64_t bc_total = d.batches * d.classes;
@@ -1490,7 +1504,7 @@ static fg_status *nms_run(cuda_call *call)
     if (bc > 0 && d->n > 0) {
         if (bc > 0x7fffffffLL)
             return op_error(&call->op, FG_ERR_UNSUPPORTED, "too many (batch, class) pairs");
-        nms_select_kernel<<<(unsigned)bc, NMS_THREADS, 0, call->stream>>>(*d, (const float *)call->op.in[0].data,
+        cu_launch(nms_select_kernel, (unsigned)bc, NMS_THREADS, 0, call->stream, *d, (const float *)call->op.in[0].data,
                                                                          (const float *)call->op.in[1].data, scratch);
         FG_TRY(cu_launch_status(call, "launching the NonMaxSuppression kernel"));
     } else if (bc > 0) {
@@ -1498,7 +1512,7 @@ static fg_status *nms_run(cuda_call *call)
         if (err != cudaSuccess)
             return cuda_error(call, err, "clearing the NonMaxSuppression counts");
     }
-    nms_gather_kernel<<<1, MISC_THREADS, 0, call->stream>>>(*d, scratch, (long long *)call->op.out[0].data,
+    cu_launch(nms_gather_kernel, 1, MISC_THREADS, 0, call->stream, *d, scratch, (long long *)call->op.out[0].data,
                                                            (long long *)call->device_count);
     return cu_launch_status(call, "launching the NonMaxSuppression gather kernel");
 }

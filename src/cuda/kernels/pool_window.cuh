@@ -70,6 +70,7 @@ static __device__ __forceinline__ int pw_count(const pw_params &p, int ih0, int 
 
 static __global__ void pool_thread_kernel(const float *__restrict__ x, float *__restrict__ y, pw_params p)
 {
+    CU_KERNEL_PROLOGUE();
     CU_LOOP(i, p.total)
     {
         uint32_t ow = i % p.out_w, t = i / p.out_w;
@@ -110,6 +111,7 @@ static __global__ void pool_thread_kernel(const float *__restrict__ x, float *__
  * leading pad) of the window's two input rows. */
 static __global__ void pool_pair_kernel(const float *__restrict__ x, float *__restrict__ y, pw_params p)
 {
+    CU_KERNEL_PROLOGUE();
     uint32_t items = p.planes * p.out_h * p.pairs;
     CU_LOOP(i, items)
     {
@@ -180,6 +182,7 @@ static __global__ void pool_pair_kernel(const float *__restrict__ x, float *__re
 
 static __global__ void pool_block_kernel(const float *__restrict__ x, float *__restrict__ y, pw_params p)
 {
+    CU_KERNEL_PROLOGUE();
     __shared__ float partial[PW_BLOCK_THREADS / 32];
     for (uint32_t i = blockIdx.x; i < p.total; i += gridDim.x) {
         uint32_t ow = i % p.out_w, t = i / p.out_w;
@@ -285,15 +288,15 @@ static inline cudaError_t pw_launch(const pw_plan *plan, const float *x, float *
     switch (plan->kind) {
     case PW_PAIR:
         p.vec = p.p_l == 0 && p.in_w % 4 == 0 && ((uintptr_t)x & 15) == 0;
-        pool_pair_kernel<<<cu_blocks((int64_t)p.planes * p.out_h * p.pairs), CU_THREADS, 0, stream>>>(x, y, p);
+        cu_launch(pool_pair_kernel, cu_blocks((int64_t)p.planes * p.out_h * p.pairs), CU_THREADS, 0, stream, x, y, p);
         break;
     case PW_BLOCK: {
         unsigned blocks = p.total < 65535u * 16u ? p.total : 65535u * 16u;
-        pool_block_kernel<<<blocks, PW_BLOCK_THREADS, 0, stream>>>(x, y, p);
+        cu_launch(pool_block_kernel, blocks, PW_BLOCK_THREADS, 0, stream, x, y, p);
         break;
     }
     default:
-        pool_thread_kernel<<<cu_blocks(p.total), CU_THREADS, 0, stream>>>(x, y, p);
+        cu_launch(pool_thread_kernel, cu_blocks(p.total), CU_THREADS, 0, stream, x, y, p);
         break;
     }
     return cudaGetLastError();

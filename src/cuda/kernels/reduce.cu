@@ -271,6 +271,7 @@ static __device__ __forceinline__ void red_store_int(const red_desc *d, void *y,
 /* One thread per output element. */
 __global__ void red_generic_kernel(red_desc d, const void *x, void *y)
 {
+    CU_KERNEL_PROLOGUE();
     for (int64_t o = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; o < d.n_out;
          o += (int64_t)gridDim.x * blockDim.x) {
         int64_t base = red_base(&d, o);
@@ -347,6 +348,7 @@ static __device__ long long red_group_i(int kind, long long v, int lanes, long l
  * `lanes` threads per row. */
 __global__ void red_rows_kernel(red_desc d, const void *x, void *y, int lanes)
 {
+    CU_KERNEL_PROLOGUE();
     __shared__ double shared_d[RED_THREADS / 32];
     __shared__ long long shared_i[RED_THREADS / 32];
     int rows_per_block = blockDim.x / lanes;
@@ -392,6 +394,7 @@ __global__ void red_rows_kernel(red_desc d, const void *x, void *y, int lanes)
  * accumulation like the generic kernel, `lanes` threads per row. */
 __global__ void red_rows_f32_sum_kernel(red_desc d, const float4 *__restrict__ x, float *__restrict__ y, int lanes)
 {
+    CU_KERNEL_PROLOGUE();
     __shared__ double shared_d[RED_THREADS / 32];
     int rows_per_block = blockDim.x / lanes;
     int64_t row = (int64_t)blockIdx.x * rows_per_block + threadIdx.x / lanes;
@@ -434,15 +437,15 @@ static fg_status *reduce_run(cuda_call *call)
         st->d.red_count / 4 <= 0x7fffffffLL && ((uintptr_t)x->data & 15) == 0) {
         int rows_per_block = RED_THREADS / st->lanes_per_row;
         int64_t blocks = (st->d.n_out + rows_per_block - 1) / rows_per_block;
-        red_rows_f32_sum_kernel<<<(unsigned)blocks, RED_THREADS, 0, call->stream>>>(
+        cu_launch(red_rows_f32_sum_kernel, (unsigned)blocks, RED_THREADS, 0, call->stream, 
             st->d, (const float4 *)x->data, (float *)y->data, st->lanes_per_row);
     } else if (st->mode == RED_MODE_ROWS) {
         int rows_per_block = RED_THREADS / st->lanes_per_row;
         int64_t blocks = (st->d.n_out + rows_per_block - 1) / rows_per_block;
-        red_rows_kernel<<<(unsigned)blocks, RED_THREADS, 0, call->stream>>>(st->d, x->data, y->data,
+        cu_launch(red_rows_kernel, (unsigned)blocks, RED_THREADS, 0, call->stream, st->d, x->data, y->data,
                                                                            st->lanes_per_row);
     } else {
-        red_generic_kernel<<<cu_blocks_for(st->d.n_out, RED_THREADS), RED_THREADS, 0, call->stream>>>(st->d, x->data,
+        cu_launch(red_generic_kernel, cu_blocks_for(st->d.n_out, RED_THREADS), RED_THREADS, 0, call->stream, st->d, x->data,
                                                                                                  y->data);
     }
     return cu_launch_status(call, "launching the reduction kernel");
@@ -503,6 +506,7 @@ static fg_status *smx_prepare(cuda_call *call)
  * float math for float32 rows, double otherwise. */
 __global__ void smx_lanes_kernel(int kind, int dt, int64_t outer, int64_t n, int64_t inner, const void *x, void *y)
 {
+    CU_KERNEL_PROLOGUE();
     int64_t lanes = outer * inner;
     int use_float = dt == FG_FLOAT32 && inner == 1;
     for (int64_t lane = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; lane < lanes;
@@ -607,6 +611,7 @@ static __device__ float smx_group_sum(float v, int lanes, float *shared_v)
 /* float32 contiguous rows, `lanes` threads per row. */
 __global__ void smx_rows_kernel(int kind, int64_t rows, int64_t n, const float *x, float *y, int lanes)
 {
+    CU_KERNEL_PROLOGUE();
     __shared__ float shared_v[RED_THREADS / 32];
     __shared__ long long shared_i[RED_THREADS / 32];
     int rows_per_block = blockDim.x / lanes;
@@ -655,11 +660,11 @@ static fg_status *smx_run(cuda_call *call)
     if (st->rows) {
         int rows_per_block = RED_THREADS / st->lanes_per_row;
         int64_t blocks = (st->outer + rows_per_block - 1) / rows_per_block;
-        smx_rows_kernel<<<(unsigned)blocks, RED_THREADS, 0, call->stream>>>(st->kind, st->outer, st->n,
+        cu_launch(smx_rows_kernel, (unsigned)blocks, RED_THREADS, 0, call->stream, st->kind, st->outer, st->n,
                                                                            (const float *)x, (float *)y,
                                                                            st->lanes_per_row);
     } else {
-        smx_lanes_kernel<<<cu_blocks_for(lanes, RED_THREADS), RED_THREADS, 0, call->stream>>>(
+        cu_launch(smx_lanes_kernel, cu_blocks_for(lanes, RED_THREADS), RED_THREADS, 0, call->stream, 
             st->kind, st->dtype, st->outer, st->n, st->inner, x, y);
     }
     return cu_launch_status(call, "launching the softmax kernel");
@@ -701,6 +706,7 @@ static fg_status *arg_prepare(cuda_call *call)
 /* One thread per lane, scanning in order like the CPU (NaN handling included). */
 __global__ void arg_kernel(arg_state a, const void *x, long long *y)
 {
+    CU_KERNEL_PROLOGUE();
     int64_t lanes = a.outer * a.inner;
     for (int64_t lane = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; lane < lanes;
          lane += (int64_t)gridDim.x * blockDim.x) {
@@ -733,7 +739,7 @@ static fg_status *arg_run(cuda_call *call)
     int64_t lanes = st->outer * st->inner;
     if (lanes == 0 || st->n == 0)
         return NULL;
-    arg_kernel<<<cu_blocks_for(lanes, RED_THREADS), RED_THREADS, 0, call->stream>>>(*st, call->op.in[0].data,
+    cu_launch(arg_kernel, cu_blocks_for(lanes, RED_THREADS), RED_THREADS, 0, call->stream, *st, call->op.in[0].data,
                                                                                (long long *)call->op.out[0].data);
     return cu_launch_status(call, "launching the arg-extreme kernel");
 }
@@ -853,6 +859,7 @@ static __device__ __forceinline__ void topk_zero(int es, void *y, int64_t dst)
 __global__ void topk_kernel(topk_state t, const void *x, void *values, long long *indices, const void *k_in,
                             long long *count)
 {
+    CU_KERNEL_PROLOGUE();
     __shared__ double shared_v[RED_THREADS / 32];
     __shared__ long long shared_i[RED_THREADS / 32];
     __shared__ double prev_v;
@@ -931,7 +938,7 @@ static fg_status *topk_run(cuda_call *call)
     const void *k_in = st->k_on_device ? call->op.in[1].data : NULL;
     long long *count = st->k_on_device ? (long long *)call->device_count : NULL;
     unsigned blocks = lanes > 0 ? (unsigned)lanes : 1u; /* one block still writes the count */
-    topk_kernel<<<blocks, RED_THREADS, 0, call->stream>>>(*st, call->op.in[0].data, values, indices, k_in, count);
+    cu_launch(topk_kernel, blocks, RED_THREADS, 0, call->stream, *st, call->op.in[0].data, values, indices, k_in, count);
     return cu_launch_status(call, "launching the TopK kernel");
 }
 

@@ -116,7 +116,7 @@ typedef unsigned long long u64_t;
 /* dst[i] = src[offset(i)] with a contiguous dst. */
 #define TC_COPY_KERNEL(U, T)                                                                       \
     static __global__ void tc_copy_##U(tc_strided c, uint32_t n, void *dst_, const void *src_)    \
-    {                                                                                              \
+    { CU_KERNEL_PROLOGUE();                                                                        \
         T *dst = (T *)dst_;                                                                        \
         const T *src = (const T *)src_;                                                            \
         CU_LOOP(i, n) {                                                                            \
@@ -137,7 +137,7 @@ TC_FOR_UNITS(TC_COPY_KERNEL)
 #define TC_TRANSPOSE_KERNEL(U, T)                                                                     \
     static __global__ void tc_transpose_##U(uint32_t batch, uint32_t rows, uint32_t cols, void *dst_, \
                                             const void *src_)                                         \
-    {                                                                                                 \
+    { CU_KERNEL_PROLOGUE();                                                                           \
         __shared__ T tile[TC_TILE][TC_TILE + 1];                                                      \
         const uint32_t c0 = blockIdx.x * TC_TILE, r0 = blockIdx.y * TC_TILE;                          \
         for (uint32_t b = blockIdx.z; b < batch; b += gridDim.z) {                                    \
@@ -173,7 +173,7 @@ typedef struct tc_parts {
 
 #define TC_PARTS_KERNEL(U, T)                                                                         \
     static __global__ void tc_parts_##U(tc_parts p, uint32_t n, void *whole_, int to_whole)          \
-    {                                                                                                 \
+    { CU_KERNEL_PROLOGUE();                                                                           \
         T *whole = (T *)whole_;                                                                       \
         const uint32_t row = p.batch_axis * p.inner;                                                  \
         CU_LOOP(j, n) {                                                                               \
@@ -198,7 +198,7 @@ TC_FOR_UNITS(TC_PARTS_KERNEL)
 #define TC_GATHER_KERNEL(U, T)                                                                          \
     static __global__ void tc_gather_##U(uint32_t n, uint32_t n_idx, uint32_t dim, uint32_t inner,     \
                                          fg_dtype idx_type, const void *idx, void *dst_, const void *src_) \
-    {                                                                                                   \
+    { CU_KERNEL_PROLOGUE();                                                                             \
         T *dst = (T *)dst_;                                                                             \
         const T *src = (const T *)src_;                                                                 \
         CU_LOOP(i, n) {                                                                                 \
@@ -248,7 +248,7 @@ static __device__ __forceinline__ int64_t elements_offset(const tc_elements &e, 
 #define TC_GATHER_ELEMENTS_KERNEL(U, T)                                                               \
     static __global__ void tc_gather_elements_##U(tc_elements e, uint32_t n, fg_dtype idx_type,      \
                                                   const void *idx, void *dst_, const void *src_)      \
-    {                                                                                                 \
+    { CU_KERNEL_PROLOGUE();                                                                           \
         T *dst = (T *)dst_;                                                                           \
         const T *src = (const T *)src_;                                                               \
         CU_LOOP(i, n) {                                                                               \
@@ -275,7 +275,7 @@ static __device__ __forceinline__ float scatter_reduce(int mode, float a, float 
 #define TC_SCATTER_ELEMENTS_KERNEL(U, T)                                                              \
     static __global__ void tc_scatter_elements_##U(tc_elements e, uint32_t n_lines, fg_dtype idx_type, \
                                                    const void *idx, void *dst_, const void *upd_, int mode) \
-    {                                                                                                 \
+    { CU_KERNEL_PROLOGUE();                                                                           \
         T *dst = (T *)dst_;                                                                           \
         const T *upd = (const T *)upd_;                                                               \
         CU_LOOP(line, n_lines) {                                                                      \
@@ -337,7 +337,7 @@ static __device__ __forceinline__ int64_t nd_offset(const tc_nd &p, uint32_t bt,
 #define TC_GATHER_ND_KERNEL(U, T)                                                                     \
     static __global__ void tc_gather_nd_##U(tc_nd p, uint32_t n, fg_dtype idx_type, const void *idx, \
                                             void *dst_, const void *src_)                             \
-    {                                                                                                 \
+    { CU_KERNEL_PROLOGUE();                                                                           \
         T *dst = (T *)dst_;                                                                           \
         const T *src = (const T *)src_;                                                               \
         CU_LOOP(i, n) {                                                                               \
@@ -357,7 +357,7 @@ TC_FOR_UNITS(TC_GATHER_ND_KERNEL)
 #define TC_SCATTER_ND_KERNEL(U, T)                                                                    \
     static __global__ void tc_scatter_nd_##U(tc_nd p, uint32_t n, fg_dtype idx_type, const void *idx,\
                                              void *dst_, const void *upd_)                            \
-    {                                                                                                 \
+    { CU_KERNEL_PROLOGUE();                                                                           \
         T *dst = (T *)dst_;                                                                           \
         const T *upd = (const T *)upd_;                                                               \
         CU_LOOP(i, n) {                                                                               \
@@ -374,6 +374,7 @@ TC_FOR_UNITS(TC_SCATTER_ND_KERNEL)
 static __global__ void tc_scatter_nd_reduce(tc_nd p, uint32_t n_tuples, fg_dtype idx_type, const void *idx,
                                             float *dst, const float *upd, int mode)
 {
+    CU_KERNEL_PROLOGUE();
     CU_LOOP(e, p.slice) {
         for (uint32_t t = 0; t < n_tuples; t++) {
             const int64_t off = nd_offset(p, t, idx_type, idx);
@@ -418,7 +419,7 @@ static __device__ __forceinline__ int32_t pad_source_index(int32_t i, int32_t n,
 
 #define TC_PAD_KERNEL(U, T)                                                                           \
     static __global__ void tc_pad_##U(tc_pad p, uint32_t n, void *dst_, const void *src_)            \
-    {                                                                                                 \
+    { CU_KERNEL_PROLOGUE();                                                                           \
         T *dst = (T *)dst_;                                                                           \
         const T *src = (const T *)src_;                                                               \
         T value;                                                                                      \
@@ -447,7 +448,7 @@ TC_FOR_ELEMENTS(TC_PAD_KERNEL)
 
 #define TC_FILL_KERNEL(U, T)                                                                          \
     static __global__ void tc_fill_##U(uint32_t n, void *dst_, u64_t bits)                            \
-    {                                                                                                 \
+    { CU_KERNEL_PROLOGUE();                                                                           \
         T value;                                                                                      \
         memcpy(&value, &bits, sizeof value);                                                          \
         T *dst = (T *)dst_;                                                                           \
@@ -460,7 +461,7 @@ TC_FOR_ELEMENTS(TC_FILL_KERNEL)
 #define TC_TRILU_KERNEL(U, T)                                                                         \
     static __global__ void tc_trilu_##U(uint32_t n, uint32_t rows, uint32_t cols, int upper, int64_t k, \
                                         const void *k_ptr, fg_dtype k_type, void *dst_, const void *src_) \
-    {                                                                                                 \
+    { CU_KERNEL_PROLOGUE();                                                                           \
         T *dst = (T *)dst_;                                                                           \
         const T *src = (const T *)src_;                                                               \
         if (k_ptr)                                                                                    \
@@ -478,16 +479,16 @@ TC_FOR_ELEMENTS(TC_TRILU_KERNEL)
 #define TC_LAUNCH(UNIT, NAME, GRID, BLOCK, STREAM, ...)                                                 \
     do {                                                                                                \
         switch (UNIT) {                                                                                 \
-        case 1: NAME##_1<<<GRID, BLOCK, 0, STREAM>>>(__VA_ARGS__); break;                               \
-        case 2: NAME##_2<<<GRID, BLOCK, 0, STREAM>>>(__VA_ARGS__); break;                               \
-        case 4: NAME##_4<<<GRID, BLOCK, 0, STREAM>>>(__VA_ARGS__); break;                               \
-        default: NAME##_8<<<GRID, BLOCK, 0, STREAM>>>(__VA_ARGS__); break;                              \
+        case 1: cu_launch(NAME##_1, GRID, BLOCK, 0, STREAM, __VA_ARGS__); break;                               \
+        case 2: cu_launch(NAME##_2, GRID, BLOCK, 0, STREAM, __VA_ARGS__); break;                               \
+        case 4: cu_launch(NAME##_4, GRID, BLOCK, 0, STREAM, __VA_ARGS__); break;                               \
+        default: cu_launch(NAME##_8, GRID, BLOCK, 0, STREAM, __VA_ARGS__); break;                              \
         }                                                                                               \
     } while (0)
 #define TC_LAUNCH16(UNIT, NAME, GRID, BLOCK, STREAM, ...)                                               \
     do {                                                                                                \
         if ((UNIT) == 16)                                                                               \
-            NAME##_16<<<GRID, BLOCK, 0, STREAM>>>(__VA_ARGS__);                                         \
+            cu_launch(NAME##_16, GRID, BLOCK, 0, STREAM, __VA_ARGS__);                                         \
         else                                                                                            \
             TC_LAUNCH(UNIT, NAME, GRID, BLOCK, STREAM, __VA_ARGS__);                                    \
     } while (0)
@@ -1269,7 +1270,7 @@ static fg_status *tc_run(cuda_call *call)
         if (n == 0)
             return NULL;
         if (scatter && st->add)
-            tc_scatter_nd_reduce<<<cu_blocks(p.slice), CU_THREADS, 0, stream>>>(
+            cu_launch(tc_scatter_nd_reduce, cu_blocks(p.slice), CU_THREADS, 0, stream, 
                 p, tuples_total, oc->in[1].dtype, oc->in[1].data, (float *)oc->out[0].data, (const float *)other,
                 st->add);
         else if (scatter)
