@@ -62,6 +62,12 @@ extern const cuda_op_def cuda_family_facegraph[]; /* domain "facegraph": FusedEl
 
 const cuda_op_def *cuda_op_find(const char *domain, const char *op_type);
 
+/* cuBLAS calls inside run(): the handle on call->stream, host pointer mode,
+ * TF32 only when call->allow_tf32, and `workspace` (CUDA_BLAS_WORKSPACE
+ * bytes of the op's scratch) so that nothing is allocated during a capture. */
+#define CUDA_BLAS_WORKSPACE ((size_t)32 << 20) /* cuBLAS's recommendation for Hopper */
+fg_status *cuda_blas_setup(cuda_call *call, void *workspace);
+
 /* An fg_status for a failed CUDA runtime / cuDNN / cuBLAS call naming the node. */
 fg_status *cuda_error(const cuda_call *call, cudaError_t err, const char *what);
 fg_status *cudnn_error(const cuda_call *call, cudnnStatus_t err, const char *what);

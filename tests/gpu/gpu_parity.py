@@ -109,6 +109,7 @@ def main():
     ap.add_argument("--providers", default="cuda", help="e.g. 'cuda' (strict) or 'cuda cpu' (with fallback)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--only", default="")
+    ap.add_argument("--modes", default="eager,graph,fp16", help="which of eager, graph, fp16 to run")
     args = ap.parse_args()
     models = []
     mdir = os.path.join(args.shared, "models") if args.shared else ""
@@ -128,6 +129,7 @@ def main():
     base = ["--execution-providers"] + args.providers.split() + ["--execution-device-id", str(args.device)]
     modes = [("eager", base + ["--cuda-graph", "off"]), ("graph", base + ["--cuda-graph", "auto", "--repeat", "3"]),
              ("fp16", base + ["--cuda-graph", "auto", "--repeat", "3", "--execution-precision", "fp16"])]
+    modes = [m for m in modes if m[0] in args.modes.split(",")]
     passed = failed = 0
     results = []
     tmp = tempfile.mkdtemp(prefix="fg-gpu-parity-")

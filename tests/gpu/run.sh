@@ -11,6 +11,8 @@
 #   gpu-parity   tests/gpu/gpu_parity.py: cuda (graph off, auto, fp16) vs onnxruntime CPU
 #   conv-direct  tests/gpu/conv_direct_test.cu: every direct convolution kernel vs a double reference
 #   dwpool       tests/gpu/dwpool_test.cu: depthwise and pooling kernels vs a double reference
+#   winograd     tests/gpu/winograd_test.cu: Winograd F(2x2) and F(4x4) 3x3 convolutions vs a double reference
+#   gpu-parity-winograd  gpu-parity (eager, graph) with every eligible 3x3 convolution forced onto Winograd
 #   gpu-api, detect-gpu, graph-matrix
 #   graph-regression  tests/graph_regression_test.py --gpu (If/Loop as graph segments included)
 #   bench        bench/gpu.sh (the time left but FG_GPU_RESERVE=170 s; FG_GPU_SKIP_BENCH=1
@@ -172,6 +174,11 @@ if [ $BUILT = 1 ]; then
     -o build-gpu/conv_direct_test && build-gpu/conv_direct_test"
   stage dwpool 60 bash -c "nvcc -O3 -arch=sm_90 -I src -I include tests/gpu/dwpool_test.cu \
     -o build-gpu/dwpool_test && build-gpu/dwpool_test"
+  stage winograd 90 bash -c "nvcc -O3 -arch=sm_90 -I src -I include tests/gpu/winograd_test.cu -lcublas \
+    -o build-gpu/winograd_test && build-gpu/winograd_test"
+  # every eligible 3x3 convolution forced onto Winograd F(4x4), whatever the timing says
+  stage gpu-parity-winograd 120 env FACEGRAPH_CUDA_CONV=winograd4 python3 tests/gpu/gpu_parity.py --facegraph "$FG" \
+    --gen "$GEN/standins-small" --modes eager,graph ${SHARED:+--shared "$SHARED"}
   stage gpu-api 60 build-gpu/test_gpu_api "${SHARED:-.shared}/models"
   stage fusion-gpu 60 python3 tests/fusion_test.py --device cuda --facegraph "$FG"
   stage dwpw-gpu 60 python3 tests/dwpw_test.py --device cuda --facegraph "$FG"

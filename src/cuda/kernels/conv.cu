@@ -36,6 +36,7 @@
 #include "cuda/conv_algo_cache.h"
 #include "cuda/kernels/conv_direct.cuh"
 #include "cuda/kernels/conv_depthwise.cuh"
+#include "cuda/kernels/conv_winograd.cuh"
 
 extern "C" {
 #include "ops/conv_geometry.h"
@@ -142,8 +143,12 @@ __global__ void conv_crop_bias_act_kernel(const float *full, float *y, const flo
 
 /* ------------------------------------------------------------ state */
 
-enum conv_path { CONV_PATH_CUDNN = 0, CONV_PATH_DEPTHWISE, CONV_PATH_DIRECT, CONV_PATH_HALF };
-#define CONV_KIND_HALF (CD_COUNT + 1) /* the float16 path as a tuning candidate beside enum cd_kind */
+enum conv_path { CONV_PATH_CUDNN = 0, CONV_PATH_DEPTHWISE, CONV_PATH_DIRECT, CONV_PATH_HALF, CONV_PATH_WINOGRAD };
+/* tuning candidates beside enum cd_kind */
+#define CONV_KIND_HALF (CD_COUNT + 1)  /* the float16 path */
+#define CONV_KIND_WINO2 (CD_COUNT + 2) /* Winograd F(2x2, 3x3) */
+#define CONV_KIND_WINO4 (CD_COUNT + 3) /* Winograd F(4x4, 3x3) */
+#define CONV_KIND_END (CD_COUNT + 4)
 enum conv_search { SEARCH_EXHAUSTIVE = 0, SEARCH_HEURISTIC, SEARCH_DEFAULT };
 
 typedef struct conv_state {
@@ -174,9 +179,13 @@ typedef struct conv_state {
     /* depthwise (conv_depthwise.cuh) */
     dw_plan dw;
     /* direct kernels (conv_direct.cuh) */
-    int direct_kind; /* enum cd_kind */
+    int direct_kind; /* the float32 choice: enum cd_kind, or CONV_KIND_WINO2/4 on the Winograd path */
     cd_params cd;
     float *cd_weights; /* device: the packed weights and bias */
+    /* Winograd (conv_winograd.cuh): scratch = [cuBLAS workspace | V | M] */
+    wino_params wino;
+    float *wino_u;     /* device: the transformed weights */
+    size_t wino_v_off, wino_m_off;
     /* float16 (see "float16 path" below) */
     int half;        /* this state's cuDNN descriptors are float16 (the half path's own state) */
     const void *w_dev; /* weights for the algorithm search when not call->op.in[1] */
@@ -207,6 +216,8 @@ static void conv_release(void *state)
         cudnnDestroyActivationDescriptor(s->act_desc);
     if (s->cd_weights)
         cudaFree(s->cd_weights);
+    if (s->wino_u)
+        cudaFree(s->wino_u);
     half_path_release(s->hp);
     free(s);
 }
@@ -811,6 +822,25 @@ static fg_status *cudnn_forward(cuda_call *call, conv_state *s, const float *x, 
     return NULL;
 }
 
+/* The Winograd path: input transform, one batched GEMM, output transform with bias/residual/activation. */
+static fg_status *wino_forward(cuda_call *call, const conv_state *s, const float *x, const float *residual, float *y,
+                               char *scratch)
+{
+    float *v = (float *)(scratch + s->wino_v_off), *mm = (float *)(scratch + s->wino_m_off);
+    cudaError_t err = wino_transform_input(&s->wino, x, v, call->stream);
+    if (err != cudaSuccess)
+        return cuda_error(call, err, "Winograd input transform");
+    FG_TRY(cuda_blas_setup(call, scratch));
+    cublasStatus_t st = wino_products(call->cublas, &s->wino, s->wino_u, v, mm);
+    if (st != CUBLAS_STATUS_SUCCESS)
+        return cublas_error(call, st, "Winograd products");
+    err = wino_transform_output(&s->wino, mm, s->has_bias ? (const float *)call->op.in[2].data : NULL, residual, y,
+                                s->act, call->stream);
+    if (err != cudaSuccess)
+        return cuda_error(call, err, "Winograd output transform");
+    return NULL;
+}
+
 static fg_status *conv_run(cuda_call *call)
 {
     conv_state *s = (conv_state *)call->op.state;
@@ -839,15 +869,18 @@ static fg_status *conv_run(cuda_call *call)
     }
     if (s->path == CONV_PATH_HALF)
         return half_forward(call, s, x, residual, y, (char *)call->scratch);
+    if (s->path == CONV_PATH_WINOGRAD)
+        return wino_forward(call, s, x, residual, y, (char *)call->scratch);
     return cudnn_forward(call, s, x, w, bias, residual, y, (char *)call->scratch);
 }
 
 /* ------------------------------------------------------------ direct kernels: choice */
 
-/* FACEGRAPH_CUDA_CONV: auto (default: time the direct kernels against cuDNN,
- * cached) | cudnn (never the direct kernels) | direct (the fastest direct
- * kernel, cuDNN not considered, nothing cached) | <n> (direct kernel n of
- * enum cd_kind where it applies, for testing). */
+/* FACEGRAPH_CUDA_CONV: auto (default: time the direct kernels and Winograd
+ * against cuDNN, cached) | cudnn (never the direct kernels) | direct (the
+ * fastest direct kernel, cuDNN not considered, nothing cached) | <n> (direct
+ * kernel n of enum cd_kind where it applies, for testing) | winograd2 |
+ * winograd4 (Winograd F(2x2 or 4x4, 3x3) wherever it applies, for testing). */
 enum { DIRECT_AUTO = 0, DIRECT_OFF = -1, DIRECT_ONLY = -2 };
 
 static int direct_mode(void)
@@ -859,11 +892,76 @@ static int direct_mode(void)
         return DIRECT_OFF;
     if (strcmp(e, "direct") == 0)
         return DIRECT_ONLY;
+    if (strcmp(e, "winograd2") == 0)
+        return CONV_KIND_WINO2;
+    if (strcmp(e, "winograd4") == 0)
+        return CONV_KIND_WINO4;
     char *end;
     long n = strtol(e, &end, 10);
     if (*end == 0 && n > CD_CUDNN && n < CD_COUNT)
         return (int)n;
     return DIRECT_AUTO;
+}
+
+/* ------------------------------------------------------------ Winograd: choice */
+
+static int wino_tile(int kind)
+{
+    return kind == CONV_KIND_WINO2 ? 2 : kind == CONV_KIND_WINO4 ? 4 : 0;
+}
+
+/* Winograd applies to 3x3 stride-1 undilated convolutions (prepare_direct
+ * checked 2-D, group 1, constant weights). Unless forced, only from 32
+ * channels in and out: below that the transforms cost more than the GEMM saves. */
+static int wino_eligible(const conv_state *s, int kind, int forced)
+{
+    const cd_params *p = &s->cd;
+    wino_params wp;
+    if (!wino_tile(kind) || p->k_h != 3 || p->k_w != 3 || p->s_h != 1 || p->s_w != 1 || p->d_h != 1 || p->d_w != 1)
+        return 0;
+    if (!forced && (p->c_in < 32 || p->c_out < 32))
+        return 0;
+    return wino_params_init(&wp, wino_tile(kind), p->batch, p->c_in, p->c_out, p->in_h, p->in_w, p->out_h, p->out_w,
+                            p->p_h, p->p_w) == 0;
+}
+
+/* Tuning candidate `kind` (enum cd_kind without CD_CUDNN, or CONV_KIND_WINO2/4) applies. */
+static int candidate_eligible(const conv_state *s, int kind, int forced)
+{
+    if (kind > CD_CUDNN && kind < CD_COUNT)
+        return cd_eligible(&s->cd, kind);
+    return wino_eligible(s, kind, forced);
+}
+
+/* s->wino for tile m, with the scratch layout [cuBLAS workspace | V | M]; the scratch bytes, or 0. */
+static size_t wino_layout(conv_state *s, int m)
+{
+    const cd_params *p = &s->cd;
+    if (wino_params_init(&s->wino, m, p->batch, p->c_in, p->c_out, p->in_h, p->in_w, p->out_h, p->out_w, p->p_h,
+                         p->p_w) != 0)
+        return 0;
+    s->wino_v_off = align_up(CUDA_BLAS_WORKSPACE);
+    s->wino_m_off = s->wino_v_off + align_up(sizeof(float) * wino_input_floats(&s->wino));
+    return s->wino_m_off + align_up(sizeof(float) * wino_product_floats(&s->wino));
+}
+
+/* s->wino and s->wino_u (the weights transformed on the device) for tile m; 0, or -1 when that failed. */
+static int wino_prepare(cuda_call *call, conv_state *s, int m)
+{
+    if (s->wino_u)
+        cudaFree(s->wino_u);
+    s->wino_u = NULL;
+    if (!wino_layout(s, m))
+        return -1;
+    if (cudaMalloc((void **)&s->wino_u, sizeof(float) * wino_weight_floats(&s->wino)) == cudaSuccess &&
+        wino_transform_weights(&s->wino, (const float *)call->op.in[1].data, s->wino_u, call->stream) ==
+            cudaSuccess &&
+        cudaStreamSynchronize(call->stream) == cudaSuccess)
+        return 0;
+    cudaGetLastError();
+    cudaFree(s->wino_u);
+    s->wino_u = NULL;
+    return -1;
 }
 
 /* Launches of each timed sample (captured into one graph when possible). */
@@ -882,6 +980,8 @@ static fg_status *launch_candidate(cuda_call *call, conv_state *s, int kind, con
 {
     if (kind == CONV_KIND_HALF)
         return half_forward(call, s, b->x, b->residual, b->y, b->scratch);
+    if (wino_tile(kind))
+        return wino_forward(call, s, b->x, b->residual, b->y, b->scratch);
     if (kind == CD_CUDNN)
         return cudnn_forward(call, s, b->x, (const float *)call->op.in[1].data,
                              s->has_bias ? (const float *)call->op.in[2].data : NULL, b->residual, b->y, b->scratch);
@@ -964,13 +1064,21 @@ static int matches_reference(const float *out, const float *ref, float *host, si
 }
 
 /* The fastest candidate on temporary buffers, or -1 when none could be
- * timed. With cuDNN included, each direct kernel must first reproduce
- * cuDNN's output on a fixed pseudo-random input, else it is not taken. */
+ * timed. With cuDNN included, each direct kernel and Winograd tile must
+ * first reproduce cuDNN's output on a fixed pseudo-random input, else it is
+ * not taken. A Winograd choice leaves its s->wino and s->wino_u set. */
 static int tune_direct(cuda_call *call, conv_state *s, int include_cudnn)
 {
     size_t nx = (size_t)fg_tensor_numel(&call->op.in[0]), ny = (size_t)fg_tensor_numel(&call->op.out[0]);
     size_t x_bytes = sizeof(float) * nx, y_bytes = sizeof(float) * ny;
     size_t scratch_bytes = include_cudnn ? call->op.scratch_bytes : 0;
+    for (int kind = CONV_KIND_WINO2; kind <= CONV_KIND_WINO4; kind++) {
+        size_t wb = wino_eligible(s, kind, 0) ? wino_layout(s, wino_tile(kind)) : 0;
+        scratch_bytes = wb > scratch_bytes ? wb : scratch_bytes;
+    }
+    float *best_u = NULL; /* the transformed weights of the best Winograd tile so far */
+    wino_params best_wino;
+    memset(&best_wino, 0, sizeof best_wino);
     void *x = NULL, *y = NULL, *scratch = NULL, *residual = NULL;
     float *host_x = NULL, *ref = NULL, *host_y = NULL;
     tune_buffers b;
@@ -1013,28 +1121,41 @@ static int tune_direct(cuda_call *call, conv_state *s, int include_cudnn)
         fg_status_free(err);
         cudaGetLastError();
     }
-    for (int kind = 0; kind < CD_COUNT; kind++) {
-        if (kind == CD_CUDNN ? !include_cudnn : !cd_eligible(&s->cd, kind))
+    for (int kind = 0; kind < CONV_KIND_END; kind++) {
+        if (kind == CD_CUDNN ? !include_cudnn : !candidate_eligible(s, kind, 0))
             continue;
+        if (kind != CD_CUDNN && include_cudnn && !have_ref)
+            continue;
+        if (wino_tile(kind) && wino_prepare(call, s, wino_tile(kind)) != 0)
+            continue;
+        int usable = 1;
         if (kind != CD_CUDNN && include_cudnn) {
-            if (!have_ref)
-                continue;
             cudaMemsetAsync(y, 0xff, y_bytes, call->stream); /* NaNs where a kernel writes nothing */
-            cd_params cd = s->cd;
-            cd.residual = b.residual;
-            if (cd_launch(kind, b.x, s->cd_weights, b.y, &cd, s->act, call->stream) != cudaSuccess ||
-                cudaStreamSynchronize(call->stream) != cudaSuccess || !matches_reference(b.y, ref, host_y, ny, tol)) {
-                cudaGetLastError();
-                continue;
-            }
+            fg_status *err = launch_candidate(call, s, kind, &b);
+            usable = !err && cudaStreamSynchronize(call->stream) == cudaSuccess &&
+                     matches_reference(b.y, ref, host_y, ny, tol);
+            fg_status_free(err);
+            cudaGetLastError();
         }
-        float ms = time_candidate(call, s, kind, &b);
+        float ms = usable ? time_candidate(call, s, kind, &b) : -1.0f;
         if (ms >= 0.0f && (best < 0 || ms < best_ms)) {
             best = kind;
             best_ms = ms;
+            cudaFree(best_u);
+            best_u = s->wino_u; /* NULL unless Winograd */
+            best_wino = s->wino;
+            s->wino_u = NULL;
         }
+        cudaFree(s->wino_u);
+        s->wino_u = NULL;
     }
 done:
+    if (wino_tile(best)) {
+        s->wino_u = best_u;
+        wino_layout(s, best_wino.m);
+    } else {
+        cudaFree(best_u);
+    }
     cudaStreamSynchronize(call->stream);
     if (b.start)
         cudaEventDestroy(b.start);
@@ -1065,7 +1186,7 @@ static void make_direct_key(const cuda_call *call, const conv_state *s, const in
     }
     const conv_geom *g = &s->g;
     snprintf(key, size,
-             "direct4|%s|cudnn%zu|tf32=%d|x%lld,%lld,%lld,%lld|w%lld,%lld,%lld|y%lld,%lld,%lld|s%lld,%lld|d%lld,%lld|"
+             "direct5|%s|cudnn%zu|tf32=%d|x%lld,%lld,%lld,%lld|w%lld,%lld,%lld|y%lld,%lld,%lld|s%lld,%lld|d%lld,%lld|"
              "p%lld,%lld,%lld,%lld|b%d|a%d|r%d",
              name, (size_t)cudnnGetVersion(), call->allow_tf32, (long long)g->batch, (long long)g->c_in,
              (long long)in[0], (long long)in[1], (long long)g->c_out, (long long)k[0], (long long)k[1],
@@ -1098,7 +1219,7 @@ static fg_status *prepare_direct(cuda_call *call, conv_state *s)
     widen(g->pad_r, g->nsp, 2, 0, pr);
     if (cd_params_init(&s->cd, g->batch, g->c_in, g->c_out, in, out, k, st, dl, pl) != 0)
         return NULL;
-    if (mode > 0 && !cd_eligible(&s->cd, mode))
+    if (mode > 0 && !candidate_eligible(s, mode, 1))
         return NULL;
 
     char key[CONV_ALGO_KEY_MAX + 1];
@@ -1106,8 +1227,7 @@ static fg_status *prepare_direct(cuda_call *call, conv_state *s)
     if (mode == DIRECT_AUTO) {
         make_direct_key(call, s, in, out, k, st, dl, pl, pr, key, sizeof key);
         int algo, math;
-        if (conv_algo_cache_lookup(key, &algo, &math) && algo >= 0 && algo < CD_COUNT &&
-            (algo == CD_CUDNN || cd_eligible(&s->cd, algo)))
+        if (conv_algo_cache_lookup(key, &algo, &math) && (algo == CD_CUDNN || candidate_eligible(s, algo, 0)))
             choice = algo;
         if (choice == CD_CUDNN)
             return NULL;
@@ -1136,12 +1256,20 @@ static fg_status *prepare_direct(cuda_call *call, conv_state *s)
         if (mode == DIRECT_AUTO && choice >= 0)
             conv_algo_cache_store(key, choice, 0);
     }
-    if (choice <= CD_CUDNN) {
+    if (wino_tile(choice) && !s->wino_u && wino_prepare(call, s, wino_tile(choice)) != 0)
+        choice = CD_CUDNN;
+    if (choice <= CD_CUDNN || wino_tile(choice)) {
         cudaFree(s->cd_weights);
         s->cd_weights = NULL;
+    }
+    if (choice <= CD_CUDNN)
+        return NULL;
+    s->direct_kind = choice;
+    if (wino_tile(choice)) {
+        s->path = CONV_PATH_WINOGRAD;
+        call->op.scratch_bytes = wino_layout(s, wino_tile(choice));
         return NULL;
     }
-    s->direct_kind = choice;
     s->path = CONV_PATH_DIRECT;
     call->op.scratch_bytes = 0;
     return NULL;
@@ -1333,6 +1461,12 @@ static int half_use_algorithm(const cuda_call *call, half_path *hp, int algo)
  * (some return wrong results for some shapes: checking is not optional),
  * and timed; the fastest agreeing one replaces the float32 path if it is
  * faster. The choice (0, or 1 + the algorithm) is cached. */
+/* The float32 path's tuning candidate: a direct kernel, a Winograd tile, or cuDNN. */
+static int float32_choice(const conv_state *s)
+{
+    return s->path == CONV_PATH_DIRECT || s->path == CONV_PATH_WINOGRAD ? s->direct_kind : CD_CUDNN;
+}
+
 static void choose_half(cuda_call *call, conv_state *s)
 {
     static const int algos[] = {
@@ -1346,14 +1480,14 @@ static void choose_half(cuda_call *call, conv_state *s)
     char base[CONV_ALGO_KEY_MAX - 64];
     make_cache_key(call, &hp->c, base, sizeof base);
     snprintf(key, sizeof key, "half-choice2|%s|b%d|a%d|r%d|k%d", base, s->has_bias, (int)s->act.kind,
-             s->has_residual, s->path == CONV_PATH_DIRECT ? s->direct_kind : CD_CUDNN);
+             s->has_residual, float32_choice(s));
     int cached = 0, math = 0, best = -1;
     if (conv_algo_cache_lookup(key, &cached, &math)) {
         best = cached - 1;
         if (best >= 0 && !half_use_algorithm(call, hp, best))
             best = -1;
     } else {
-        int current = s->path == CONV_PATH_DIRECT ? s->direct_kind : CD_CUDNN;
+        int current = float32_choice(s);
         size_t nx = hp->nx, ny = hp->ny;
         void *x = NULL, *y = NULL, *scratch32 = NULL, *scratch16 = NULL, *residual = NULL;
         float *host_x = (float *)malloc(nx * sizeof(float) + 4), *ref = (float *)malloc(ny * sizeof(float) + 4),
@@ -1425,10 +1559,10 @@ static void choose_half(cuda_call *call, conv_state *s)
         s->hp = NULL;
         return;
     }
-    if (s->cd_weights) {
-        cudaFree(s->cd_weights);
-        s->cd_weights = NULL;
-    }
+    cudaFree(s->cd_weights);
+    s->cd_weights = NULL;
+    cudaFree(s->wino_u);
+    s->wino_u = NULL;
     s->path = CONV_PATH_HALF;
     call->op.scratch_bytes = hp->scratch_bytes;
 }

@@ -31,7 +31,6 @@ extern "C" {
 #include <stdio.h>
 
 #define MM_ALIGN 256
-#define MM_CUBLAS_WORKSPACE ((size_t)32 << 20) /* cuBLAS's recommendation for Hopper */
 
 static size_t mm_align(size_t x)
 {
@@ -289,8 +288,8 @@ static void mm_exec_release(mm_exec *e)
             return cublas_error((call), st_, (what));                                                                \
     } while (0)
 
-/* Stream, pointer mode, math mode and workspace for this call. */
-static fg_status *blas_setup(cuda_call *call, void *workspace)
+/* Stream, pointer mode, math mode and workspace for this call (shared with conv.cu's Winograd path). */
+extern "C" fg_status *cuda_blas_setup(cuda_call *call, void *workspace)
 {
     cudaStream_t current = NULL;
     if (cublasGetStream(call->cublas, &current) != CUBLAS_STATUS_SUCCESS || current != call->stream)
@@ -299,7 +298,7 @@ static fg_status *blas_setup(cuda_call *call, void *workspace)
     BLAS_TRY(call,
              cublasSetMathMode(call->cublas, call->allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
              "math mode");
-    BLAS_TRY(call, cublasSetWorkspace(call->cublas, workspace, MM_CUBLAS_WORKSPACE), "workspace");
+    BLAS_TRY(call, cublasSetWorkspace(call->cublas, workspace, CUDA_BLAS_WORKSPACE), "workspace");
     return NULL;
 }
 
@@ -307,7 +306,7 @@ static fg_status *blas_setup(cuda_call *call, void *workspace)
 static fg_status *mm_exec_blas(cuda_call *call, const mm_exec *e, const void *a, const void *b, void *c,
                                void *workspace)
 {
-    FG_TRY(blas_setup(call, workspace));
+    FG_TRY(cuda_blas_setup(call, workspace));
     const float alpha = e->l.alpha, beta = 0.0f;
     cublasHandle_t h = call->cublas;
     if (e->dtype == FG_FLOAT32) {
@@ -449,7 +448,7 @@ static mm_lt *mm_lt_create(const cuda_call *call, const mm_exec *e, const float 
     cublasComputeType_t compute = call->allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     cublasLtEpilogue_t epilogue = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
     cublasOperation_t op_first = e->op_first, op_second = e->op_second;
-    size_t ws = MM_CUBLAS_WORKSPACE;
+    size_t ws = CUDA_BLAS_WORKSPACE;
     cublasLtMatmulPreference_t pref = NULL;
     cublasLtMatmulHeuristicResult_t result;
     int found = 0;
@@ -562,7 +561,7 @@ static fg_status *mm_prepare_common(cuda_call *call, int is_gemm)
         s->exec.use_blas = 0;
     if (s->exec.use_blas) {
         FG_TRY(mm_exec_build_ptrs(call, &s->exec, call->op.in[0].data, call->op.in[1].data, out->data));
-        call->op.scratch_bytes = MM_CUBLAS_WORKSPACE;
+        call->op.scratch_bytes = CUDA_BLAS_WORKSPACE;
         const fg_tensor *bias = bias_vector(call, &l, is_gemm);
         op_act_kind act = call->op.act.kind;
         if (bias && (act == OP_ACT_NONE || act == OP_ACT_RELU))
@@ -704,7 +703,7 @@ static void einsum_plan_fast(cuda_call *call, einsum_state *st)
         (pm->perm_b.needed && ein_permute_build(&pm->perm_b, &st->pp_b) != 0) ||
         (pm->perm_c.needed && ein_permute_build(&pm->perm_c, &st->pp_c) != 0))
         return;
-    size_t off = MM_CUBLAS_WORKSPACE;
+    size_t off = CUDA_BLAS_WORKSPACE;
     st->off_a = off;
     off += pm->perm_a.needed ? mm_align((size_t)(Bt * M * K) * sizeof(float)) : 0;
     st->off_b = off;
