@@ -1,6 +1,6 @@
 /* Stand-alone check of src/cuda/kernels/conv_winograd.cuh: F(2x2, 3x3) and
  * F(4x4, 3x3) (weight, input and output transforms around cuBLAS's batched
- * SGEMM) on many shapes (batch 2, asymmetric and zero pads, sizes that are
+ * GEMM), and F(2x2, 3x3) with the GEMM in float16, on many shapes (batch 2, asymmetric and zero pads, sizes that are
  * not multiples of the tile, bias, residual, activation) against the
  * direct sum in double precision on the CPU.
  * nvcc -O3 -arch=sm_90 -I src -I include tests/gpu/winograd_test.cu -lcublas -o build-gpu/winograd_test
@@ -18,9 +18,11 @@ typedef struct shape {
     int n, ci, co, h, w, pt, pl, pb, pr, act, res, bias;
 } shape;
 
-#define TOLERANCE 1e-4 /* of the largest |reference| value; float32 Winograd F(4x4) errs ~1e-5 */
+/* of the largest |reference| value: float32 F(4x4) errs ~1e-5; float16 F(2x2) ~5e-4 */
+#define TOLERANCE 1e-4
+#define TOLERANCE_HALF 2e-3
 
-static int check(cublasHandle_t blas, const shape *t, int m)
+static int check(cublasHandle_t blas, const shape *t, int m, int half)
 {
     int oh = t->h + t->pt + t->pb - 2, ow = t->w + t->pl + t->pr - 2;
     size_t nx = (size_t)t->n * t->ci * t->h * t->w, nw = (size_t)t->co * t->ci * 9, ny = (size_t)t->n * t->co * oh * ow;
@@ -59,7 +61,9 @@ static int check(cublasHandle_t blas, const shape *t, int m)
 
     wino_params p;
     int ok = wino_params_init(&p, m, t->n, t->ci, t->co, t->h, t->w, oh, ow, t->pt, t->pl) == 0;
-    float *dx = NULL, *dw = NULL, *db = NULL, *dres = NULL, *dy = NULL, *du = NULL, *dv = NULL, *dm = NULL;
+    float *dx = NULL, *dw = NULL, *db = NULL, *dres = NULL, *dy = NULL, *dm = NULL;
+    void *du = NULL, *dv = NULL;
+    size_t element = half ? 2 : 4;
     op_activation act;
     memset(&act, 0, sizeof act);
     act.kind = (op_act_kind)t->act;
@@ -69,17 +73,17 @@ static int check(cublasHandle_t blas, const shape *t, int m)
         ok = cudaMalloc(&dx, nx * 4) == cudaSuccess && cudaMalloc(&dw, nw * 4) == cudaSuccess &&
              cudaMalloc(&db, t->co * 4) == cudaSuccess && cudaMalloc(&dres, ny * 4) == cudaSuccess &&
              cudaMalloc(&dy, ny * 4) == cudaSuccess &&
-             cudaMalloc(&du, wino_weight_floats(&p) * 4) == cudaSuccess &&
-             cudaMalloc(&dv, wino_input_floats(&p) * 4) == cudaSuccess &&
+             cudaMalloc(&du, wino_weight_floats(&p) * element) == cudaSuccess &&
+             cudaMalloc(&dv, wino_input_floats(&p) * element) == cudaSuccess &&
              cudaMalloc(&dm, wino_product_floats(&p) * 4) == cudaSuccess;
         ok = ok && cudaMemcpy(dx, x, nx * 4, cudaMemcpyHostToDevice) == cudaSuccess &&
              cudaMemcpy(dw, w, nw * 4, cudaMemcpyHostToDevice) == cudaSuccess &&
              cudaMemcpy(db, b, t->co * 4, cudaMemcpyHostToDevice) == cudaSuccess &&
              cudaMemcpy(dres, res, ny * 4, cudaMemcpyHostToDevice) == cudaSuccess &&
              cudaMemset(dy, 0xff, ny * 4) == cudaSuccess; /* NaN where nothing is written */
-        ok = ok && wino_transform_weights(&p, dw, du, 0) == cudaSuccess &&
-             wino_transform_input(&p, dx, dv, 0) == cudaSuccess &&
-             wino_products(blas, &p, du, dv, dm) == CUBLAS_STATUS_SUCCESS &&
+        ok = ok && wino_transform_weights(&p, half, dw, du, 0) == cudaSuccess &&
+             wino_transform_input(&p, half, dx, dv, 0) == cudaSuccess &&
+             wino_products(blas, &p, half, du, dv, dm) == CUBLAS_STATUS_SUCCESS &&
              wino_transform_output(&p, dm, t->bias ? db : NULL, t->res ? dres : NULL, dy, act, 0) == cudaSuccess &&
              cudaDeviceSynchronize() == cudaSuccess && cudaMemcpy(got, dy, ny * 4, cudaMemcpyDeviceToHost) == cudaSuccess;
         for (size_t i = 0; ok && i < ny; i++) {
@@ -88,9 +92,9 @@ static int check(cublasHandle_t blas, const shape *t, int m)
                 maxerr = e == e ? e : INFINITY;
         }
     }
-    int pass = ok && maxerr <= TOLERANCE * maxref + 1e-6;
-    printf("%s F(%dx%d,3x3) n%d c%d->%d %dx%d pads %d,%d,%d,%d act%d res%d bias%d: max err %.3g (max ref %.3g)%s\n",
-           pass ? "ok  " : "FAIL", m, m, t->n, t->ci, t->co, t->h, t->w, t->pt, t->pl, t->pb, t->pr, t->act, t->res,
+    int pass = ok && maxerr <= (half ? TOLERANCE_HALF : TOLERANCE) * maxref + 1e-6;
+    printf("%s F(%dx%d,3x3)%s n%d c%d->%d %dx%d pads %d,%d,%d,%d act%d res%d bias%d: max err %.3g (max ref %.3g)%s\n",
+           pass ? "ok  " : "FAIL", m, m, half ? " float16" : "", t->n, t->ci, t->co, t->h, t->w, t->pt, t->pl, t->pb, t->pr, t->act, t->res,
            t->bias, maxerr, maxref, ok ? "" : " (a CUDA or cuBLAS call failed)");
     cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dres), cudaFree(dy), cudaFree(du), cudaFree(dv), cudaFree(dm);
     free(x), free(w), free(b), free(res), free(got), free(ref);
@@ -118,8 +122,8 @@ int main(void)
     };
     int passed = 0, failed = 0;
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        for (int m = 2; m <= 4; m += 2)
-            check(blas, &shapes[i], m) ? passed++ : failed++;
+        for (int v = 0; v < 3; v++) /* F(2x2), F(4x4), F(2x2) in float16 */
+            check(blas, &shapes[i], v == 1 ? 4 : 2, v == 2) ? passed++ : failed++;
     cublasDestroy(blas);
     printf("winograd: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

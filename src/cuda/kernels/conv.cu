@@ -18,9 +18,16 @@
  *     conv_direct.cuh (one kernel each, bias and activation fused) against
  *     the cuDNN path, each captured in a CUDA graph, on temporary buffers,
  *     and keeps the fastest; the choice is cached on disk (conv_algo_cache,
- *     key "direct2|...") so later starts skip the timing.
+ *     key "direct5|...") so later starts skip the timing.
  *     FACEGRAPH_CUDA_CONV = auto (default) | cudnn | direct (fastest direct
- *     kernel, no cuDNN, no cache) | <n> (direct kernel n where it applies).
+ *     kernel, no cuDNN, no cache) | <n> (direct kernel n where it applies)
+ *     | winograd2 | winograd4 (Winograd wherever it applies, for testing).
+ *   - 3x3 stride-1 convolutions of 32+ channels: Winograd F(2x2) and
+ *     F(4x4) (conv_winograd.cuh: weights transformed once, input transform,
+ *     one batched cuBLAS GEMM, output transform with bias, residual and
+ *     activation) are two more candidates of the same timing, and F(2x2)
+ *     with a float16 GEMM on tensor cores a third where float16 is allowed;
+ *     each must reproduce cuDNN's output first (1e-3, float16 2e-2).
  *   - Conv: cudnnConvolutionBiasActivationForward when there is a bias and
  *     the activation is ReLU (or none with the implicit precomputed GEMM
  *     algorithm), else cudnnConvolutionForward + one bias/activation kernel.
@@ -46,6 +53,7 @@ extern "C" {
 #include <stdio.h>
 
 #define CONV_ALIGN 256
+#define HALF_TOLERANCE 2e-2f /* float16 paths: agreement with the float32 output, of its largest value */
 #define CONV_MAX_ALGOS 16
 #define CONV_SEARCH_WORKSPACE_CAP ((size_t)1 << 30)
 
@@ -148,7 +156,8 @@ enum conv_path { CONV_PATH_CUDNN = 0, CONV_PATH_DEPTHWISE, CONV_PATH_DIRECT, CON
 #define CONV_KIND_HALF (CD_COUNT + 1)  /* the float16 path */
 #define CONV_KIND_WINO2 (CD_COUNT + 2) /* Winograd F(2x2, 3x3) */
 #define CONV_KIND_WINO4 (CD_COUNT + 3) /* Winograd F(4x4, 3x3) */
-#define CONV_KIND_END (CD_COUNT + 4)
+#define CONV_KIND_WINO2_F16 (CD_COUNT + 4) /* Winograd F(2x2, 3x3), float16 GEMM (call->allow_fp16) */
+#define CONV_KIND_END (CD_COUNT + 5)
 enum conv_search { SEARCH_EXHAUSTIVE = 0, SEARCH_HEURISTIC, SEARCH_DEFAULT };
 
 typedef struct conv_state {
@@ -179,12 +188,14 @@ typedef struct conv_state {
     /* depthwise (conv_depthwise.cuh) */
     dw_plan dw;
     /* direct kernels (conv_direct.cuh) */
-    int direct_kind; /* the float32 choice: enum cd_kind, or CONV_KIND_WINO2/4 on the Winograd path */
+    int direct_kind; /* the tuned choice: enum cd_kind, or CONV_KIND_WINO* on the Winograd path */
     cd_params cd;
     float *cd_weights; /* device: the packed weights and bias */
     /* Winograd (conv_winograd.cuh): scratch = [cuBLAS workspace | V | M] */
     wino_params wino;
-    float *wino_u;     /* device: the transformed weights */
+    int wino_half;     /* U and V in float16 */
+    void *wino_u;      /* device: the transformed weights */
+    int fp16_allowed;  /* call->allow_fp16 at prepare */
     size_t wino_v_off, wino_m_off;
     /* float16 (see "float16 path" below) */
     int half;        /* this state's cuDNN descriptors are float16 (the half path's own state) */
@@ -605,6 +616,7 @@ static fg_status *conv_prepare_common(cuda_call *call, int transposed)
                             fg_tensor_numel(&call->op.in[3]) != fg_tensor_numel(&call->op.out[0])))
         return op_error(&call->op, FG_ERR_INTERNAL, "the fused residual does not match the convolution's output");
     s->act = call->op.act;
+    s->fp16_allowed = call->allow_fp16;
     if (fg_tensor_numel(&call->op.out[0]) == 0) {
         s->empty = 1;
         return NULL;
@@ -826,12 +838,13 @@ static fg_status *cudnn_forward(cuda_call *call, conv_state *s, const float *x, 
 static fg_status *wino_forward(cuda_call *call, const conv_state *s, const float *x, const float *residual, float *y,
                                char *scratch)
 {
-    float *v = (float *)(scratch + s->wino_v_off), *mm = (float *)(scratch + s->wino_m_off);
-    cudaError_t err = wino_transform_input(&s->wino, x, v, call->stream);
+    void *v = scratch + s->wino_v_off;
+    float *mm = (float *)(scratch + s->wino_m_off);
+    cudaError_t err = wino_transform_input(&s->wino, s->wino_half, x, v, call->stream);
     if (err != cudaSuccess)
         return cuda_error(call, err, "Winograd input transform");
     FG_TRY(cuda_blas_setup(call, scratch));
-    cublasStatus_t st = wino_products(call->cublas, &s->wino, s->wino_u, v, mm);
+    cublasStatus_t st = wino_products(call->cublas, &s->wino, s->wino_half, s->wino_u, v, mm);
     if (st != CUBLAS_STATUS_SUCCESS)
         return cublas_error(call, st, "Winograd products");
     err = wino_transform_output(&s->wino, mm, s->has_bias ? (const float *)call->op.in[2].data : NULL, residual, y,
@@ -907,17 +920,20 @@ static int direct_mode(void)
 
 static int wino_tile(int kind)
 {
-    return kind == CONV_KIND_WINO2 ? 2 : kind == CONV_KIND_WINO4 ? 4 : 0;
+    return kind == CONV_KIND_WINO2 || kind == CONV_KIND_WINO2_F16 ? 2 : kind == CONV_KIND_WINO4 ? 4 : 0;
 }
 
 /* Winograd applies to 3x3 stride-1 undilated convolutions (prepare_direct
- * checked 2-D, group 1, constant weights). Unless forced, only from 32
- * channels in and out: below that the transforms cost more than the GEMM saves. */
+ * checked 2-D, group 1, constant weights); its float16 form where float16
+ * is allowed. Unless forced, only from 32 channels in and out: below that
+ * the transforms cost more than the GEMM saves. */
 static int wino_eligible(const conv_state *s, int kind, int forced)
 {
     const cd_params *p = &s->cd;
     wino_params wp;
     if (!wino_tile(kind) || p->k_h != 3 || p->k_w != 3 || p->s_h != 1 || p->s_w != 1 || p->d_h != 1 || p->d_w != 1)
+        return 0;
+    if (kind == CONV_KIND_WINO2_F16 && !s->fp16_allowed)
         return 0;
     if (!forced && (p->c_in < 32 || p->c_out < 32))
         return 0;
@@ -933,29 +949,32 @@ static int candidate_eligible(const conv_state *s, int kind, int forced)
     return wino_eligible(s, kind, forced);
 }
 
-/* s->wino for tile m, with the scratch layout [cuBLAS workspace | V | M]; the scratch bytes, or 0. */
-static size_t wino_layout(conv_state *s, int m)
+/* s->wino for candidate `kind`, with the scratch layout [cuBLAS workspace | V | M]; the scratch bytes, or 0. */
+static size_t wino_layout(conv_state *s, int kind)
 {
     const cd_params *p = &s->cd;
-    if (wino_params_init(&s->wino, m, p->batch, p->c_in, p->c_out, p->in_h, p->in_w, p->out_h, p->out_w, p->p_h,
-                         p->p_w) != 0)
+    if (wino_params_init(&s->wino, wino_tile(kind), p->batch, p->c_in, p->c_out, p->in_h, p->in_w, p->out_h,
+                         p->out_w, p->p_h, p->p_w) != 0)
         return 0;
+    s->wino_half = kind == CONV_KIND_WINO2_F16;
+    size_t element = s->wino_half ? sizeof(__half) : sizeof(float);
     s->wino_v_off = align_up(CUDA_BLAS_WORKSPACE);
-    s->wino_m_off = s->wino_v_off + align_up(sizeof(float) * wino_input_floats(&s->wino));
+    s->wino_m_off = s->wino_v_off + align_up(element * wino_input_floats(&s->wino));
     return s->wino_m_off + align_up(sizeof(float) * wino_product_floats(&s->wino));
 }
 
-/* s->wino and s->wino_u (the weights transformed on the device) for tile m; 0, or -1 when that failed. */
-static int wino_prepare(cuda_call *call, conv_state *s, int m)
+/* s->wino and s->wino_u (the weights transformed on the device) for candidate `kind`; 0, or -1 when that failed. */
+static int wino_prepare(cuda_call *call, conv_state *s, int kind)
 {
     if (s->wino_u)
         cudaFree(s->wino_u);
     s->wino_u = NULL;
-    if (!wino_layout(s, m))
+    if (!wino_layout(s, kind))
         return -1;
-    if (cudaMalloc((void **)&s->wino_u, sizeof(float) * wino_weight_floats(&s->wino)) == cudaSuccess &&
-        wino_transform_weights(&s->wino, (const float *)call->op.in[1].data, s->wino_u, call->stream) ==
-            cudaSuccess &&
+    size_t element = s->wino_half ? sizeof(__half) : sizeof(float);
+    if (cudaMalloc(&s->wino_u, element * wino_weight_floats(&s->wino)) == cudaSuccess &&
+        wino_transform_weights(&s->wino, s->wino_half, (const float *)call->op.in[1].data, s->wino_u,
+                               call->stream) == cudaSuccess &&
         cudaStreamSynchronize(call->stream) == cudaSuccess)
         return 0;
     cudaGetLastError();
@@ -1072,13 +1091,11 @@ static int tune_direct(cuda_call *call, conv_state *s, int include_cudnn)
     size_t nx = (size_t)fg_tensor_numel(&call->op.in[0]), ny = (size_t)fg_tensor_numel(&call->op.out[0]);
     size_t x_bytes = sizeof(float) * nx, y_bytes = sizeof(float) * ny;
     size_t scratch_bytes = include_cudnn ? call->op.scratch_bytes : 0;
-    for (int kind = CONV_KIND_WINO2; kind <= CONV_KIND_WINO4; kind++) {
-        size_t wb = wino_eligible(s, kind, 0) ? wino_layout(s, wino_tile(kind)) : 0;
+    for (int kind = CONV_KIND_WINO2; kind < CONV_KIND_END; kind++) {
+        size_t wb = wino_eligible(s, kind, 0) ? wino_layout(s, kind) : 0;
         scratch_bytes = wb > scratch_bytes ? wb : scratch_bytes;
     }
-    float *best_u = NULL; /* the transformed weights of the best Winograd tile so far */
-    wino_params best_wino;
-    memset(&best_wino, 0, sizeof best_wino);
+    void *best_u = NULL; /* the transformed weights of the best Winograd candidate so far */
     void *x = NULL, *y = NULL, *scratch = NULL, *residual = NULL;
     float *host_x = NULL, *ref = NULL, *host_y = NULL;
     tune_buffers b;
@@ -1126,14 +1143,14 @@ static int tune_direct(cuda_call *call, conv_state *s, int include_cudnn)
             continue;
         if (kind != CD_CUDNN && include_cudnn && !have_ref)
             continue;
-        if (wino_tile(kind) && wino_prepare(call, s, wino_tile(kind)) != 0)
+        if (wino_tile(kind) && wino_prepare(call, s, kind) != 0)
             continue;
         int usable = 1;
         if (kind != CD_CUDNN && include_cudnn) {
             cudaMemsetAsync(y, 0xff, y_bytes, call->stream); /* NaNs where a kernel writes nothing */
             fg_status *err = launch_candidate(call, s, kind, &b);
             usable = !err && cudaStreamSynchronize(call->stream) == cudaSuccess &&
-                     matches_reference(b.y, ref, host_y, ny, tol);
+                     matches_reference(b.y, ref, host_y, ny, kind == CONV_KIND_WINO2_F16 ? HALF_TOLERANCE : tol);
             fg_status_free(err);
             cudaGetLastError();
         }
@@ -1143,7 +1160,6 @@ static int tune_direct(cuda_call *call, conv_state *s, int include_cudnn)
             best_ms = ms;
             cudaFree(best_u);
             best_u = s->wino_u; /* NULL unless Winograd */
-            best_wino = s->wino;
             s->wino_u = NULL;
         }
         cudaFree(s->wino_u);
@@ -1152,7 +1168,7 @@ static int tune_direct(cuda_call *call, conv_state *s, int include_cudnn)
 done:
     if (wino_tile(best)) {
         s->wino_u = best_u;
-        wino_layout(s, best_wino.m);
+        wino_layout(s, best);
     } else {
         cudaFree(best_u);
     }
@@ -1187,12 +1203,12 @@ static void make_direct_key(const cuda_call *call, const conv_state *s, const in
     const conv_geom *g = &s->g;
     snprintf(key, size,
              "direct5|%s|cudnn%zu|tf32=%d|x%lld,%lld,%lld,%lld|w%lld,%lld,%lld|y%lld,%lld,%lld|s%lld,%lld|d%lld,%lld|"
-             "p%lld,%lld,%lld,%lld|b%d|a%d|r%d",
+             "p%lld,%lld,%lld,%lld|b%d|a%d|r%d|f16=%d",
              name, (size_t)cudnnGetVersion(), call->allow_tf32, (long long)g->batch, (long long)g->c_in,
              (long long)in[0], (long long)in[1], (long long)g->c_out, (long long)k[0], (long long)k[1],
              (long long)g->c_out, (long long)out[0], (long long)out[1], (long long)st[0], (long long)st[1],
              (long long)dl[0], (long long)dl[1], (long long)pl[0], (long long)pl[1], (long long)pr[0],
-             (long long)pr[1], s->has_bias, (int)s->act.kind, s->has_residual);
+             (long long)pr[1], s->has_bias, (int)s->act.kind, s->has_residual, s->fp16_allowed);
 }
 
 /* After the cuDNN set-up of a forward convolution: switches to a direct
@@ -1256,7 +1272,7 @@ static fg_status *prepare_direct(cuda_call *call, conv_state *s)
         if (mode == DIRECT_AUTO && choice >= 0)
             conv_algo_cache_store(key, choice, 0);
     }
-    if (wino_tile(choice) && !s->wino_u && wino_prepare(call, s, wino_tile(choice)) != 0)
+    if (wino_tile(choice) && !s->wino_u && wino_prepare(call, s, choice) != 0)
         choice = CD_CUDNN;
     if (choice <= CD_CUDNN || wino_tile(choice)) {
         cudaFree(s->cd_weights);
@@ -1267,7 +1283,7 @@ static fg_status *prepare_direct(cuda_call *call, conv_state *s)
     s->direct_kind = choice;
     if (wino_tile(choice)) {
         s->path = CONV_PATH_WINOGRAD;
-        call->op.scratch_bytes = wino_layout(s, wino_tile(choice));
+        call->op.scratch_bytes = wino_layout(s, choice);
         return NULL;
     }
     s->path = CONV_PATH_DIRECT;
@@ -1285,7 +1301,6 @@ static fg_status *prepare_direct(cuda_call *call, conv_state *s)
  * its output agrees with the float32 one (HALF_TOLERANCE of the largest
  * value). Every other op stays float32. */
 
-#define HALF_TOLERANCE 2e-2f
 #define HALF_WORKSPACE_CAP ((size_t)64 << 20) /* FFT algorithms can ask for hundreds of MiB */
 
 typedef struct half_path {
@@ -1461,8 +1476,8 @@ static int half_use_algorithm(const cuda_call *call, half_path *hp, int algo)
  * (some return wrong results for some shapes: checking is not optional),
  * and timed; the fastest agreeing one replaces the float32 path if it is
  * faster. The choice (0, or 1 + the algorithm) is cached. */
-/* The float32 path's tuning candidate: a direct kernel, a Winograd tile, or cuDNN. */
-static int float32_choice(const conv_state *s)
+/* The tuned candidate before the float16 cuDNN path is considered: a direct kernel, a Winograd form, or cuDNN. */
+static int tuned_choice(const conv_state *s)
 {
     return s->path == CONV_PATH_DIRECT || s->path == CONV_PATH_WINOGRAD ? s->direct_kind : CD_CUDNN;
 }
@@ -1480,14 +1495,14 @@ static void choose_half(cuda_call *call, conv_state *s)
     char base[CONV_ALGO_KEY_MAX - 64];
     make_cache_key(call, &hp->c, base, sizeof base);
     snprintf(key, sizeof key, "half-choice2|%s|b%d|a%d|r%d|k%d", base, s->has_bias, (int)s->act.kind,
-             s->has_residual, float32_choice(s));
+             s->has_residual, tuned_choice(s));
     int cached = 0, math = 0, best = -1;
     if (conv_algo_cache_lookup(key, &cached, &math)) {
         best = cached - 1;
         if (best >= 0 && !half_use_algorithm(call, hp, best))
             best = -1;
     } else {
-        int current = float32_choice(s);
+        int current = tuned_choice(s);
         size_t nx = hp->nx, ny = hp->ny;
         void *x = NULL, *y = NULL, *scratch32 = NULL, *scratch16 = NULL, *residual = NULL;
         float *host_x = (float *)malloc(nx * sizeof(float) + 4), *ref = (float *)malloc(ny * sizeof(float) + 4),

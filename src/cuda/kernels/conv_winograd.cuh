@@ -16,8 +16,12 @@
  * The transforms are Lavin & Gray's (points 0, +-1, +-2 for m = 4); checked
  * against the direct sum in double precision in tests/gpu/winograd_test.cu,
  * and every use is checked against cuDNN's output when it is chosen (conv.cu).
+ * float16 variant (only F(2x2): F(4x4)'s transforms lose ~1% in float16):
+ * U and V are stored in float16 and the GEMM runs on tensor cores with
+ * float32 accumulation; the transforms compute in float32 and M stays
+ * float32 (~5e-4 of the largest value off).
  * Deterministic: fixed summation order everywhere (cuBLAS without split-K
- * atomics for float32 GEMMs of this kind).
+ * atomics for GEMMs of this kind).
  * Included by conv.cu; a header so that the stand-alone test can include it. */
 #ifndef FACEGRAPH_CUDA_CONV_WINOGRAD_CUH
 #define FACEGRAPH_CUDA_CONV_WINOGRAD_CUH
@@ -65,7 +69,7 @@ static inline int wino_params_init(wino_params *p, int m, int64_t batch, int64_t
     return 0;
 }
 
-/* Floats of the transformed weights U, of the transformed input V and of the products M. */
+/* Elements of the transformed weights U, of the transformed input V and of the products M. */
 static inline size_t wino_weight_floats(const wino_params *p)
 {
     return (size_t)p->a * p->a * p->c_out * p->c_in;
@@ -127,9 +131,18 @@ template <> struct wino_f<4> {
 
 /* ------------------------------------------------------------ kernels */
 
-/* U[xi][k][c] = G w[k][c] G^T, one thread per (k, c), in double precision. */
-template <int M>
-static __global__ void wino_weights_kernel(wino_params p, const float *__restrict__ w, float *__restrict__ u)
+static __device__ __forceinline__ void wino_store(float *p, float v)
+{
+    *p = v;
+}
+static __device__ __forceinline__ void wino_store(__half *p, float v)
+{
+    *p = __float2half_rn(v);
+}
+
+/* U[xi][k][c] = G w[k][c] G^T, one thread per (k, c), in double precision; T: float or __half. */
+template <int M, typename T>
+static __global__ void wino_weights_kernel(wino_params p, const float *__restrict__ w, T *__restrict__ u)
 {
     CU_KERNEL_PROLOGUE();
     const int A = M + 2;
@@ -148,14 +161,14 @@ static __global__ void wino_weights_kernel(wino_params p, const float *__restric
 #pragma unroll
             for (int s = 0; s < A; s++) {
                 double v = t[r][0] * wino_f<M>::g(s, 0) + t[r][1] * wino_f<M>::g(s, 1) + t[r][2] * wino_f<M>::g(s, 2);
-                u[(size_t)(r * A + s) * n + i] = (float)v;
+                wino_store(u + (size_t)(r * A + s) * n + i, (float)v);
             }
     }
 }
 
 /* V[xi][c][p] = B^T d B, one thread per (c, p): i = c * P + p, so that the stores are coalesced. */
-template <int M>
-static __global__ void wino_input_kernel(wino_params p, const float *__restrict__ x, float *__restrict__ v)
+template <int M, typename T>
+static __global__ void wino_input_kernel(wino_params p, const float *__restrict__ x, T *__restrict__ v)
 {
     CU_KERNEL_PROLOGUE();
     const int A = M + 2;
@@ -190,7 +203,7 @@ static __global__ void wino_input_kernel(wino_params p, const float *__restrict_
                         s += wino_f<M>::bt(y, q) * d[q][z];
                 t1[y][z] = s;
             }
-        float *vo = v + i;
+        T *vo = v + i;
         const size_t stride = (size_t)n;
 #pragma unroll
         for (int y = 0; y < A; y++)
@@ -201,7 +214,7 @@ static __global__ void wino_input_kernel(wino_params p, const float *__restrict_
                 for (int q = 0; q < A; q++)
                     if (wino_f<M>::bt(z, q) != 0.0f)
                         s += t1[y][q] * wino_f<M>::bt(z, q);
-                vo[(size_t)(y * A + z) * stride] = s;
+                wino_store(vo + (size_t)(y * A + z) * stride, s);
             }
     }
 }
@@ -268,20 +281,31 @@ static __global__ void wino_output_kernel(wino_params p, const float *__restrict
 
 /* ------------------------------------------------------------ launches (the launch error, if any) */
 
-static inline cudaError_t wino_transform_weights(const wino_params *p, const float *w, float *u, cudaStream_t stream)
+/* u, v: float, or __half when `half` (F(2x2) only). */
+static inline cudaError_t wino_transform_weights(const wino_params *p, int half, const float *w, void *u,
+                                                 cudaStream_t stream)
 {
     uint32_t n = (uint32_t)p->c_out * (uint32_t)p->c_in;
+    if (half)
+        return p->m == 2 ? cu_launch(wino_weights_kernel<2, __half>, cu_blocks(n), CU_THREADS, 0, stream, *p, w,
+                                     (__half *)u)
+                         : cudaErrorInvalidValue;
     if (p->m == 2)
-        return cu_launch(wino_weights_kernel<2>, cu_blocks(n), CU_THREADS, 0, stream, *p, w, u);
-    return cu_launch(wino_weights_kernel<4>, cu_blocks(n), CU_THREADS, 0, stream, *p, w, u);
+        return cu_launch(wino_weights_kernel<2, float>, cu_blocks(n), CU_THREADS, 0, stream, *p, w, (float *)u);
+    return cu_launch(wino_weights_kernel<4, float>, cu_blocks(n), CU_THREADS, 0, stream, *p, w, (float *)u);
 }
 
-static inline cudaError_t wino_transform_input(const wino_params *p, const float *x, float *v, cudaStream_t stream)
+static inline cudaError_t wino_transform_input(const wino_params *p, int half, const float *x, void *v,
+                                               cudaStream_t stream)
 {
     int64_t n = (int64_t)p->c_in * p->tiles;
+    if (half)
+        return p->m == 2 ? cu_launch(wino_input_kernel<2, __half>, cu_blocks(n), CU_THREADS, 0, stream, *p, x,
+                                     (__half *)v)
+                         : cudaErrorInvalidValue;
     if (p->m == 2)
-        return cu_launch(wino_input_kernel<2>, cu_blocks(n), CU_THREADS, 0, stream, *p, x, v);
-    return cu_launch(wino_input_kernel<4>, cu_blocks(n), CU_THREADS, 0, stream, *p, x, v);
+        return cu_launch(wino_input_kernel<2, float>, cu_blocks(n), CU_THREADS, 0, stream, *p, x, (float *)v);
+    return cu_launch(wino_input_kernel<4, float>, cu_blocks(n), CU_THREADS, 0, stream, *p, x, (float *)v);
 }
 
 static inline cudaError_t wino_transform_output(const wino_params *p, const float *mm, const float *bias,
@@ -294,17 +318,20 @@ static inline cudaError_t wino_transform_output(const wino_params *p, const floa
     return cu_launch(wino_output_kernel<4>, cu_blocks(n), CU_THREADS, 0, stream, *p, mm, bias, residual, y, act);
 }
 
-/* M[xi] = U[xi] . V[xi] for every xi: one strided-batched SGEMM in cuBLAS's
- * column-major terms (M^T = V^T U^T). The handle's stream, math mode and
+/* M[xi] = U[xi] . V[xi] for every xi: one strided-batched GEMM in cuBLAS's
+ * column-major terms (M^T = V^T U^T); float32 M, float32 accumulation, U
+ * and V in float16 when `half`. The handle's stream, math mode and
  * workspace are the caller's. */
-static inline cublasStatus_t wino_products(cublasHandle_t h, const wino_params *p, const float *u, const float *v,
-                                           float *mm)
+static inline cublasStatus_t wino_products(cublasHandle_t h, const wino_params *p, int half, const void *u,
+                                           const void *v, float *mm)
 {
     const float one = 1.0f, zero = 0.0f;
     const int P = (int)p->tiles;
-    return cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, P, p->c_out, p->c_in, &one, v, P,
-                                     (long long)p->c_in * P, u, p->c_in, (long long)p->c_out * p->c_in, &zero, mm, P,
-                                     (long long)p->c_out * P, p->a * p->a);
+    const cudaDataType_t in = half ? CUDA_R_16F : CUDA_R_32F;
+    return cublasGemmStridedBatchedEx(h, CUBLAS_OP_N, CUBLAS_OP_N, P, p->c_out, p->c_in, &one, v, in, P,
+                                      (long long)p->c_in * P, u, in, p->c_in, (long long)p->c_out * p->c_in, &zero,
+                                      mm, CUDA_R_32F, P, (long long)p->c_out * P, p->a * p->a, CUBLAS_COMPUTE_32F,
+                                      CUBLAS_GEMM_DEFAULT);
 }
 
 #endif

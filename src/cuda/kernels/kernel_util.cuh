@@ -57,11 +57,15 @@ static inline unsigned cu_blocks(int64_t n)
  * kernel be scheduled early. Without a programmatic predecessor (a library
  * kernel, a copy, a plain launch) both instructions do nothing.
  * FACEGRAPH_CUDA_PDL=0 launches plainly (for comparison). */
+#ifndef FG_PDL_EARLY_TRIGGER
+#define FG_PDL_EARLY_TRIGGER 0
+#endif
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 #define CU_KERNEL_PROLOGUE()                                                                                           \
     do {                                                                                                               \
         asm volatile("griddepcontrol.wait;" ::: "memory");                                                             \
-        asm volatile("griddepcontrol.launch_dependents;" :::);                                                         \
+        if (FG_PDL_EARLY_TRIGGER)                                                                                      \
+            asm volatile("griddepcontrol.launch_dependents;" :::);                                                     \
     } while (0)
 #else
 #define CU_KERNEL_PROLOGUE()                                                                                           \

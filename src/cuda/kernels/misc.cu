@@ -977,7 +977,7 @@ static fg_status *resize_prepare(cuda_call *call)
         for (int a = 0; a < p.rank - 2; a++)
             if (!axes[a].identity)
                 outer_identity = 0;
-        st->planes_f32 = outer_identity;
+        st->planes_f32 = outer_identity && d->total <= CU_INDEX_LIMIT; /* 32-bit index math */
         st->planes = 1;
         for (int a = 0; a < p.rank - 2; a++)
             st->planes *= p.in_dims[a];
@@ -986,25 +986,27 @@ static fg_status *resize_prepare(cuda_call *call)
 }
 
 /* float32 with only the last two axes resized: the CPU's plane kernel, one
- * thread per output element. */
-__global__ void resize_planes_f32_kernel(resize_desc d, int64_t planes, const float *in, float *out)
+ * thread per output element (fewer than 2^31 of them: 32-bit index math). */
+__global__ void resize_planes_f32_kernel(resize_desc d, int64_t planes, const float *__restrict__ in,
+                                         float *__restrict__ out)
 {
     CU_KERNEL_PROLOGUE();
     int ry = d.rank - 2, rx = d.rank - 1;
-    int64_t ih = d.in_dims[ry], iw = d.in_dims[rx], oh = d.out_dims[ry], ow = d.out_dims[rx];
+    int64_t ih = d.in_dims[ry], iw = d.in_dims[rx];
+    const uint32_t oh = (uint32_t)d.out_dims[ry], ow = (uint32_t)d.out_dims[rx];
     int ny = d.taps[ry], nx = d.taps[rx];
-    const int *iy_t = d.index[ry], *ix_t = d.index[rx];
-    const float *wy_t = d.weight[ry], *wx_t = d.weight[rx];
-    int64_t total = planes * oh * ow;
-    for (int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total;
-         idx += (int64_t)gridDim.x * blockDim.x) {
-        int64_t ox = idx % ow, r = idx / ow;
-        int64_t oy = r % oh, plane = r / oh;
+    const int *__restrict__ iy_t = d.index[ry], *__restrict__ ix_t = d.index[rx];
+    const float *__restrict__ wy_t = d.weight[ry], *__restrict__ wx_t = d.weight[rx];
+    const uint32_t total = (uint32_t)(planes * oh * ow);
+    CU_LOOP(idx, total)
+    {
+        uint32_t ox = idx % ow, r = idx / ow;
+        uint32_t oy = r % oh, plane = r / oh;
         if (d.outside[ry][oy] || d.outside[rx][ox]) {
             out[idx] = d.extrapolation;
             continue;
         }
-        const float *src = in + plane * ih * iw;
+        const float *src = in + (int64_t)plane * ih * iw;
         float v;
         if (ny == 1 && nx == 1) {
             v = src[(int64_t)iy_t[oy] * iw + ix_t[ox]];
