@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Element-wise chain fusion (src/plan/fuse_elementwise.c): small ONNX models
-built here, run by `facegraph infer` and by ONNX Runtime (CPU).
+"""Element-wise chain fusion (src/plan/fuse_elementwise.c), and a Pad of
+zeros planned as a view: small ONNX models built here, run by `facegraph
+infer` and by ONNX Runtime (CPU).
 
 For every model:
   - facegraph's outputs match onnxruntime: max |ours - ref| <= 1e-5 * max |ref| + 1e-6
@@ -171,6 +172,20 @@ def models():
         prev = "v%d" % k
     out.append(("many_inputs", build("many_inputs", nodes, [("x", [6, 16])] + [("b%d" % k, [16]) for k in range(10)],
                                      [prev]), 10, 2))
+    # a Pad of zeros is a view of its input (pfld_68 has two before its pooling): no kernel, same outputs,
+    # also when the padded value is a model output next to the input it aliases; a real Pad still runs
+    zeros = numpy_helper.from_array(np.zeros(8, dtype=np.int64), "zeros")
+    ones = numpy_helper.from_array(np.array([0, 0, 1, 2, 0, 0, 2, 1], dtype=np.int64), "ones")
+    out.append(("zero_pad_pool", build("zero_pad_pool", [
+        N("Pad", ["x"], ["p"], mode="constant", pads=[0] * 8, value=0.0),
+        N("AveragePool", ["p"], ["y"], kernel_shape=[2, 2], strides=[2, 2])],
+        [("x", [1, 3, 8, 6])], ["y"], opset=10), 2, 2))
+    out.append(("zero_pad_output", build("zero_pad_output", [
+        N("Pad", ["x", "zeros"], ["p"]), N("Relu", ["p"], ["y"])],
+        [("x", [2, 3, 4, 5])], ["p", "y"], [zeros], opset=13), 2, 2))
+    out.append(("real_pad", build("real_pad", [
+        N("Pad", ["x", "ones"], ["p"]), N("Relu", ["p"], ["y"])],
+        [("x", [2, 3, 4, 5])], ["y"], [ones], opset=13), 2, 2))
     return out
 
 

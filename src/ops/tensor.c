@@ -1373,6 +1373,10 @@ static fg_status *pad_infer(op_call *call)
         if (mode != PAD_CONSTANT && in->dims[d] == 0 && dims[d] > 0)
             return op_error(call, FG_ERR_SHAPE, "cannot pad empty axis %d in this mode", d);
     }
+    int zero = 1;
+    for (int d = 0; d < in->rank; d++)
+        zero &= begin[d] == 0 && end[d] == 0;
+    call->out_is_input = zero; /* pfld_68 pads by zeros before its pooling */
     set_output(call, 0, in->dtype, in->rank, dims);
     return NULL;
 }

@@ -1259,7 +1259,7 @@ static fg_status *plan_node(plan *p, const ir_model *model, const ir_node *node,
             v->count_of = count_of;
         }
         v->kind = PLAN_ARENA;
-        if (j == 0 && (op->flags & OP_VIEW) && s->in[0] >= 0 && sole_output) {
+        if (j == 0 && ((op->flags & OP_VIEW) || s->call.out_is_input) && s->in[0] >= 0 && sole_output) {
             v->kind = PLAN_ALIAS;
             v->alias_of = s->in[0];
         }
