@@ -270,16 +270,9 @@ struct cuda_plan {
     float device_ms;         /* the latest run's kernels, by those events */
 };
 
-static int root_value(const plan *p, int id)
-{
-    while (id >= 0 && p->values[id].kind == PLAN_ALIAS)
-        id = p->values[id].alias_of;
-    return id;
-}
-
 static void *device_ptr(const cuda_plan *cp, int id)
 {
-    int r = root_value(cp->p, id);
+    int r = plan_value_root(cp->p, id);
     const plan_value *v = &cp->p->values[r];
     if (v->kind == PLAN_ARENA)
         return (char *)cp->d_arena + v->offset;
@@ -360,13 +353,13 @@ static fg_status *upload_constants(cuda_plan *cp)
     for (int k = 0; k < p->n_steps; k++) {
         const plan_step *s = &p->steps[k];
         for (int i = 0; i < s->n_in; i++) {
-            int r = s->in[i] >= 0 ? root_value(p, s->in[i]) : -1;
+            int r = s->in[i] >= 0 ? plan_value_root(p, s->in[i]) : -1;
             if (r >= 0 && p->values[r].kind == PLAN_CONST)
                 FG_TRY(upload_value(cp, r));
         }
     }
     for (int i = 0; i < p->n_outputs; i++) {
-        int r = root_value(p, p->outputs[i]);
+        int r = plan_value_root(p, p->outputs[i]);
         if (p->values[r].kind == PLAN_CONST)
             FG_TRY(upload_value(cp, r));
     }
@@ -421,7 +414,7 @@ static fg_status *bind_steps(cuda_plan *cp)
             int id = s->in[i];
             if (id < 0)
                 continue;
-            int r = root_value(p, id);
+            int r = plan_value_root(p, id);
             c->op.in[i] = p->values[id].t;
             c->op.in[i].data = device_ptr(cp, id);
             c->op.in[i].location = FG_DEVICE;
@@ -522,7 +515,7 @@ fg_status *cuda_plan_create(cuda_device *dev, cuda_weights *weights, plan *p, co
         st = device_alloc(cp, bytes, &cp->d_value[i]);
     }
     for (int i = 0; i < p->n_outputs && !st; i++) {
-        size_t bytes = p->values[root_value(p, p->outputs[i])].bytes;
+        size_t bytes = p->values[plan_value_root(p, p->outputs[i])].bytes;
         size_t out_bytes = fg_tensor_nbytes(&p->values[p->outputs[i]].t);
         if (out_bytes > bytes)
             bytes = out_bytes;
@@ -594,7 +587,7 @@ static fg_status *enqueue_outputs(cuda_plan *cp, int host_outputs)
     cudaError_t err;
     for (int i = 0; i < p->n_outputs && host_outputs; i++) {
         int id = p->outputs[i];
-        size_t bytes = p->values[root_value(p, id)].kind == PLAN_ARENA ? p->values[root_value(p, id)].bytes
+        size_t bytes = p->values[plan_value_root(p, id)].kind == PLAN_ARENA ? p->values[plan_value_root(p, id)].bytes
                                                                        : fg_tensor_nbytes(&p->values[id].t);
         err = cudaMemcpyAsync(cp->h_output[i], device_ptr(cp, id), bytes, cudaMemcpyDeviceToHost, cp->stream);
         if (err != cudaSuccess)

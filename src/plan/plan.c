@@ -179,7 +179,7 @@ static fg_status *add_cast_step(plan *p, const ir_model *model, int from, fg_dty
     return plan_node(p, model, &sn->node, op_find("", "Cast"), NULL);
 }
 
-static int root_of(const plan *p, int id)
+int plan_value_root(const plan *p, int id)
 {
     while (id >= 0 && p->values[id].kind == PLAN_ALIAS)
         id = p->values[id].alias_of;
@@ -188,7 +188,7 @@ static int root_of(const plan *p, int id)
 
 void *plan_value_data(const plan *p, int id)
 {
-    const plan_value *v = &p->values[root_of(p, id)];
+    const plan_value *v = &p->values[plan_value_root(p, id)];
     switch (v->kind) {
     case PLAN_CONST:
     case PLAN_INPUT: return v->t.data;
@@ -248,7 +248,7 @@ static void bind_plan_inputs(plan *p, plan_step *s)
             memset(t, 0, sizeof *t);
             continue;
         }
-        const plan_value *v = &p->values[root_of(p, id)];
+        const plan_value *v = &p->values[plan_value_root(p, id)];
         *t = p->values[id].t;
         t->data = v->kind == PLAN_CONST ? v->t.data : NULL;
     }
@@ -928,7 +928,7 @@ static fg_status *layout_arena(plan *p)
     for (int i = 0; i < p->n_steps; i++) {
         plan_step *s = &p->steps[i];
         for (int k = 0; k < s->n_out; k++) {
-            int r = root_of(p, s->out[k]);
+            int r = plan_value_root(p, s->out[k]);
             if (s->out[k] >= 0 && p->values[r].first_step < 0)
                 p->values[r].first_step = i;
             if (s->out[k] >= 0 && p->values[r].last_step < i)
@@ -937,13 +937,13 @@ static fg_status *layout_arena(plan *p)
         for (int k = 0; k < s->n_in; k++) {
             if (s->in[k] < 0)
                 continue;
-            int r = root_of(p, s->in[k]);
+            int r = plan_value_root(p, s->in[k]);
             if (p->values[r].last_step < i)
                 p->values[r].last_step = i;
         }
     }
     for (int i = 0; i < p->n_outputs; i++)
-        p->values[root_of(p, p->outputs[i])].last_step = p->n_steps;
+        p->values[plan_value_root(p, p->outputs[i])].last_step = p->n_steps;
 
     int *order = malloc(sizeof(int) * (size_t)(p->n_values + 1));
     placed *done = malloc(sizeof(placed) * (size_t)(p->n_values + 1));

@@ -113,6 +113,8 @@ int plan_matches_signature(const plan *p, const fg_tensor *inputs, int n_inputs)
 fg_status *plan_subplan_for(plan *p, plan_step *s, const ir_graph *graph, const fg_tensor *inputs, int n_inputs,
                             plan **out);
 
+/* The value whose bytes value id shares (itself unless a view). */
+int plan_value_root(const plan *p, int id);
 /* Data pointer of a value in the current run (follows aliases; inputs
  * point at the caller's buffers bound by the backend). */
 void *plan_value_data(const plan *p, int id);
