@@ -987,13 +987,69 @@ static int wino_prepare(cuda_call *call, conv_state *s, int kind)
 #define TUNE_LAUNCHES 8
 #define TUNE_SAMPLES 3
 
+/* Temporary buffers for timing and checking the candidates of one
+ * convolution (tune_direct, choose_half): a fixed pseudo-random input, the
+ * output, scratch, a constant residual when the convolution has one, two
+ * events, and host room for a reference output and a candidate's output. */
 typedef struct tune_buffers {
     const float *x;
-    const float *residual; /* zeros, when the convolution has a fused residual */
+    const float *residual; /* 0.0115f everywhere, when the convolution has a fused residual */
     float *y;
     char *scratch;
     cudaEvent_t start, stop;
+    size_t ny;             /* output elements */
+    float *ref, *host_y;   /* host, ny floats each */
 } tune_buffers;
+
+static void tune_buffers_free(cuda_call *call, tune_buffers *b)
+{
+    cudaStreamSynchronize(call->stream);
+    if (b->start)
+        cudaEventDestroy(b->start);
+    if (b->stop)
+        cudaEventDestroy(b->stop);
+    cudaFree((void *)b->x);
+    cudaFree(b->y);
+    cudaFree(b->scratch);
+    cudaFree((void *)b->residual);
+    free(b->ref);
+    free(b->host_y);
+    memset(b, 0, sizeof *b);
+    cudaGetLastError();
+}
+
+/* 0, or -1 (with everything freed) when something could not be allocated. */
+static int tune_buffers_alloc(cuda_call *call, const conv_state *s, size_t scratch_bytes, tune_buffers *b)
+{
+    size_t nx = (size_t)fg_tensor_numel(&call->op.in[0]), ny = (size_t)fg_tensor_numel(&call->op.out[0]);
+    size_t x_bytes = sizeof(float) * nx, y_bytes = sizeof(float) * ny;
+    void *x = NULL, *y = NULL, *scratch = NULL, *residual = NULL;
+    memset(b, 0, sizeof *b);
+    b->ny = ny;
+    float *host_x = (float *)malloc(x_bytes + 4);
+    b->ref = (float *)malloc(y_bytes + 4);
+    b->host_y = (float *)malloc(y_bytes + 4);
+    int ok = host_x && b->ref && b->host_y && cudaMalloc(&x, x_bytes + 4) == cudaSuccess &&
+             cudaMalloc(&y, y_bytes + 4) == cudaSuccess &&
+             (!scratch_bytes || cudaMalloc(&scratch, scratch_bytes) == cudaSuccess) &&
+             (!s->has_residual || (cudaMalloc(&residual, y_bytes + 4) == cudaSuccess &&
+                                   cudaMemset(residual, 0x3c, y_bytes) == cudaSuccess)) &&
+             cudaEventCreate(&b->start) == cudaSuccess && cudaEventCreate(&b->stop) == cudaSuccess;
+    b->x = (const float *)x;
+    b->y = (float *)y;
+    b->scratch = (char *)scratch;
+    b->residual = (const float *)residual;
+    if (ok) {
+        /* deterministic, finite values in [-1, 1): the timings must not depend on denormals or NaNs */
+        for (size_t i = 0; i < nx; i++)
+            host_x[i] = (float)((uint32_t)(i * 2654435761u) >> 22) / 512.0f - 1.0f;
+        ok = cudaMemcpy(x, host_x, x_bytes, cudaMemcpyHostToDevice) == cudaSuccess;
+    }
+    free(host_x);
+    if (!ok)
+        tune_buffers_free(call, b);
+    return ok ? 0 : -1;
+}
 
 static fg_status *launch_candidate(cuda_call *call, conv_state *s, int kind, const tune_buffers *b)
 {
@@ -1065,14 +1121,32 @@ done:
     return best;
 }
 
-/* 1 when out (device, n floats) matches the host reference within float32
- * reordering error: max |out - ref| <= tol * max |ref| + 1e-5. */
-static int matches_reference(const float *out, const float *ref, float *host, size_t n, float tol)
+/* Runs candidate `kind` once and keeps its output in b->ref; 0, or -1. */
+static int tune_reference(cuda_call *call, conv_state *s, int kind, tune_buffers *b)
 {
-    if (cudaMemcpy(host, out, n * sizeof(float), cudaMemcpyDeviceToHost) != cudaSuccess)
+    fg_status *err = launch_candidate(call, s, kind, b);
+    int ok = !err && cudaStreamSynchronize(call->stream) == cudaSuccess &&
+             cudaMemcpy(b->ref, b->y, b->ny * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess;
+    fg_status_free(err);
+    cudaGetLastError();
+    return ok ? 0 : -1;
+}
+
+/* 1 when candidate `kind` runs and its output matches b->ref within
+ * reordering error: max |out - ref| <= tol * max |ref| + 1e-5. */
+static int matches_reference(cuda_call *call, conv_state *s, int kind, tune_buffers *b, float tol)
+{
+    cudaMemsetAsync(b->y, 0xff, b->ny * sizeof(float), call->stream); /* NaNs where a kernel writes nothing */
+    fg_status *err = launch_candidate(call, s, kind, b);
+    int ran = !err && cudaStreamSynchronize(call->stream) == cudaSuccess &&
+              cudaMemcpy(b->host_y, b->y, b->ny * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess;
+    fg_status_free(err);
+    cudaGetLastError();
+    if (!ran)
         return 0;
+    const float *ref = b->ref, *host = b->host_y;
     double max_ref = 0.0, max_err = 0.0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < b->ny; i++) {
         double r = fabs((double)ref[i]), e = fabs((double)host[i] - (double)ref[i]);
         if (r > max_ref)
             max_ref = r;
@@ -1088,56 +1162,20 @@ static int matches_reference(const float *out, const float *ref, float *host, si
  * not taken. A Winograd choice leaves its s->wino and s->wino_u set. */
 static int tune_direct(cuda_call *call, conv_state *s, int include_cudnn)
 {
-    size_t nx = (size_t)fg_tensor_numel(&call->op.in[0]), ny = (size_t)fg_tensor_numel(&call->op.out[0]);
-    size_t x_bytes = sizeof(float) * nx, y_bytes = sizeof(float) * ny;
     size_t scratch_bytes = include_cudnn ? call->op.scratch_bytes : 0;
     for (int kind = CONV_KIND_WINO2; kind < CONV_KIND_END; kind++) {
         size_t wb = wino_eligible(s, kind, 0) ? wino_layout(s, kind) : 0;
         scratch_bytes = wb > scratch_bytes ? wb : scratch_bytes;
     }
     void *best_u = NULL; /* the transformed weights of the best Winograd candidate so far */
-    void *x = NULL, *y = NULL, *scratch = NULL, *residual = NULL;
-    float *host_x = NULL, *ref = NULL, *host_y = NULL;
     tune_buffers b;
-    memset(&b, 0, sizeof b);
-    int best = -1, have_ref = 0;
+    int best = -1;
     float best_ms = 0.0f;
     /* TF32 cuDNN results are themselves ~1e-3 off */
     float tol = call->allow_tf32 ? 2e-2f : 1e-3f;
-    if (cudaMalloc(&x, x_bytes ? x_bytes : 256) != cudaSuccess || cudaMalloc(&y, y_bytes ? y_bytes : 256) != cudaSuccess ||
-        (scratch_bytes && cudaMalloc(&scratch, scratch_bytes) != cudaSuccess))
-        goto done;
-    if (cudaEventCreate(&b.start) != cudaSuccess || cudaEventCreate(&b.stop) != cudaSuccess)
-        goto done;
-    host_x = (float *)malloc(x_bytes ? x_bytes : 4);
-    if (!host_x)
-        goto done;
-    /* deterministic, finite values in [-1, 1): the timings must not depend on denormals or NaNs */
-    for (size_t i = 0; i < nx; i++)
-        host_x[i] = (float)((uint32_t)(i * 2654435761u) >> 22) / 512.0f - 1.0f;
-    if (cudaMemcpy(x, host_x, x_bytes, cudaMemcpyHostToDevice) != cudaSuccess)
-        goto done;
-    b.x = (const float *)x;
-    b.y = (float *)y;
-    b.scratch = (char *)scratch;
-    if (s->has_residual) {
-        if (cudaMalloc(&residual, y_bytes ? y_bytes : 256) != cudaSuccess ||
-            cudaMemset(residual, 0x3c, y_bytes) != cudaSuccess) /* 0.0115f everywhere: finite, not zero */
-            goto done;
-        b.residual = (const float *)residual;
-    }
-    if (include_cudnn) {
-        ref = (float *)malloc(y_bytes ? y_bytes : 4);
-        host_y = (float *)malloc(y_bytes ? y_bytes : 4);
-        if (!ref || !host_y)
-            goto done;
-        fg_status *err = launch_candidate(call, s, CD_CUDNN, &b);
-        if (!err && cudaStreamSynchronize(call->stream) == cudaSuccess &&
-            cudaMemcpy(ref, y, y_bytes, cudaMemcpyDeviceToHost) == cudaSuccess)
-            have_ref = 1;
-        fg_status_free(err);
-        cudaGetLastError();
-    }
+    if (tune_buffers_alloc(call, s, scratch_bytes, &b) != 0)
+        return -1;
+    int have_ref = include_cudnn && tune_reference(call, s, CD_CUDNN, &b) == 0;
     for (int kind = 0; kind < CONV_KIND_END; kind++) {
         if (kind == CD_CUDNN ? !include_cudnn : !candidate_eligible(s, kind, 0))
             continue;
@@ -1146,14 +1184,8 @@ static int tune_direct(cuda_call *call, conv_state *s, int include_cudnn)
         if (wino_tile(kind) && wino_prepare(call, s, kind) != 0)
             continue;
         int usable = 1;
-        if (kind != CD_CUDNN && include_cudnn) {
-            cudaMemsetAsync(y, 0xff, y_bytes, call->stream); /* NaNs where a kernel writes nothing */
-            fg_status *err = launch_candidate(call, s, kind, &b);
-            usable = !err && cudaStreamSynchronize(call->stream) == cudaSuccess &&
-                     matches_reference(b.y, ref, host_y, ny, kind == CONV_KIND_WINO2_F16 ? HALF_TOLERANCE : tol);
-            fg_status_free(err);
-            cudaGetLastError();
-        }
+        if (kind != CD_CUDNN && include_cudnn)
+            usable = matches_reference(call, s, kind, &b, kind == CONV_KIND_WINO2_F16 ? HALF_TOLERANCE : tol);
         float ms = usable ? time_candidate(call, s, kind, &b) : -1.0f;
         if (ms >= 0.0f && (best < 0 || ms < best_ms)) {
             best = kind;
@@ -1165,26 +1197,13 @@ static int tune_direct(cuda_call *call, conv_state *s, int include_cudnn)
         cudaFree(s->wino_u);
         s->wino_u = NULL;
     }
-done:
     if (wino_tile(best)) {
         s->wino_u = best_u;
         wino_layout(s, best);
     } else {
         cudaFree(best_u);
     }
-    cudaStreamSynchronize(call->stream);
-    if (b.start)
-        cudaEventDestroy(b.start);
-    if (b.stop)
-        cudaEventDestroy(b.stop);
-    cudaFree(x);
-    cudaFree(y);
-    cudaFree(scratch);
-    cudaFree(residual);
-    free(host_x);
-    free(ref);
-    free(host_y);
-    cudaGetLastError();
+    tune_buffers_free(call, &b);
     return best;
 }
 
@@ -1503,31 +1522,13 @@ static void choose_half(cuda_call *call, conv_state *s)
             best = -1;
     } else {
         int current = tuned_choice(s);
-        size_t nx = hp->nx, ny = hp->ny;
-        void *x = NULL, *y = NULL, *scratch32 = NULL, *scratch16 = NULL, *residual = NULL;
-        float *host_x = (float *)malloc(nx * sizeof(float) + 4), *ref = (float *)malloc(ny * sizeof(float) + 4),
-              *host_y = (float *)malloc(ny * sizeof(float) + 4);
+        void *scratch16 = NULL;
         tune_buffers b;
-        memset(&b, 0, sizeof b);
         float best_ms = -1.0f;
-        if (host_x && ref && host_y && cudaMalloc(&x, nx * sizeof(float) + 4) == cudaSuccess &&
-            cudaMalloc(&y, ny * sizeof(float) + 4) == cudaSuccess &&
-            cudaMalloc(&scratch32, call->op.scratch_bytes + 4) == cudaSuccess &&
-            cudaEventCreate(&b.start) == cudaSuccess && cudaEventCreate(&b.stop) == cudaSuccess &&
-            (!s->has_residual || (cudaMalloc(&residual, ny * sizeof(float) + 4) == cudaSuccess &&
-                                  cudaMemset(residual, 0x3c, ny * sizeof(float)) == cudaSuccess))) {
-            for (size_t i = 0; i < nx; i++)
-                host_x[i] = (float)((uint32_t)(i * 2654435761u) >> 22) / 512.0f - 1.0f;
-            b.x = (const float *)x;
-            b.y = (float *)y;
-            b.residual = (const float *)residual;
-            b.scratch = (char *)scratch32;
-            fg_status *err = NULL;
-            if (cudaMemcpy(x, host_x, nx * sizeof(float), cudaMemcpyHostToDevice) == cudaSuccess &&
-                !(err = launch_candidate(call, s, current, &b)) && cudaStreamSynchronize(call->stream) == cudaSuccess &&
-                cudaMemcpy(ref, y, ny * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess)
+        if (tune_buffers_alloc(call, s, call->op.scratch_bytes + 4, &b) == 0) {
+            char *scratch32 = b.scratch;
+            if (tune_reference(call, s, current, &b) == 0)
                 best_ms = time_candidate(call, s, current, &b);
-            fg_status_free(err);
             for (size_t a = 0; best_ms >= 0.0f && a < sizeof algos / sizeof algos[0]; a++) {
                 if (!half_use_algorithm(call, hp, algos[a]))
                     continue;
@@ -1538,33 +1539,19 @@ static void choose_half(cuda_call *call, conv_state *s)
                     continue;
                 }
                 b.scratch = (char *)scratch16;
-                cudaMemsetAsync(y, 0xff, ny * sizeof(float), call->stream); /* NaNs where nothing is written */
-                fg_status *herr = launch_candidate(call, s, CONV_KIND_HALF, &b);
-                int ok = !herr && cudaStreamSynchronize(call->stream) == cudaSuccess &&
-                         matches_reference(b.y, ref, host_y, ny, HALF_TOLERANCE);
-                fg_status_free(herr);
-                cudaGetLastError();
-                float ms = ok ? time_candidate(call, s, CONV_KIND_HALF, &b) : -1.0f;
+                float ms = matches_reference(call, s, CONV_KIND_HALF, &b, HALF_TOLERANCE)
+                               ? time_candidate(call, s, CONV_KIND_HALF, &b)
+                               : -1.0f;
                 if (ms >= 0.0f && ms < best_ms) {
                     best_ms = ms;
                     best = algos[a];
                 }
             }
+            b.scratch = scratch32;
             conv_algo_cache_store(key, best + 1, 0);
+            tune_buffers_free(call, &b);
         }
-        cudaStreamSynchronize(call->stream);
-        if (b.start)
-            cudaEventDestroy(b.start);
-        if (b.stop)
-            cudaEventDestroy(b.stop);
-        cudaFree(x);
-        cudaFree(y);
-        cudaFree(scratch32);
         cudaFree(scratch16);
-        cudaFree(residual);
-        free(host_x);
-        free(ref);
-        free(host_y);
         cudaGetLastError();
         if (best >= 0 && !half_use_algorithm(call, hp, best))
             best = -1;
