@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Element-wise chain fusion (src/plan/fuse_elementwise.c), and a Pad of
-zeros planned as a view: small ONNX models built here, run by `facegraph
+zeros or a Transpose of size-1 axes planned as a view: small ONNX models built here, run by `facegraph
 infer` and by ONNX Runtime (CPU).
 
 For every model:
@@ -186,6 +186,14 @@ def models():
     out.append(("real_pad", build("real_pad", [
         N("Pad", ["x", "ones"], ["p"]), N("Relu", ["p"], ["y"])],
         [("x", [2, 3, 4, 5])], ["y"], [ones], opset=13), 2, 2))
+    # a Transpose that moves only axes of size 1 (yunet's score heads, [1,1,H,W] -> [1,H,W,1]) is a view too;
+    # one that reorders larger axes still runs
+    out.append(("transpose_size1", build("transpose_size1", [
+        N("Transpose", ["x"], ["t"], perm=[0, 2, 3, 1]), N("Sigmoid", ["t"], ["y"])],
+        [("x", [1, 1, 6, 7])], ["t", "y"]), 2, 2))
+    out.append(("transpose_real", build("transpose_real", [
+        N("Transpose", ["x"], ["t"], perm=[1, 0, 3, 2]), N("Relu", ["t"], ["y"])],
+        [("x", [2, 1, 3, 4])], ["y"]), 2, 2))
     return out
 
 

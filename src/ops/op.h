@@ -50,9 +50,10 @@ typedef struct op_call {
                             same axis and length for every output (TopK's values and indices);
                             dims are then a capacity, run lays data out at capacity (zeros past
                             the true length) and writes the true dims */
-    int out_is_input;    /* set by infer: output 0 is input 0 unchanged (a Pad of zeros, ...): the
-                            planner makes it a view of input 0, as for OP_VIEW ops, and run is not
-                            called (a step with run-time shapes still runs) */
+    int out_is_input;    /* set by infer: output 0 is input 0's bytes (a Pad of zeros, a Transpose
+                            that moves only axes of size 1): the planner makes it a view of
+                            input 0, as for OP_VIEW ops, and run is not called (a step with
+                            run-time shapes still runs) */
     size_t scratch_bytes;/* set by infer or prepare: workspace needed by run */
     void *scratch;       /* run: scratch_bytes bytes, 64-byte aligned */
     void *state;         /* set by prepare, passed to run, freed by release */

@@ -655,6 +655,16 @@ static fg_status *transpose_infer(op_call *call)
     int64_t dims[FG_MAX_RANK];
     for (int d = 0; d < call->in[0].rank; d++)
         dims[d] = call->in[0].dims[perm[d]];
+    /* moving only axes of size 1 keeps the order of the elements ([1,1,H,W] -> [1,H,W,1]: a
+       detection head's score map): the output is the input's bytes */
+    int last = -1, same_order = 1;
+    for (int d = 0; d < call->in[0].rank; d++) {
+        if (dims[d] == 1)
+            continue;
+        same_order &= perm[d] > last;
+        last = perm[d];
+    }
+    call->out_is_input = same_order;
     set_output(call, 0, call->in[0].dtype, call->in[0].rank, dims);
     return NULL;
 }
