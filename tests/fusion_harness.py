@@ -41,12 +41,17 @@ def run_facegraph(fg, path, feeds, outdir, env, device):
     return {k: np.load(os.path.join(outdir, v)) for k, v in mapping.items()}
 
 
-def plan_steps(fg, path, env):
-    """The plan's step count from `facegraph inspect --json`."""
+def plan_summary(fg, path, env):
+    """The "plan" object of `facegraph inspect --json` (steps, views, fusions)."""
     r = subprocess.run([fg, "inspect", path, "--json"], capture_output=True, text=True, env=env)
     if r.returncode != 0:
         raise RuntimeError("facegraph inspect failed: " + r.stderr.strip()[-600:])
-    return json.loads(r.stdout)["plan"]["steps"]
+    return json.loads(r.stdout)["plan"]
+
+
+def plan_steps(fg, path, env):
+    """The plan's step count from `facegraph inspect --json`."""
+    return plan_summary(fg, path, env)["steps"]
 
 
 def reference(path, feeds):

@@ -197,6 +197,10 @@ def models():
     return out
 
 
+# view steps (no kernel, output = the input's bytes) the plan of these cases must have
+VIEWS = {"zero_pad_pool": 1, "zero_pad_output": 1, "real_pad": 0, "transpose_size1": 1, "transpose_real": 0}
+
+
 def check(name, model, unfused_steps, fused_steps, fg, work, device):
     on = dict(os.environ)
     off = dict(os.environ, FACEGRAPH_FUSE_ELEMENTWISE="0")
@@ -219,6 +223,10 @@ def check(name, model, unfused_steps, fused_steps, fg, work, device):
         if ours.tobytes() != base[n].tobytes():
             diff = float(np.nanmax(np.abs(ours.astype(np.float64) - base[n].astype(np.float64))))
             problems.append("%s: fused and unfused outputs differ (max %.3g)" % (n, diff))
+    if name in VIEWS:
+        views = harness.plan_summary(fg, path, on)["views"]
+        if views != VIEWS[name]:
+            problems.append("%d view steps, expected %d" % (views, VIEWS[name]))
     step_problem, detail = harness.step_problem(fg, path, on, off, unfused_steps, fused_steps)
     return problems + ([step_problem] if step_problem else []), detail
 

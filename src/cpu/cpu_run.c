@@ -94,7 +94,7 @@ fg_status *cpu_profile_plan(plan *p, const fg_tensor *inputs, fg_tensor *outputs
             p->values[i].t.data = inputs[p->values[i].input_index].data;
     for (int k = 0; k < p->n_steps && !st; k++) {
         plan_step *s = &p->steps[k];
-        if (!s->dynamic && s->out[0] >= 0 && p->values[s->out[0]].kind == PLAN_ALIAS)
+        if (!s->dynamic && plan_step_is_view(p, s))
             continue; /* a view: its output shares its input's bytes */
         for (int i = 0; i < s->n_in; i++) {
             int id = s->in[i];

@@ -390,7 +390,7 @@ static fg_status *bind_steps(cuda_plan *cp)
     for (int k = 0; k < p->n_steps; k++) {
         plan_step *s = &p->steps[k];
         cuda_call *c = &cp->calls[k];
-        if (s->out[0] >= 0 && p->values[s->out[0]].kind == PLAN_ALIAS) {
+        if (plan_step_is_view(p, s)) {
             cp->skip[k] = 1;
             continue;
         }

@@ -186,6 +186,11 @@ int plan_value_root(const plan *p, int id)
     return id;
 }
 
+int plan_step_is_view(const plan *p, const plan_step *s)
+{
+    return s->out[0] >= 0 && p->values[s->out[0]].kind == PLAN_ALIAS;
+}
+
 void *plan_value_data(const plan *p, int id)
 {
     const plan_value *v = &p->values[plan_value_root(p, id)];

@@ -115,6 +115,9 @@ fg_status *plan_subplan_for(plan *p, plan_step *s, const ir_graph *graph, const 
 
 /* The value whose bytes value id shares (itself unless a view). */
 int plan_value_root(const plan *p, int id);
+/* 1 when step s is a view (Reshape, a Pad of zeros, ...): its output shares
+ * its input's bytes and no backend runs it. */
+int plan_step_is_view(const plan *p, const plan_step *s);
 /* Data pointer of a value in the current run (follows aliases; inputs
  * point at the caller's buffers bound by the backend). */
 void *plan_value_data(const plan *p, int id);

@@ -782,10 +782,10 @@ static fg_status *launch_bias_act(cuda_call *call, const conv_state *s, float *y
     const float *bias = s->has_bias ? (const float *)call->op.in[2].data : NULL;
     if (plane % 4 == 0 && ((uintptr_t)y & 15) == 0 && ((uintptr_t)residual & 15) == 0) {
         uint32_t total4 = (uint32_t)(total / 4);
-        cu_launch(conv_bias_act_vec4_kernel, cu_blocks(total4), CU_THREADS, 0, call->stream, 
+        cu_launch(conv_bias_act_vec4_kernel, cu_blocks(total4), CU_THREADS, 0, call->stream,
             (float4 *)y, bias, (const float4 *)residual, (uint32_t)s->g.c_out, (uint32_t)(plane / 4), total4, s->act);
     } else {
-        cu_launch(conv_bias_act_kernel, cu_blocks(total), CU_THREADS, 0, call->stream, 
+        cu_launch(conv_bias_act_kernel, cu_blocks(total), CU_THREADS, 0, call->stream,
             y, bias, residual, (uint32_t)s->g.c_out, (uint32_t)plane, (uint32_t)total, s->act);
     }
     CU_CHECK_LAUNCH(call, "convolution bias and activation");
@@ -1405,7 +1405,7 @@ static fg_status *half_forward(cuda_call *call, conv_state *s, const float *x, c
             "float16 convolution");
     uint32_t plane = (uint32_t)(hp->ny / (s->g.batch * s->g.c_out));
     const float *bias = s->has_bias ? (const float *)call->op.in[2].data : NULL;
-    cu_launch(conv_from_half_bias_act_kernel, cu_blocks(hp->ny), CU_THREADS, 0, call->stream, 
+    cu_launch(conv_from_half_bias_act_kernel, cu_blocks(hp->ny), CU_THREADS, 0, call->stream,
         y16, y, bias, residual, (uint32_t)s->g.c_out, plane ? plane : 1, hp->ny, s->act);
     CU_CHECK_LAUNCH(call, "convolution bias and activation");
     return NULL;
@@ -1592,7 +1592,7 @@ static fg_status *conv_transpose_run(cuda_call *call)
     if (s->crop) {
         uint32_t total = (uint32_t)fg_tensor_numel(&call->op.out[0]);
         const float *bias = s->has_bias ? (const float *)call->op.in[2].data : NULL;
-        cu_launch(conv_crop_bias_act_kernel, cu_blocks(total), CU_THREADS, 0, call->stream, 
+        cu_launch(conv_crop_bias_act_kernel, cu_blocks(total), CU_THREADS, 0, call->stream,
             dx, y, bias, (uint32_t)s->g.c_out, s->full_sp, s->crop_out, s->crop_off, total, s->act);
         CU_CHECK_LAUNCH(call, "transposed convolution crop");
     } else if (s->post) {

@@ -254,7 +254,7 @@ extern "C" fg_status *cuda_dwpw_run(cuda_call *call)
     const float *pw_b = s->d_packed + (size_t)s->p.c_in * s->p.co_pad;
     dwpw_dev_params p = s->p;
     p.pw_act = call->op.act;
-    cu_launch(dwpw_kernel, dim3(s->grid_x, s->grid_y), s->threads, s->smem, call->stream, 
+    cu_launch(dwpw_kernel, dim3(s->grid_x, s->grid_y), s->threads, s->smem, call->stream,
         (const float *)in[DWPW_IN_X].data, (const float *)in[DWPW_IN_DW_W].data,
         s->has_dw_bias ? (const float *)in[DWPW_IN_DW_B].data : NULL, s->d_packed, pw_b,
         s->has_residual ? (const float *)in[DWPW_IN_RESIDUAL].data : NULL, (float *)call->op.out[0].data, p);

@@ -860,14 +860,14 @@ static fg_status *launch_binary_step(cuda_call *call, const ew_state *st, int s)
     case EW_PATH_SCALAR: {
         const float *full = step->bcast_is_a ? fb : fa, *sc = step->bcast_is_a ? fa : fb;
         int vec = ((uintptr_t)full % 16 == 0) && ((uintptr_t)fo % 16 == 0);
-        cu_launch(ew_f32_scalar_kernel, cu_blocks(vec ? n / 4 + 1 : n), CU_THREADS, 0, call->stream, 
+        cu_launch(ew_f32_scalar_kernel, cu_blocks(vec ? n / 4 + 1 : n), CU_THREADS, 0, call->stream,
             k, n, fo, full, sc, step->bcast_is_a, vec);
         break;
     }
     case EW_PATH_CHANNEL: {
         const float *full = step->bcast_is_a ? fb : fa, *bc = step->bcast_is_a ? fa : fb;
         int vec = step->inner % 4 == 0 && ((uintptr_t)full % 16 == 0) && ((uintptr_t)fo % 16 == 0);
-        cu_launch(ew_f32_channel_kernel, cu_blocks(vec ? n / 4 : n), CU_THREADS, 0, call->stream, 
+        cu_launch(ew_f32_channel_kernel, cu_blocks(vec ? n / 4 : n), CU_THREADS, 0, call->stream,
             k, n, fo, full, bc, step->inner, step->channels, step->bcast_is_a, vec);
         break;
     }
@@ -901,7 +901,7 @@ static fg_status *ew_run(cuda_call *call)
         }
         if (st->f32_fast) {
             int vec = ((uintptr_t)in % 16 == 0) && ((uintptr_t)out % 16 == 0);
-            cu_launch(ew_f32_unary_kernel, cu_blocks(vec ? n / 4 + 1 : n), CU_THREADS, 0, call->stream, 
+            cu_launch(ew_f32_unary_kernel, cu_blocks(vec ? n / 4 + 1 : n), CU_THREADS, 0, call->stream,
                 st->p, n, (float *)out, (const float *)in, vec);
         } else {
             cu_launch(ew_generic_kernel, blocks, CU_THREADS, 0, call->stream, st->p, st->steps[0].map, n, out, in, NULL);

@@ -326,7 +326,7 @@ static fg_status *pool_run(cuda_call *call)
         cu_launch(pool_global_kernel, (unsigned)blocks, MISC_THREADS, 0, call->stream, *g, call->op.in[0].data, y,
                                                                                st->lanes_per_plane);
     } else {
-        cu_launch(pool_window_kernel, cu_blocks_for(total, MISC_THREADS), MISC_THREADS, 0, call->stream, 
+        cu_launch(pool_window_kernel, cu_blocks_for(total, MISC_THREADS), MISC_THREADS, 0, call->stream,
             *g, call->op.in[0].data, y, indices);
     }
     return cu_launch_status(call, "launching the pooling kernel");
@@ -495,11 +495,11 @@ static fg_status *bn_run(cuda_call *call)
                       d->bias_dt == FG_FLOAT32 && d->mean_dt == FG_FLOAT32 && d->var_dt == FG_FLOAT32;
         int aligned = ((uintptr_t)in[0] % 16) == 0 && ((uintptr_t)y % 16) == 0;
         if (all_f32 && aligned && d->inner % 4 == 0) {
-            cu_launch(bn_infer_f32x4_kernel, cu_blocks_for(total / 4, MISC_THREADS), MISC_THREADS, 0, call->stream, 
+            cu_launch(bn_infer_f32x4_kernel, cu_blocks_for(total / 4, MISC_THREADS), MISC_THREADS, 0, call->stream,
                 *d, (const float4 *)in[0], (const float *)in[1], (const float *)in[2], (const float *)in[3],
                 (const float *)in[4], (float4 *)y);
         } else {
-            cu_launch(bn_infer_kernel, cu_blocks_for(total, MISC_THREADS), MISC_THREADS, 0, call->stream, 
+            cu_launch(bn_infer_kernel, cu_blocks_for(total, MISC_THREADS), MISC_THREADS, 0, call->stream,
                 *d, in[0], in[1], in[2], in[3], in[4], y);
         }
         FG_TRY(cu_launch_status(call, "launching the batch-normalisation kernel"));
@@ -755,7 +755,7 @@ static fg_status *ln_run(cuda_call *call)
         int threads = 32;
         while (threads * LN_ROW_ITEMS < d->inner)
             threads *= 2;
-        cu_launch(ln_rows_f32_kernel, (unsigned)d->outer, threads, 0, call->stream, 
+        cu_launch(ln_rows_f32_kernel, (unsigned)d->outer, threads, 0, call->stream,
             *d, (const float *)oc->in[0].data, (const float *)oc->in[1].data,
             d->has_bias ? (const float *)oc->in[2].data : NULL, (float *)oc->out[0].data, mean_out, inv_out);
         return cu_launch_status(call, "launching the layer-normalisation kernel");
@@ -1127,10 +1127,10 @@ static fg_status *resize_run(cuda_call *call)
     if (d->total == 0)
         return NULL;
     if (st->planes_f32) {
-        cu_launch(resize_planes_f32_kernel, cu_blocks_for(d->total, MISC_THREADS), MISC_THREADS, 0, call->stream, 
+        cu_launch(resize_planes_f32_kernel, cu_blocks_for(d->total, MISC_THREADS), MISC_THREADS, 0, call->stream,
             *d, st->planes, (const float *)call->op.in[0].data, (float *)call->op.out[0].data);
     } else {
-        cu_launch(resize_generic_kernel, cu_blocks_for(d->total, MISC_THREADS), MISC_THREADS, 0, call->stream, 
+        cu_launch(resize_generic_kernel, cu_blocks_for(d->total, MISC_THREADS), MISC_THREADS, 0, call->stream,
             *d, call->op.in[0].data, call->op.out[0].data);
     }
     return cu_launch_status(call, "launching the resize kernel");

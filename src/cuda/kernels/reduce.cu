@@ -437,7 +437,7 @@ static fg_status *reduce_run(cuda_call *call)
         st->d.red_count / 4 <= 0x7fffffffLL && ((uintptr_t)x->data & 15) == 0) {
         int rows_per_block = RED_THREADS / st->lanes_per_row;
         int64_t blocks = (st->d.n_out + rows_per_block - 1) / rows_per_block;
-        cu_launch(red_rows_f32_sum_kernel, (unsigned)blocks, RED_THREADS, 0, call->stream, 
+        cu_launch(red_rows_f32_sum_kernel, (unsigned)blocks, RED_THREADS, 0, call->stream,
             st->d, (const float4 *)x->data, (float *)y->data, st->lanes_per_row);
     } else if (st->mode == RED_MODE_ROWS) {
         int rows_per_block = RED_THREADS / st->lanes_per_row;
@@ -664,7 +664,7 @@ static fg_status *smx_run(cuda_call *call)
                                                                            (const float *)x, (float *)y,
                                                                            st->lanes_per_row);
     } else {
-        cu_launch(smx_lanes_kernel, cu_blocks_for(lanes, RED_THREADS), RED_THREADS, 0, call->stream, 
+        cu_launch(smx_lanes_kernel, cu_blocks_for(lanes, RED_THREADS), RED_THREADS, 0, call->stream,
             st->kind, st->dtype, st->outer, st->n, st->inner, x, y);
     }
     return cu_launch_status(call, "launching the softmax kernel");

@@ -1270,7 +1270,7 @@ static fg_status *tc_run(cuda_call *call)
         if (n == 0)
             return NULL;
         if (scatter && st->add)
-            cu_launch(tc_scatter_nd_reduce, cu_blocks(p.slice), CU_THREADS, 0, stream, 
+            cu_launch(tc_scatter_nd_reduce, cu_blocks(p.slice), CU_THREADS, 0, stream,
                 p, tuples_total, oc->in[1].dtype, oc->in[1].data, (float *)oc->out[0].data, (const float *)other,
                 st->add);
         else if (scatter)
