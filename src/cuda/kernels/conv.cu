@@ -941,7 +941,7 @@ static int wino_eligible(const conv_state *s, int kind, int forced)
                             p->p_h, p->p_w) == 0;
 }
 
-/* Tuning candidate `kind` (enum cd_kind without CD_CUDNN, or CONV_KIND_WINO2/4) applies. */
+/* Tuning candidate `kind` (enum cd_kind without CD_CUDNN, or a CONV_KIND_WINO* form) applies. */
 static int candidate_eligible(const conv_state *s, int kind, int forced)
 {
     if (kind > CD_CUDNN && kind < CD_COUNT)
