@@ -82,8 +82,9 @@ def step_problem(fg, path, env_on, env_off, unfused_steps, fused_steps):
 
 
 def main(models, check):
-    """Runs check(name, model, unfused, fused, fg, work, device) -> (problems, detail)
-    over models(); prints a line per case and 'N passed, M failed'."""
+    """Runs check(*case, fg, work, device) -> (problems, detail) for each case
+    (name, model, expectations...) of models(); prints a line per case and
+    'N passed, M failed'."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--facegraph", default=os.path.join(REPO, "build", "facegraph"))
     ap.add_argument("--device", default="cpu", help="execution provider for infer (cpu or cuda)")
@@ -91,11 +92,12 @@ def main(models, check):
     args = ap.parse_args()
     passed = failed = 0
     with tempfile.TemporaryDirectory() as work:
-        for name, model, unfused, fused in models():
+        for case in models():
+            name = case[0]
             if args.only and name not in args.only.split(","):
                 continue
             try:
-                problems, detail = check(name, model, unfused, fused, args.facegraph, work, args.device)
+                problems, detail = check(*case, args.facegraph, work, args.device)
             except RuntimeError as e:
                 problems, detail = [str(e)], ""
             if problems:

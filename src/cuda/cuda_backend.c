@@ -275,7 +275,7 @@ static void *device_ptr(const cuda_plan *cp, int id)
     int r = plan_value_root(cp->p, id);
     const plan_value *v = &cp->p->values[r];
     if (v->kind == PLAN_ARENA)
-        return (char *)cp->d_arena + v->offset;
+        return (char *)cp->d_arena + v->offset + plan_value_offset(cp->p, id);
     return cp->d_value[r];
 }
 
@@ -515,7 +515,7 @@ fg_status *cuda_plan_create(cuda_device *dev, cuda_weights *weights, plan *p, co
         st = device_alloc(cp, bytes, &cp->d_value[i]);
     }
     for (int i = 0; i < p->n_outputs && !st; i++) {
-        size_t bytes = p->values[plan_value_root(p, p->outputs[i])].bytes;
+        size_t bytes = plan_output_bytes(p, p->outputs[i]);
         size_t out_bytes = fg_tensor_nbytes(&p->values[p->outputs[i]].t);
         if (out_bytes > bytes)
             bytes = out_bytes;
@@ -587,8 +587,7 @@ static fg_status *enqueue_outputs(cuda_plan *cp, int host_outputs)
     cudaError_t err;
     for (int i = 0; i < p->n_outputs && host_outputs; i++) {
         int id = p->outputs[i];
-        size_t bytes = p->values[plan_value_root(p, id)].kind == PLAN_ARENA ? p->values[plan_value_root(p, id)].bytes
-                                                                       : fg_tensor_nbytes(&p->values[id].t);
+        size_t bytes = plan_output_bytes(p, id);
         err = cudaMemcpyAsync(cp->h_output[i], device_ptr(cp, id), bytes, cudaMemcpyDeviceToHost, cp->stream);
         if (err != cudaSuccess)
             return cuda_error(NULL, err, "copying outputs from the GPU");

@@ -14,56 +14,10 @@
 #include "plan/plan_internal.h"
 
 #include "ops/conv_dwpw.h"
-#include "ops/conv_geometry.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int is_plain_f32(const plan *p, int id)
-{
-    return id >= 0 && p->values[id].t.dtype == FG_FLOAT32 && !p->values[id].bounded &&
-           p->values[id].kind != PLAN_UNUSED && p->values[id].kind != PLAN_DYNAMIC;
-}
-
-static int is_const_f32(const plan *p, int id)
-{
-    return id >= 0 && p->values[id].kind == PLAN_CONST && p->values[id].t.dtype == FG_FLOAT32 &&
-           p->values[id].t.data != NULL;
-}
-
-/* A plain 2-D Conv step (default domain, float32, static shapes) and its
- * geometry, read from the plan's values; 0 when it is something else. */
-static int conv2d_step(const plan *p, const plan_step *s, conv_geom *g)
-{
-    const char *domain = s->node->domain;
-    if (s->dynamic || s->control || !s->op || strcmp(s->node->op_type, "Conv") != 0 ||
-        (domain && domain[0] && strcmp(domain, "ai.onnx") != 0) || s->n_out != 1 || s->out[0] < 0 ||
-        s->call.out_bounded || s->n_in < 2 || s->in[0] < 0 || s->in[1] < 0)
-        return 0;
-    if (!is_plain_f32(p, s->in[0]) || !is_plain_f32(p, s->out[0]) || !is_const_f32(p, s->in[1]))
-        return 0;
-    const int has_bias = s->n_in > 2 && s->in[2] >= 0;
-    if (has_bias && !is_const_f32(p, s->in[2]))
-        return 0;
-    fg_tensor in[3];
-    memset(in, 0, sizeof in);
-    in[0] = p->values[s->in[0]].t;
-    in[1] = p->values[s->in[1]].t;
-    if (has_bias)
-        in[2] = p->values[s->in[2]].t;
-    op_call call = s->call;
-    call.in = in;
-    call.n_in = has_bias ? 3 : 2;
-    fg_status *st = conv_geometry(&call, 0, g);
-    if (st) {
-        fg_status_free(st);
-        return 0;
-    }
-    const fg_tensor *y = &p->values[s->out[0]].t;
-    return g->nsp == 2 && in[0].rank == 4 && y->rank == 4 && y->dims[0] == g->batch && y->dims[1] == g->c_out &&
-           y->dims[2] == g->out_sp[0] && y->dims[3] == g->out_sp[1];
-}
 
 static int fusable_depthwise(const plan *p, const plan_step *a, const conv_geom *g)
 {
@@ -92,7 +46,7 @@ static int fusable_pointwise(const plan *p, const plan_step *b, const conv_geom 
         return 0;
     if (b->n_in > 3 && b->in[3] >= 0) {
         const fg_tensor *r = &p->values[b->in[3]].t, *y = &p->values[b->out[0]].t;
-        if (!is_plain_f32(p, b->in[3]) || !fg_shape_equal(r->rank, r->dims, y->rank, y->dims))
+        if (!plan_value_plain_f32(p, b->in[3]) || !fg_shape_equal(r->rank, r->dims, y->rank, y->dims))
             return 0;
     }
     return 1;
@@ -179,14 +133,14 @@ fg_status *fuse_depthwise_pointwise(plan *p, char *removed)
             continue;
         const plan_step *a = &p->steps[ai];
         conv_geom ga, gb;
-        if (!conv2d_step(p, a, &ga) || !fusable_depthwise(p, a, &ga))
+        if (!plan_conv2d_step(p, a, &ga) || !fusable_depthwise(p, a, &ga))
             continue;
         const int mid = a->out[0];
         const int bi = reader[mid];
         if (consumers[mid] != 1 || bi <= ai || removed[bi] || p->values[mid].kind != PLAN_ARENA)
             continue;
         const plan_step *b = &p->steps[bi];
-        if (!conv2d_step(p, b, &gb) || !fusable_pointwise(p, b, &gb, mid) || gb.c_in != ga.c_out)
+        if (!plan_conv2d_step(p, b, &gb) || !fusable_pointwise(p, b, &gb, mid) || gb.c_in != ga.c_out)
             continue;
         st = replace_pair(p, ai, bi, &ga, removed);
     }

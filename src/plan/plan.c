@@ -66,8 +66,50 @@ void plan_count_readers(const plan *p, const char *removed, int *consumers, int 
         consumers[p->outputs[i]] += 2;
 }
 
-/* Appends a value; returns its id or -1 on out of memory. */
-static int add_value(plan *p)
+int plan_value_plain_f32(const plan *p, int id)
+{
+    return id >= 0 && p->values[id].t.dtype == FG_FLOAT32 && !p->values[id].bounded &&
+           p->values[id].kind != PLAN_UNUSED && p->values[id].kind != PLAN_DYNAMIC;
+}
+
+static int is_const_f32(const plan *p, int id)
+{
+    return id >= 0 && p->values[id].kind == PLAN_CONST && p->values[id].t.dtype == FG_FLOAT32 &&
+           p->values[id].t.data != NULL;
+}
+
+int plan_conv2d_step(const plan *p, const plan_step *s, conv_geom *g)
+{
+    const char *domain = s->node->domain;
+    if (s->dynamic || s->control || !s->op || strcmp(s->node->op_type, "Conv") != 0 ||
+        (domain && domain[0] && strcmp(domain, "ai.onnx") != 0) || s->n_out != 1 || s->out[0] < 0 ||
+        s->call.out_bounded || s->n_in < 2 || s->in[0] < 0 || s->in[1] < 0)
+        return 0;
+    if (!plan_value_plain_f32(p, s->in[0]) || !plan_value_plain_f32(p, s->out[0]) || !is_const_f32(p, s->in[1]))
+        return 0;
+    const int has_bias = s->n_in > 2 && s->in[2] >= 0;
+    if (has_bias && !is_const_f32(p, s->in[2]))
+        return 0;
+    fg_tensor in[3];
+    memset(in, 0, sizeof in);
+    in[0] = p->values[s->in[0]].t;
+    in[1] = p->values[s->in[1]].t;
+    if (has_bias)
+        in[2] = p->values[s->in[2]].t;
+    op_call call = s->call;
+    call.in = in;
+    call.n_in = has_bias ? 3 : 2;
+    fg_status *st = conv_geometry(&call, 0, g);
+    if (st) {
+        fg_status_free(st);
+        return 0;
+    }
+    const fg_tensor *y = &p->values[s->out[0]].t;
+    return g->nsp == 2 && in[0].rank == 4 && y->rank == 4 && y->dims[0] == g->batch && y->dims[1] == g->c_out &&
+           y->dims[2] == g->out_sp[0] && y->dims[3] == g->out_sp[1];
+}
+
+int plan_add_value(plan *p)
 {
     if (p->n_values == p->cap_values) {
         int cap = p->cap_values * 2;
@@ -87,10 +129,9 @@ static int add_value(plan *p)
     return id;
 }
 
-/* Appends a constant value (for rewritten weights); returns its id or -1. */
-static int add_const_value(plan *p, fg_dtype dtype, int rank, const int64_t *dims, void *data)
+int plan_add_const_value(plan *p, fg_dtype dtype, int rank, const int64_t *dims, void *data)
 {
-    int id = add_value(p);
+    int id = plan_add_value(p);
     if (id < 0)
         return -1;
     plan_value *v = &p->values[id];
@@ -161,7 +202,7 @@ static fg_status *add_cast_step(plan *p, const ir_model *model, int from, fg_dty
     sn->attrs[0].name = "to";
     sn->attrs[0].type = IR_ATTR_INT;
     sn->attrs[0].i = to;
-    int id = add_value(p);
+    int id = plan_add_value(p);
     if (id < 0)
         return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
     sn->io[0] = from;
@@ -186,6 +227,24 @@ int plan_value_root(const plan *p, int id)
     return id;
 }
 
+int64_t plan_value_offset(const plan *p, int id)
+{
+    int64_t offset = 0;
+    while (id >= 0 && p->values[id].kind == PLAN_ALIAS) {
+        offset += p->values[id].alias_offset;
+        id = p->values[id].alias_of;
+    }
+    return offset;
+}
+
+size_t plan_output_bytes(const plan *p, int id)
+{
+    const plan_value *root = &p->values[plan_value_root(p, id)];
+    if (root->kind == PLAN_ARENA && plan_value_offset(p, id) == 0)
+        return root->bytes;
+    return fg_tensor_nbytes(&p->values[id].t);
+}
+
 int plan_step_is_view(const plan *p, const plan_step *s)
 {
     return s->out[0] >= 0 && p->values[s->out[0]].kind == PLAN_ALIAS;
@@ -197,7 +256,7 @@ void *plan_value_data(const plan *p, int id)
     switch (v->kind) {
     case PLAN_CONST:
     case PLAN_INPUT: return v->t.data;
-    case PLAN_ARENA: return (char *)p->arena + v->offset;
+    case PLAN_ARENA: return (char *)p->arena + v->offset + plan_value_offset(p, id);
     case PLAN_DYNAMIC: return v->heap;
     default: return NULL;
     }
@@ -370,11 +429,6 @@ static int only_consumer(const fusion_ctx *f, int value, int *step_index)
     return 0;
 }
 
-static int is_const_f32(const plan *p, int id)
-{
-    return id >= 0 && p->values[id].kind == PLAN_CONST && p->values[id].t.dtype == FG_FLOAT32;
-}
-
 static int step_is(const plan_step *s, const char *op_type)
 {
     return !s->dynamic && strcmp(s->node->op_type, op_type) == 0;
@@ -421,12 +475,12 @@ static fg_status *fold_conv_batchnorm(fusion_ctx *f)
                 nw[o * per + e] = ow[o * per + e] * k;
             nb[o] = ((bias ? bias[o] : 0.0f) - mean[o]) * k + beta[o];
         }
-        /* add_const_value may move p->values (and w with it) */
+        /* plan_add_const_value may move p->values (and w with it) */
         int w_rank = w->rank;
         int64_t w_dims[FG_MAX_RANK];
         memcpy(w_dims, w->dims, sizeof w_dims);
-        int wid = add_const_value(p, FG_FLOAT32, w_rank, w_dims, nw);
-        int bid = add_const_value(p, FG_FLOAT32, 1, &oc, nb);
+        int wid = plan_add_const_value(p, FG_FLOAT32, w_rank, w_dims, nw);
+        int bid = plan_add_const_value(p, FG_FLOAT32, 1, &oc, nb);
         if (wid < 0 || bid < 0)
             return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while folding BatchNormalization");
         c = &p->steps[i]; /* values may have moved; steps did not */
@@ -644,8 +698,8 @@ static fg_status *fuse_instance_norm(fusion_ctx *f)
             ones[i] = 1.0f;
             zeros[i] = 0.0f;
         }
-        int scale_id = add_const_value(p, FG_FLOAT32, 1, &c, ones);
-        int bias_id = add_const_value(p, FG_FLOAT32, 1, &c, zeros);
+        int scale_id = plan_add_const_value(p, FG_FLOAT32, 1, &c, ones);
+        int bias_id = plan_add_const_value(p, FG_FLOAT32, 1, &c, zeros);
         synthetic_node *sn = NULL;
         FG_TRY(own_alloc(p, sizeof *sn + sizeof(ir_attr) + 4 * sizeof(int), (void **)&sn));
         if (scale_id < 0 || bias_id < 0)
@@ -837,6 +891,7 @@ static void fuse_activations_through_moves(fusion_ctx *f)
         if (old->kind == PLAN_ALIAS) {
             v->kind = PLAN_ALIAS;
             v->alias_of = old->alias_of;
+            v->alias_offset = old->alias_offset;
         }
         old->kind = PLAN_UNUSED;
         m->out[0] = y;
@@ -884,7 +939,9 @@ static fg_status *run_fusions(plan *p)
     if (st)
         goto done;
     fuse_activations_through_moves(&f);
-    st = fuse_elementwise_chains(p, f.removed);
+    st = merge_sibling_convs(p, f.removed);
+    if (!st)
+        st = fuse_elementwise_chains(p, f.removed);
     if (st)
         goto done;
     /* compact */

@@ -28,6 +28,8 @@ typedef struct plan_value {
     int64_t offset;     /* PLAN_ARENA: byte offset in the arena */
     size_t bytes;       /* bytes reserved (capacity for bounded outputs) */
     int alias_of;       /* PLAN_ALIAS: the value whose bytes it shares */
+    int64_t alias_offset; /* PLAN_ALIAS: where in alias_of's bytes this value starts (a channel
+                             slice of merged sibling convolutions; 0 for Reshape and friends) */
     int bounded;        /* the length of axis bound_axis depends on data: dims hold the
                            capacity, the data is laid out at capacity (zeros past the true
                            length), and count_of's producer reports the true length */
@@ -88,6 +90,7 @@ typedef struct plan {
     void **owned;         /* folded constants and rewritten weights */
     /* statistics for inspect / the graph matrix */
     int n_folded, n_fused_bn, n_fused_act, n_fused_residual, n_fused_norm, n_removed;
+    int n_merged_convs;   /* sibling convolutions merged into another (merge_sibling_convs) */
     int float16_model;    /* the model had float16 weights (now float32 constants) */
 } plan;
 
@@ -115,6 +118,10 @@ fg_status *plan_subplan_for(plan *p, plan_step *s, const ir_graph *graph, const 
 
 /* The value whose bytes value id shares (itself unless a view). */
 int plan_value_root(const plan *p, int id);
+/* Byte offset of value id in its root's bytes (the alias offsets along the chain). */
+int64_t plan_value_offset(const plan *p, int id);
+/* Bytes to copy out for a model output: a bounded output's capacity, else its tensor's bytes. */
+size_t plan_output_bytes(const plan *p, int id);
 /* 1 when step s is a view (Reshape, a Pad of zeros, ...): its output shares
  * its input's bytes and no backend runs it. */
 int plan_step_is_view(const plan *p, const plan_step *s);

@@ -2,11 +2,26 @@
 #ifndef FACEGRAPH_PLAN_INTERNAL_H
 #define FACEGRAPH_PLAN_INTERNAL_H
 
+#include "ops/conv_geometry.h"
 #include "plan/plan.h"
 
 /* Host memory (64-byte aligned) that lives as long as the plan: folded
  * constants, rewritten weights, synthetic nodes. */
 fg_status *plan_own_alloc(plan *p, size_t bytes, void **out);
+
+/* Appends a value (kind PLAN_UNUSED); returns its id or -1 on out of memory.
+ * p->values may move. */
+int plan_add_value(plan *p);
+/* Appends a constant value (rewritten weights; data owned by the plan);
+ * returns its id or -1. */
+int plan_add_const_value(plan *p, fg_dtype dtype, int rank, const int64_t *dims, void *data);
+
+/* 1 when value id is float32 with a static, unbounded shape. */
+int plan_value_plain_f32(const plan *p, int id);
+/* 1 when step s is a plain 2-D Conv (default domain, float32 input and
+ * output with static shapes, constant float32 weights and bias), with its
+ * geometry in g; 0 when it is something else. */
+int plan_conv2d_step(const plan *p, const plan_step *s, conv_geom *g);
 
 /* Makes step s (kept in its place) a step of op for the synthetic node, whose
  * inputs and outputs are plan value ids, with fused activation act; runs the
@@ -33,5 +48,13 @@ fg_status *fuse_elementwise_chains(plan *p, char *removed);
  * kernel measured slower than depthwise + pointwise, pfld_68 0.81 vs 0.18 ms:
  * small maps give few blocks that each run the whole depthwise tile). */
 fg_status *fuse_depthwise_pointwise(plan *p, char *removed);
+
+/* Merges sibling convolutions into one (see src/plan/merge_sibling_convs.c):
+ * 2-D group-1 convolutions that read the same input with the same geometry
+ * and activation, then depthwise convolutions that read adjacent channel
+ * slices of one merged output. Each original output becomes a view (a
+ * channel slice) of the merged output. Batch 1 only. The environment
+ * variable FACEGRAPH_MERGE_SIBLINGS=0 turns the pass off. */
+fg_status *merge_sibling_convs(plan *p, char *removed);
 
 #endif

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Sibling convolutions merged into one (src/plan/merge_sibling_convs.c):
+small detection-head models built here, run by `facegraph infer` with the
+merge (default) and without it (FACEGRAPH_MERGE_SIBLINGS=0), and by ONNX
+Runtime (CPU).
+
+For every model:
+  - facegraph's outputs, merged and not, match onnxruntime:
+    max |ours - ref| <= 1e-5 * max |ref| + 1e-6
+  - `facegraph inspect --json` reports the expected count of merged
+    convolutions and the expected plan step counts without and with the merge
+Prints 'N passed, M failed'.
+
+    python3 tests/merge_test.py [--facegraph build/facegraph] [--device cuda] [--only name,...]
+"""
+import os
+import sys
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fusion_harness as harness  # noqa: E402
+
+F32 = TensorProto.FLOAT
+RNG = np.random.default_rng(5)
+
+
+def const(name, value):
+    return numpy_helper.from_array(np.asarray(value, dtype=np.float32), name)
+
+
+def build(name, nodes, inputs, outputs, inits=(), opset=17):
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info(n, F32, s) for n, s in inputs],
+                              [helper.make_tensor_value_info(n, F32, None) for n in outputs], list(inits))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return model
+
+
+def N(op, ins, outs, **attrs):
+    return helper.make_node(op, ins, outs, **attrs)
+
+
+def conv(name, x, c_in, c_out, k=3, stride=1, group=1, bias=True):
+    """A Conv node named name reading x (output name) and its initializers."""
+    pad = k // 2
+    inits = [const(name + "_w", RNG.normal(size=(c_out, c_in // group, k, k)) / np.sqrt(c_in // group * k * k))]
+    ins = [x, name + "_w"]
+    if bias:
+        inits.append(const(name + "_b", RNG.normal(size=c_out) * 0.1))
+        ins.append(name + "_b")
+    node = N("Conv", ins, [name], kernel_shape=[k, k], strides=[stride, stride], pads=[pad] * 4, group=group)
+    return node, inits
+
+
+def head(parts, inputs, outputs, name):
+    nodes, inits = [], []
+    for n, i in parts:
+        nodes += n if isinstance(n, list) else [n]
+        inits += i
+    return build(name, nodes, inputs, outputs, inits)
+
+
+def to_nhwc(x, y):
+    return N("Transpose", [x], [y], perm=[0, 2, 3, 1])
+
+
+def models():
+    """(name, model, merged convolutions, steps without the merge, steps with it)"""
+    out = []
+
+    # SCRFD's head at stride 32: class, box and landmark 3x3 convolutions (2, 8, 20 channels) on one 20x20 map
+    # (1600-byte planes: slices start at multiples of 4 channels, so the class head is padded to 4)
+    parts = []
+    for c_name, c in (("cls", 2), ("box", 8), ("kps", 20)):
+        n, i = conv(c_name, "x", 16, c)
+        parts.append(([n, to_nhwc(c_name, c_name + "_t")], i))
+    out.append(("scrfd_head", head(parts, [("x", [1, 16, 20, 20])], ["cls_t", "box_t", "kps_t"],
+                                   "scrfd_head"), 2, 6, 4))
+
+    # YuNet's head: four 1x1 convolutions (1, 4, 1, 10 channels) each followed by a 3x3 depthwise one; the
+    # class and objectness scores end in a sigmoid (fused into their depthwise step), so the depthwise steps
+    # merge as two pairs: 4 -> 1 pointwise, 4 -> 2 depthwise
+    parts = []
+    for c_name, c, score in (("cls", 1, True), ("box", 4, False), ("obj", 1, True), ("kps", 10, False)):
+        n1, i1 = conv(c_name + "_pw", "x", 8, c, k=1)
+        n2, i2 = conv(c_name + "_dw", c_name + "_pw", c, c, group=c)
+        nodes = [n1, n2, to_nhwc(c_name + "_dw", c_name + "_t")]
+        if score:
+            nodes.append(N("Sigmoid", [c_name + "_t"], [c_name + "_s"]))
+        parts.append((nodes, i1 + i2))
+    out.append(("yunet_head", head(parts, [("x", [1, 8, 20, 20])], ["cls_s", "box_t", "obj_s", "kps_t"],
+                                   "yunet_head"), 5, 12, 7))
+    # the same on a 10x10 map: 400-byte planes would need slices of 16 channels for 256-byte alignment, more
+    # than twice the 16 channels the heads have, so nothing merges
+    out.append(("unaligned_head", head(parts, [("x", [1, 8, 10, 10])], ["cls_s", "box_t", "obj_s", "kps_t"],
+                                       "unaligned_head"), 0, 12, 12))
+
+    # a sibling whose output is a model output stays on its own; the other two merge
+    parts = []
+    for c_name, c in (("a", 3), ("b", 5), ("c", 6)):
+        n, i = conv(c_name, "x", 4, c)
+        parts.append(([n] + ([] if c_name == "a" else [to_nhwc(c_name, c_name + "_t")]), i))
+    out.append(("output_kept", head(parts, [("x", [1, 4, 8, 8])], ["a", "b_t", "c_t"], "output_kept"), 1, 5, 4))
+
+    # batch 2: a channel slice is not contiguous, nothing merges
+    parts = []
+    for c_name, c in (("a", 3), ("b", 5)):
+        n, i = conv(c_name, "x", 4, c)
+        parts.append(([n, to_nhwc(c_name, c_name + "_t")], i))
+    out.append(("batch2", head(parts, [("x", [2, 4, 8, 8])], ["a_t", "b_t"], "batch2"), 0, 4, 4))
+
+    # different strides or activations do not merge; the two alike (Relu both) do, without a bias
+    n1, i1 = conv("s1", "x", 4, 6, bias=False)
+    n2, i2 = conv("s2", "x", 4, 6, stride=2)
+    n3, i3 = conv("r1", "x", 4, 3, bias=False)
+    n4, i4 = conv("r2", "x", 4, 5)
+    parts = [([n1, to_nhwc("s1", "s1_t")], i1), ([n2, to_nhwc("s2", "s2_t")], i2),
+             ([n3, N("Relu", ["r1"], ["r1_a"]), to_nhwc("r1_a", "r1_t")], i3),
+             ([n4, N("Relu", ["r2"], ["r2_a"]), to_nhwc("r2_a", "r2_t")], i4)]
+    out.append(("mixed", head(parts, [("x", [1, 4, 12, 12])], ["s1_t", "s2_t", "r1_t", "r2_t"], "mixed"),
+                1, 8, 7))
+    return out
+
+
+def check(name, model, merged, unmerged_steps, merged_steps, fg, work, device):
+    on = dict(os.environ)
+    off = dict(os.environ, FACEGRAPH_MERGE_SIBLINGS="0")
+    path, names, ref, got, base = harness.run_on_and_off(name, model, fg, work, device, on, off)
+    problems = []
+    for n in names:
+        for label, outs in (("merged", got), ("unmerged", base)):
+            ours, r = outs[n], ref[n]
+            if ours.shape != r.shape:
+                problems.append("%s %s: shape %s, onnxruntime %s" % (label, n, ours.shape, r.shape))
+                continue
+            err = float(np.max(np.abs(ours.astype(np.float64) - r)))
+            tol = 1e-5 * float(np.max(np.abs(r))) + 1e-6
+            if not err <= tol:
+                problems.append("%s %s: max |ours - onnxruntime| = %.3g > %.3g" % (label, n, err, tol))
+    count = harness.plan_summary(fg, path, on)["merged_convs"]
+    if count != merged:
+        problems.append("%d convolutions merged, expected %d" % (count, merged))
+    step_problem, detail = harness.step_problem(fg, path, on, off, unmerged_steps, merged_steps)
+    return problems + ([step_problem] if step_problem else []), detail
+
+
+if __name__ == "__main__":
+    sys.exit(harness.main(models, check))
