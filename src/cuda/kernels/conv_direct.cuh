@@ -619,6 +619,33 @@ __global__ void __launch_bounds__(CD_DOT_THREADS)
 /* at most 128 registers per thread: 16 warps per SM stay resident (these kernels are latency bound) */
 #define CD_MIN_BLOCKS(threads) (512 / (threads) > 0 ? 512 / (threads) : 1)
 
+/* CD_PW_*: input channels ci0 .. ci0 + KB - 1 of VEC pixels from n0 (zeros past C_in and the plane). */
+template <int KB, int VEC>
+static __device__ __forceinline__ void cd_pw_load(float (&xv)[KB][VEC], const float *xb, int ci0, int plane, int c_in,
+                                                  int n0, bool full)
+{
+#pragma unroll
+    for (int kk = 0; kk < KB; kk++) {
+        const int ci = ci0 + kk;
+        const float *xr = xb + (size_t)ci * plane;
+        if (ci >= c_in) {
+#pragma unroll
+            for (int v = 0; v < VEC; v++)
+                xv[kk][v] = 0.0f;
+        } else if (VEC == 4 && full) {
+            float4 t = __ldg((const float4 *)xr);
+            xv[kk][0] = t.x, xv[kk][1 % VEC] = t.y, xv[kk][2 % VEC] = t.z, xv[kk][3 % VEC] = t.w;
+        } else if (VEC == 2 && full) {
+            float2 t = __ldg((const float2 *)xr);
+            xv[kk][0] = t.x, xv[kk][1 % VEC] = t.y;
+        } else {
+#pragma unroll
+            for (int v = 0; v < VEC; v++)
+                xv[kk][v] = n0 + v < plane ? __ldg(xr + v) : 0.0f;
+        }
+    }
+}
+
 template <int TM, int VEC, int PT, int CG, int S>
 __global__ void __launch_bounds__(PT * CG * S, CD_MIN_BLOCKS(PT * CG * S))
     cd_pw_kernel(const float *__restrict__ x, const float *__restrict__ wbuf, float *__restrict__ y, cd_params p,
@@ -646,51 +673,42 @@ __global__ void __launch_bounds__(PT * CG * S, CD_MIN_BLOCKS(PT * CG * S))
             acc[i][v] = 0.0f;
 
     if (active) {
-        const int chunks = p.c_in_pad / CD_BK;
-        /* input channels loaded KB at a time (half a chunk for the largest tiles: no spills) */
-        const int KB = TM * VEC >= 64 ? CD_BK / 2 : CD_BK;
-        for (int c = slice * CD_BK; c < chunks * CD_BK; c += S * CD_BK) {
+        /* input channels taken KB at a time (fewer for the larger tiles: no spills); the next KB
+           channels are loaded into registers before this KB's products (one load latency exposed
+           per kernel instead of one per group: these kernels wait on memory, not on FMAs) */
+        const int KB = TM * VEC >= 64 ? CD_BK / 4 : TM * VEC >= 32 ? CD_BK / 2 : CD_BK;
+        const int end = p.c_in_pad;
+        float xv[KB][VEC], xn[KB][VEC];
+        int ci0 = slice * CD_BK;
+        if (ci0 < end)
+            cd_pw_load<KB, VEC>(xn, xb, ci0, plane, p.c_in, n0, full);
+        while (ci0 < end) {
 #pragma unroll
-            for (int h = 0; h < CD_BK; h += KB) {
-                const int ci0 = c + h;
-                float xv[KB][VEC];
+            for (int kk = 0; kk < KB; kk++)
 #pragma unroll
-                for (int kk = 0; kk < KB; kk++) {
-                    const int ci = ci0 + kk;
-                    const float *xr = xb + (size_t)ci * plane;
-                    if (ci >= p.c_in) {
+                for (int v = 0; v < VEC; v++)
+                    xv[kk][v] = xn[kk][v];
+            /* this slice's next group: the rest of the chunk, then the chunk S further on */
+            const int next = ci0 % CD_BK + KB < CD_BK ? ci0 + KB : ci0 - ci0 % CD_BK + S * CD_BK;
+            if (next < end)
+                cd_pw_load<KB, VEC>(xn, xb, next, plane, p.c_in, n0, full);
 #pragma unroll
-                        for (int v = 0; v < VEC; v++)
-                            xv[kk][v] = 0.0f;
-                    } else if (VEC == 4 && full) {
-                        float4 t = __ldg((const float4 *)xr);
-                        xv[kk][0] = t.x, xv[kk][1 % VEC] = t.y, xv[kk][2 % VEC] = t.z, xv[kk][3 % VEC] = t.w;
-                    } else if (VEC == 2 && full) {
-                        float2 t = __ldg((const float2 *)xr);
-                        xv[kk][0] = t.x, xv[kk][1 % VEC] = t.y;
-                    } else {
+            for (int kk = 0; kk < KB; kk++) {
+                /* gemm weights of tap 0: [ci][C_out padded], zeros past C_in and C_out */
+                const float4 *w4 = (const float4 *)(wbuf + (size_t)(ci0 + kk) * p.c_out_pad + m0);
 #pragma unroll
-                        for (int v = 0; v < VEC; v++)
-                            xv[kk][v] = n0 + v < plane ? __ldg(xr + v) : 0.0f;
-                    }
-                }
+                for (int q = 0; q < TM / 4; q++) {
+                    float4 w = __ldg(w4 + q);
 #pragma unroll
-                for (int kk = 0; kk < KB; kk++) {
-                    /* gemm weights of tap 0: [ci][C_out padded], zeros past C_in and C_out */
-                    const float4 *w4 = (const float4 *)(wbuf + (size_t)(ci0 + kk) * p.c_out_pad + m0);
-#pragma unroll
-                    for (int q = 0; q < TM / 4; q++) {
-                        float4 w = __ldg(w4 + q);
-#pragma unroll
-                        for (int v = 0; v < VEC; v++) {
-                            acc[4 * q + 0][v] = fmaf(w.x, xv[kk][v], acc[4 * q + 0][v]);
-                            acc[4 * q + 1][v] = fmaf(w.y, xv[kk][v], acc[4 * q + 1][v]);
-                            acc[4 * q + 2][v] = fmaf(w.z, xv[kk][v], acc[4 * q + 2][v]);
-                            acc[4 * q + 3][v] = fmaf(w.w, xv[kk][v], acc[4 * q + 3][v]);
-                        }
+                    for (int v = 0; v < VEC; v++) {
+                        acc[4 * q + 0][v] = fmaf(w.x, xv[kk][v], acc[4 * q + 0][v]);
+                        acc[4 * q + 1][v] = fmaf(w.y, xv[kk][v], acc[4 * q + 1][v]);
+                        acc[4 * q + 2][v] = fmaf(w.z, xv[kk][v], acc[4 * q + 2][v]);
+                        acc[4 * q + 3][v] = fmaf(w.w, xv[kk][v], acc[4 * q + 3][v]);
                     }
                 }
             }
+            ci0 = next;
         }
     }
 
