@@ -45,6 +45,10 @@
  *              registers, each input value loaded once per (channel, kw) and
  *              used for 3 kh x TM outputs. _Sn: each chunk's channels split
  *              over n slices of the block, summed in slice order.
+ *   CD_TC_*    3x3 convolutions (stride 1 or 2) of 8..512 input channels on
+ *              the tensor cores in float32 precision (3xTF32): an implicit
+ *              GEMM of pixels x output channels, staged like CD_T3_*
+ *              (conv_tensor_core.cuh).
  * Every variant accumulates in float32 in a fixed order (no atomics):
  * results are deterministic.
  *
@@ -117,6 +121,16 @@ enum cd_kind {
     CD_T3_4x8_M16_T4_S8,
     CD_T3_8x32_M32_S1,
     CD_T3_8x16_M32_T16_S4,
+    CD_TC_8x16_N3, /* _THxTW_N(NT): tensor cores, 3xTF32 (conv_tensor_core.cuh): pixel tile, 8-channel tiles */
+    CD_TC_16x16_N3,
+    CD_TC_4x16_N3,
+    CD_TC_8x32_N2,
+    CD_TC_8x16_N4,
+    CD_TC_8x16_N6,
+    CD_TC_4x16_N6,
+    CD_TC_8x16_N8,
+    CD_TC_4x16_N8,
+    CD_TC_4x8_N5,
     CD_COUNT
 };
 
@@ -251,6 +265,26 @@ static inline void cd_t3_tile(int kind, int *th, int *tw, int *bm, int *tm, int 
     }
 }
 
+/* Tile of a CD_TC_* variant: output rows TH x columns TW, channel tiles NT
+ * (BN = 8 NT channels), m-tiles per warp MT. */
+#define CD_TC_MAX_C_IN 512 /* CD_TC_* tried up to this many input channels */
+static inline void cd_tc_tile(int kind, int *th, int *tw, int *nt, int *mt)
+{
+    switch (kind) {
+    case CD_TC_8x16_N3: *th = 8, *tw = 16, *nt = 3, *mt = 2; return;
+    case CD_TC_16x16_N3: *th = 16, *tw = 16, *nt = 3, *mt = 2; return;
+    case CD_TC_4x16_N3: *th = 4, *tw = 16, *nt = 3, *mt = 1; return;
+    case CD_TC_8x32_N2: *th = 8, *tw = 32, *nt = 2, *mt = 2; return;
+    case CD_TC_8x16_N4: *th = 8, *tw = 16, *nt = 4, *mt = 2; return;
+    case CD_TC_8x16_N6: *th = 8, *tw = 16, *nt = 6, *mt = 2; return;
+    case CD_TC_4x16_N6: *th = 4, *tw = 16, *nt = 6, *mt = 1; return;
+    case CD_TC_8x16_N8: *th = 8, *tw = 16, *nt = 8, *mt = 2; return;
+    case CD_TC_4x16_N8: *th = 4, *tw = 16, *nt = 8, *mt = 1; return;
+    case CD_TC_4x8_N5: *th = 4, *tw = 8, *nt = 5, *mt = 1; return;
+    default: *th = *tw = *nt = *mt = 0; return;
+    }
+}
+
 /* Whether variant `kind` can compute p correctly (whether or not it is worth trying). */
 static inline int cd_runnable(const cd_params *p, int kind)
 {
@@ -267,6 +301,14 @@ static inline int cd_runnable(const cd_params *p, int kind)
     cd_first_tile(kind, &tm, &vec, &wp, &slices);
     if (tm)
         return p->pix_off >= 0 && p->n_pix <= INT32_MAX - 4096 && (p->c_out + tm - 1) / tm <= 65535;
+    {
+        int th, tw, nt, mt;
+        cd_tc_tile(kind, &th, &tw, &nt, &mt);
+        if (th)
+            return p->k_h == 3 && p->k_w == 3 && p->d_h == 1 && p->d_w == 1 && p->s_h == p->s_w &&
+                   (p->s_h == 1 || p->s_h == 2) && p->batch <= 65535 && (p->c_out + 8 * nt - 1) / (8 * nt) <= 65535 &&
+                   (int64_t)((p->out_h + th - 1) / th) * ((p->out_w + tw - 1) / tw) <= INT32_MAX;
+    }
     {
         int th, tw, bm;
         cd_t3_tile(kind, &th, &tw, &bm, &tm, &slices);
@@ -314,6 +356,18 @@ static inline int cd_eligible(const cd_params *p, int kind)
             int64_t tiled = (int64_t)((p->out_h + th - 1) / th * th) * ((p->out_w + tw - 1) / tw * tw);
             return p->c_in >= 8 && p->c_in >= 2 * slices && p->c_in <= CD_T3_MAX_C_IN && p->p_h <= 1 &&
                    p->p_w <= 1 && bm <= rows && tiled <= 2 * (int64_t)p->out_h * p->out_w;
+        }
+    }
+    {
+        int th, tw, nt, mt;
+        cd_tc_tile(kind, &th, &tw, &nt, &mt);
+        if (th) {
+            /* pads of a 'same' or strided 3x3; channel tiles wasting at most half the channels
+               (plus one n-tile); pixel tiles at most twice the map */
+            int64_t tiled = (int64_t)((p->out_h + th - 1) / th * th) * ((p->out_w + tw - 1) / tw * tw);
+            int64_t channels = (int64_t)(p->c_out + 8 * nt - 1) / (8 * nt) * (8 * nt);
+            return p->c_in >= 8 && p->c_in <= CD_TC_MAX_C_IN && p->p_h <= 1 && p->p_w <= 1 &&
+                   2 * channels <= 3 * (int64_t)p->c_out + 16 && tiled <= 2 * (int64_t)p->out_h * p->out_w;
         }
     }
     if (kind == CD_DOT)
@@ -1155,6 +1209,8 @@ __global__ void __launch_bounds__(S *(TH / CD_T3_PX) * TW * (BM / TM),
     }
 }
 
+#include "cuda/kernels/conv_tensor_core.cuh"
+
 /* ------------------------------------------------------------ launch */
 
 template <int BM, int BN, int TM, int TN, int S>
@@ -1255,6 +1311,16 @@ static inline cudaError_t cd_launch(int kind, const float *x, const float *wbuf,
     case CD_T3_4x8_M16_T4_S8: cd_launch_t3<4, 8, 16, 4, 8, 16>(x, wbuf, y, p, act, stream); break;
     case CD_T3_8x32_M32_S1: cd_launch_t3<8, 32, 32, 8, 1, 8>(x, wbuf, y, p, act, stream); break;
     case CD_T3_8x16_M32_T16_S4: cd_launch_t3<8, 16, 32, 16, 4, 8>(x, wbuf, y, p, act, stream); break;
+    case CD_TC_8x16_N3: return cd_launch_tc<8, 16, 3, 2>(x, wbuf, y, p, act, stream);
+    case CD_TC_16x16_N3: return cd_launch_tc<16, 16, 3, 2>(x, wbuf, y, p, act, stream);
+    case CD_TC_4x16_N3: return cd_launch_tc<4, 16, 3, 1>(x, wbuf, y, p, act, stream);
+    case CD_TC_8x32_N2: return cd_launch_tc<8, 32, 2, 2>(x, wbuf, y, p, act, stream);
+    case CD_TC_8x16_N4: return cd_launch_tc<8, 16, 4, 2>(x, wbuf, y, p, act, stream);
+    case CD_TC_8x16_N6: return cd_launch_tc<8, 16, 6, 2>(x, wbuf, y, p, act, stream);
+    case CD_TC_4x16_N6: return cd_launch_tc<4, 16, 6, 1>(x, wbuf, y, p, act, stream);
+    case CD_TC_8x16_N8: return cd_launch_tc<8, 16, 8, 2>(x, wbuf, y, p, act, stream);
+    case CD_TC_4x16_N8: return cd_launch_tc<4, 16, 8, 1>(x, wbuf, y, p, act, stream);
+    case CD_TC_4x8_N5: return cd_launch_tc<4, 8, 5, 1>(x, wbuf, y, p, act, stream);
     default: return cudaErrorInvalidValue;
     }
     return cudaGetLastError();
@@ -1269,7 +1335,9 @@ static inline const char *cd_kind_name(int kind)
                                           "first16x4",   "first16x2",   "first8x2",    "first8x1",   "first16x2s4",
                                           "first8x2s4",  "t3_8x16m32s2", "t3_8x16m16s4", "t3_4x16m32s4",
                                           "t3_4x16m16s4", "t3_8x8m32s4", "t3_4x8m16t4s8", "t3_8x32m32",
-                                          "t3_8x16m32t16s4"};
+                                          "t3_8x16m32t16s4", "tc8x16n3", "tc16x16n3", "tc4x16n3", "tc8x32n2",
+                                          "tc8x16n4",    "tc8x16n6",    "tc4x16n6",    "tc8x16n8",     "tc4x16n8",
+                                          "tc4x8n5"};
     return kind >= 0 && kind < CD_COUNT ? names[kind] : "?";
 }
 

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The issue's latency-target models on the GPU, quickly: the direct-conv
+# kernel test (every variant against a double reference, then per-variant
+# timings on the face models' shapes), then graph-replay device time of
+# yunet_2023mar, pfld_68 and scrfd_2.5g (bench/gpu_bench.py, no PyTorch), with
+# scrfd also timed without the tensor-core convolutions, and a per-step
+# profile of scrfd. Output under $OUT: conv_direct.txt, b/ and b0/
+# (gpu_bench.json), gpu_profile.txt; a short table last.
+# usage (device machine, .debs and .shared carried): OUT=dir bash bench/gpu_targets.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-build-gpu/out}"
+mkdir -p "$OUT"
+export PATH=/usr/local/cuda/bin:$PATH
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
+( . bench/gpu_build.sh > "$OUT/build.log" 2>&1; echo "build rc=$?" >> "$OUT/build.log" ) &
+build_pid=$!
+# the kernel test builds on its own (one nvcc) while the library builds
+nvcc -O3 -arch=sm_90 -I src -I include tests/gpu/conv_direct_test.cu -o build-gpu-conv_direct_test 2> "$OUT/nvcc.log" &&
+  timeout 240 ./build-gpu-conv_direct_test > "$OUT/conv_direct.txt" 2>&1
+echo "conv direct test rc=$?: $(grep -E 'passed, [0-9]+ failed' "$OUT/conv_direct.txt")"
+grep -E "FAIL|ERROR" "$OUT/conv_direct.txt" | head -5
+# per 3x3 shape: the fastest SIMT variant and the fastest tensor-core one (us)
+grep -E "^[0-9]+ .* k3 " "$OUT/conv_direct.txt" | sed 's/=/ /g' | awk '{b=1e9; bn=""; t=1e9; tn="";
+  for (i = 7; i < NF; i += 2) { v = $(i + 1) + 0; if ($i ~ /^tc/) { if (v < t) { t = v; tn = $i } } else if (v < b) { b = v; bn = $i } }
+  printf "%s %s %s %s %s  simt %s %.2f  tc %s %.2f\n", $1, $2, $3, $4, $6, bn, b, tn, t }'
+wait $build_pid
+tail -2 "$OUT/build.log"
+. bench/gpu_build.sh > /dev/null 2>&1 || exit 1
+FG=build-gpu/facegraph
+SHARED=.shared; [ -d "$SHARED" ] || SHARED=../shared
+table() { python3 -c "import json,sys; [print('%-8s %-36s %8.4f ms %4d kernels' % (sys.argv[2], m['model'][:36], m['fg_graph_device_ms'], m['kernels_per_run'])) for m in json.load(open(sys.argv[1]))['models']]" "$1" "$2"; }
+FACEGRAPH_CUDA_TENSOR_CORE_CONV=0 FACEGRAPH_CACHE_DIR="$OUT/cache-no-tc" python3 bench/gpu_bench.py --facegraph $FG \
+  --shared "$SHARED" --out "$OUT/b0" --no-standins --no-torch --only scrfd > "$OUT/bench-no-tc.log" 2>&1
+export FACEGRAPH_CACHE_DIR="$OUT/cache"
+python3 bench/gpu_bench.py --facegraph $FG --shared "$SHARED" --out "$OUT/b" --no-standins --no-torch \
+  --only yunet,pfld,scrfd > "$OUT/bench.log" 2>&1
+OUT="$OUT" bash bench/gpu_profile.sh "$SHARED/models/scrfd_2.5g.onnx" > /dev/null 2>&1
+grep -A40 "scrfd" "$OUT/gpu_profile.txt" | head -45
+table "$OUT/b0/gpu_bench.json" "no-tc"
+table "$OUT/b/gpu_bench.json" "default"
