@@ -1033,36 +1033,49 @@ struct cd_t3_geo {
     static constexpr int SMEM = smem_floats(CK, NSTAGE);
 };
 
-/* Copies chunk `c` (input channels c * CK ...) into stage buffer `st`: the
- * input tile (zeros outside the image and past C_in) and the weights
- * [ck][tap][BM] from the gemm section (zeros past C_in and C_out). */
-template <int TH, int TW, int BM, int TM, int S, int CK_MAX, int ST>
-static __device__ __forceinline__ void cd_t3_stage(float *st, const float *xb, const float *wbuf, const cd_params &p,
-                                                   int c, int ih_base, int iw_base, int m0)
+/* Copies chunk `c` (input channels c * CK ...) of a 3x3 convolution into
+ * stage buffer `st` (CD_T3_*, CD_TC_*): the input tile of IH x IW (zeros
+ * outside the image and past C_in) at a channel stride of CH floats (stride
+ * 1: rows of RS floats; stride 2: each row split into its even and odd
+ * columns, two planes of IH rows of RS floats), then at st + XS the weights
+ * [ck][tap][BM] of output channels m0 .. m0 + BM - 1, rows of WSTR floats,
+ * from the gemm section (zeros past C_in and C_out). */
+template <int CK, int IH, int IW, int RS, int CH, int ST, int BM, int WSTR, int XS, int THREADS>
+static __device__ __forceinline__ void cd_stage_chunk(float *st, const float *xb, const float *wbuf, const cd_params &p,
+                                                      int c, int ih_base, int iw_base, int m0)
 {
-    typedef cd_t3_geo<TH, TW, BM, TM, S, CK_MAX, ST> G;
-    const int ci0 = c * G::CK;
+    const int ci0 = c * CK;
     const int in_plane = p.in_h * p.in_w;
-    for (int e = threadIdx.x; e < G::CK * G::IH * G::IW; e += G::THREADS) {
-        const int ck = e / (G::IH * G::IW), rem = e - ck * (G::IH * G::IW);
-        const int r = rem / G::IW, col = rem - r * G::IW;
+    for (int e = threadIdx.x; e < CK * IH * IW; e += THREADS) {
+        const int ck = e / (IH * IW), rem = e - ck * (IH * IW);
+        const int r = rem / IW, col = rem - r * IW;
         const int ci = ci0 + ck, ih = ih_base + r, iw = iw_base + col;
         const bool ok = ci < p.c_in && (unsigned)ih < (unsigned)p.in_h && (unsigned)iw < (unsigned)p.in_w;
         const float *src = ok ? xb + (size_t)ci * in_plane + ih * p.in_w + iw : xb;
-        float *dst = st + ck * G::CH + (ST == 1 ? r * G::RS + col : (col & 1) * (G::IH * G::RS) + r * G::RS + (col >> 1));
+        float *dst = st + ck * CH + (ST == 1 ? r * RS + col : (col & 1) * (IH * RS) + r * RS + (col >> 1));
         cd_cp_async_f32(dst, src, ok);
     }
-    float *ws = st + G::XS;
+    float *ws = st + XS;
     const int row4 = BM / 4;
-    for (int e = threadIdx.x; e < G::CK * 9 * row4; e += G::THREADS) {
+    for (int e = threadIdx.x; e < CK * 9 * row4; e += THREADS) {
         const int ck = e / (9 * row4), rem = e - ck * (9 * row4);
         const int tap = rem / row4, m4 = rem - tap * row4;
         const int ci = ci0 + ck, m = m0 + 4 * m4;
         /* c_out_pad is a multiple of 64 and m of 4: a row of 4 is wholly in or out */
         const bool ok = ci < p.c_in && m < p.c_out_pad;
         const float *src = ok ? wbuf + ((size_t)tap * p.c_in_pad + ci) * p.c_out_pad + m : wbuf;
-        cd_cp_async_f32x4(ws + (ck * 9 + tap) * BM + 4 * m4, src, ok);
+        cd_cp_async_f32x4(ws + (ck * 9 + tap) * WSTR + 4 * m4, src, ok);
     }
+}
+
+/* CD_T3_* stage: cd_stage_chunk with the instance's geometry. */
+template <int TH, int TW, int BM, int TM, int S, int CK_MAX, int ST>
+static __device__ __forceinline__ void cd_t3_stage(float *st, const float *xb, const float *wbuf, const cd_params &p,
+                                                   int c, int ih_base, int iw_base, int m0)
+{
+    typedef cd_t3_geo<TH, TW, BM, TM, S, CK_MAX, ST> G;
+    cd_stage_chunk<G::CK, G::IH, G::IW, G::RS, G::CH, ST, BM, BM, G::XS, G::THREADS>(st, xb, wbuf, p, c, ih_base,
+                                                                                     iw_base, m0);
 }
 
 /* CD_T3_*: blockIdx.x = tile of TH x TW output pixels (row-major over the

@@ -81,36 +81,14 @@ static __device__ __forceinline__ void cd_tc_mma(float (&c)[4], const uint32_t (
 #endif
 }
 
-/* Copies chunk `c` (input channels 8c ..) into stage buffer `st`: the input
- * tile (zeros outside the image and past C_in) and the weights [ci][tap][BN]
- * from the gemm section (zeros past C_in and C_out). */
+/* CD_TC_* stage: cd_stage_chunk with the instance's geometry (weight rows of WSTR floats). */
 template <int TH, int TW, int NT, int MT, int ST>
 static __device__ __forceinline__ void cd_tc_stage(float *st, const float *xb, const float *wbuf, const cd_params &p,
                                                    int c, int ih_base, int iw_base, int m0)
 {
     typedef cd_tc_geo<TH, TW, NT, MT, ST> G;
-    const int ci0 = c * G::CK;
-    const int in_plane = p.in_h * p.in_w;
-    for (int e = threadIdx.x; e < G::CK * G::IH * G::IW; e += G::THREADS) {
-        const int ck = e / (G::IH * G::IW), rem = e - ck * (G::IH * G::IW);
-        const int r = rem / G::IW, col = rem - r * G::IW;
-        const int ci = ci0 + ck, ih = ih_base + r, iw = iw_base + col;
-        const bool ok = ci < p.c_in && (unsigned)ih < (unsigned)p.in_h && (unsigned)iw < (unsigned)p.in_w;
-        const float *src = ok ? xb + (size_t)ci * in_plane + ih * p.in_w + iw : xb;
-        float *dst = st + ck * G::CH + (ST == 1 ? r * G::RS + col : (col & 1) * (G::IH * G::RS) + r * G::RS + (col >> 1));
-        cd_cp_async_f32(dst, src, ok);
-    }
-    float *ws = st + G::XS;
-    const int row4 = G::BN / 4;
-    for (int e = threadIdx.x; e < G::CK * 9 * row4; e += G::THREADS) {
-        const int ck = e / (9 * row4), rem = e - ck * (9 * row4);
-        const int tap = rem / row4, m4 = rem - tap * row4;
-        const int ci = ci0 + ck, m = m0 + 4 * m4;
-        /* c_out_pad is a multiple of 64 and m of 4: a row of 4 is wholly in or out */
-        const bool ok = ci < p.c_in && m < p.c_out_pad;
-        const float *src = ok ? wbuf + ((size_t)tap * p.c_in_pad + ci) * p.c_out_pad + m : wbuf;
-        cd_cp_async_f32x4(ws + (ck * 9 + tap) * G::WSTR + 4 * m4, src, ok);
-    }
+    cd_stage_chunk<G::CK, G::IH, G::IW, G::RS, G::CH, ST, G::BN, G::WSTR, G::XS, G::THREADS>(st, xb, wbuf, p, c,
+                                                                                             ih_base, iw_base, m0);
 }
 
 /* blockIdx.x = tile of TH x TW output pixels (row-major over the tiles of the
