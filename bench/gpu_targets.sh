@@ -4,7 +4,7 @@
 # timings on the face models' shapes), then graph-replay device time of
 # yunet_2023mar, pfld_68 and scrfd_2.5g (bench/gpu_bench.py, no PyTorch), with
 # scrfd also timed without the tensor-core convolutions, and a per-step
-# profile of scrfd. Output under $OUT: conv_direct.txt, b/ and b0/
+# profile of scrfd (FG_TARGETS_BASELINE=0: scrfd only with them). Output under $OUT: conv_direct.txt, b/ and b0/
 # (gpu_bench.json), gpu_profile.txt; a short table last.
 # usage (device machine, .debs and .shared carried): OUT=dir bash bench/gpu_targets.sh
 set -uo pipefail
@@ -30,12 +30,13 @@ tail -2 "$OUT/build.log"
 FG=build-gpu/facegraph
 SHARED=.shared; [ -d "$SHARED" ] || SHARED=../shared
 table() { python3 -c "import json,sys; [print('%-8s %-36s %8.4f ms %4d kernels' % (sys.argv[2], m['model'][:36], m['fg_graph_device_ms'], m['kernels_per_run'])) for m in json.load(open(sys.argv[1]))['models']]" "$1" "$2"; }
-FACEGRAPH_CUDA_TENSOR_CORE_CONV=0 FACEGRAPH_CACHE_DIR="$OUT/cache-no-tc" python3 bench/gpu_bench.py --facegraph $FG \
+[ "${FG_TARGETS_BASELINE:-1}" = 1 ] &&
+  FACEGRAPH_CUDA_TENSOR_CORE_CONV=0 FACEGRAPH_CACHE_DIR="$OUT/cache-no-tc" python3 bench/gpu_bench.py --facegraph $FG \
   --shared "$SHARED" --out "$OUT/b0" --no-standins --no-torch --only scrfd > "$OUT/bench-no-tc.log" 2>&1
 export FACEGRAPH_CACHE_DIR="$OUT/cache"
 python3 bench/gpu_bench.py --facegraph $FG --shared "$SHARED" --out "$OUT/b" --no-standins --no-torch \
   --only yunet,pfld,scrfd > "$OUT/bench.log" 2>&1
 OUT="$OUT" bash bench/gpu_profile.sh "$SHARED/models/scrfd_2.5g.onnx" > /dev/null 2>&1
 grep -A40 "scrfd" "$OUT/gpu_profile.txt" | head -45
-table "$OUT/b0/gpu_bench.json" "no-tc"
+[ -f "$OUT/b0/gpu_bench.json" ] && table "$OUT/b0/gpu_bench.json" "no-tc"
 table "$OUT/b/gpu_bench.json" "default"

@@ -72,7 +72,7 @@ static __device__ __forceinline__ void cd_tc_split(float x, uint32_t &big, uint3
 static __device__ __forceinline__ void cd_tc_mma(float (&c)[4], const uint32_t (&a)[4], const uint32_t (&b)[2])
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
                  "{%8, %9}, {%0, %1, %2, %3};\n"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
@@ -172,19 +172,30 @@ __global__ void __launch_bounds__(cd_tc_geo<TH, TW, NT, MT, ST>::THREADS)
                 cd_tc_split(xa[4 * G::CH], ab[i][2], as[i][2]);
                 cd_tc_split(xa[4 * G::CH + ST * G::RS], ab[i][3], as[i][3]);
             }
+            uint32_t bb[NT][2], bs[NT][2];
 #pragma unroll
             for (int n = 0; n < NT; n++) {
                 const float *wb = stg + b_off + tap * G::WSTR + 8 * n;
-                uint32_t bb[2], bs[2];
-                cd_tc_split(wb[0], bb[0], bs[0]);
-                cd_tc_split(wb[4 * 9 * G::WSTR], bb[1], bs[1]);
-#pragma unroll
-                for (int i = 0; i < MT; i++) {
-                    cd_tc_mma(acc[i][n], as[i], bb);
-                    cd_tc_mma(acc[i][n], ab[i], bs);
-                    cd_tc_mma(acc[i][n], ab[i], bb);
-                }
+                cd_tc_split(wb[0], bb[n][0], bs[n][0]);
+                cd_tc_split(wb[4 * 9 * G::WSTR], bb[n][1], bs[n][1]);
             }
+            /* three passes over the MT x NT tiles, so that consecutive MMAs are
+               independent (the three products of one tile accumulate in series) */
+#pragma unroll
+            for (int i = 0; i < MT; i++)
+#pragma unroll
+                for (int n = 0; n < NT; n++)
+                    cd_tc_mma(acc[i][n], as[i], bb[n]);
+#pragma unroll
+            for (int i = 0; i < MT; i++)
+#pragma unroll
+                for (int n = 0; n < NT; n++)
+                    cd_tc_mma(acc[i][n], ab[i], bs[n]);
+#pragma unroll
+            for (int i = 0; i < MT; i++)
+#pragma unroll
+                for (int n = 0; n < NT; n++)
+                    cd_tc_mma(acc[i][n], ab[i], bb[n]);
         }
     }
 
