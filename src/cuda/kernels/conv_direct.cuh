@@ -131,6 +131,8 @@ enum cd_kind {
     CD_TC_8x16_N8,
     CD_TC_4x16_N8,
     CD_TC_4x8_N5,
+    CD_TC_8x16_N1,
+    CD_TC_4x16_N1,
     CD_COUNT
 };
 
@@ -281,6 +283,8 @@ static inline void cd_tc_tile(int kind, int *th, int *tw, int *nt, int *mt)
     case CD_TC_8x16_N8: *th = 8, *tw = 16, *nt = 8, *mt = 2; return;
     case CD_TC_4x16_N8: *th = 4, *tw = 16, *nt = 8, *mt = 1; return;
     case CD_TC_4x8_N5: *th = 4, *tw = 8, *nt = 5, *mt = 1; return;
+    case CD_TC_8x16_N1: *th = 8, *tw = 16, *nt = 1, *mt = 2; return;
+    case CD_TC_4x16_N1: *th = 4, *tw = 16, *nt = 1, *mt = 1; return;
     default: *th = *tw = *nt = *mt = 0; return;
     }
 }
@@ -1334,6 +1338,8 @@ static inline cudaError_t cd_launch(int kind, const float *x, const float *wbuf,
     case CD_TC_8x16_N8: return cd_launch_tc<8, 16, 8, 2>(x, wbuf, y, p, act, stream);
     case CD_TC_4x16_N8: return cd_launch_tc<4, 16, 8, 1>(x, wbuf, y, p, act, stream);
     case CD_TC_4x8_N5: return cd_launch_tc<4, 8, 5, 1>(x, wbuf, y, p, act, stream);
+    case CD_TC_8x16_N1: return cd_launch_tc<8, 16, 1, 2>(x, wbuf, y, p, act, stream);
+    case CD_TC_4x16_N1: return cd_launch_tc<4, 16, 1, 1>(x, wbuf, y, p, act, stream);
     default: return cudaErrorInvalidValue;
     }
     return cudaGetLastError();
@@ -1350,7 +1356,7 @@ static inline const char *cd_kind_name(int kind)
                                           "t3_4x16m16s4", "t3_8x8m32s4", "t3_4x8m16t4s8", "t3_8x32m32",
                                           "t3_8x16m32t16s4", "tc8x16n3", "tc16x16n3", "tc4x16n3", "tc8x32n2",
                                           "tc8x16n4",    "tc8x16n6",    "tc4x16n6",    "tc8x16n8",     "tc4x16n8",
-                                          "tc4x8n5"};
+                                          "tc4x8n5",     "tc8x16n1",    "tc4x16n1"};
     return kind >= 0 && kind < CD_COUNT ? names[kind] : "?";
 }
 
