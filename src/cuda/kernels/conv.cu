@@ -951,8 +951,8 @@ static int wino_eligible(const conv_state *s, int kind, int forced)
 /* Tuning candidate `kind` (enum cd_kind without CD_CUDNN, or a CONV_KIND_WINO* form) applies. */
 static int candidate_eligible(const conv_state *s, int kind, int forced)
 {
-    int th, tw, nt, mt;
-    cd_tc_tile(kind, &th, &tw, &nt, &mt);
+    int th, tw, nt, mt, ks;
+    cd_tc_tile(kind, &th, &tw, &nt, &mt, &ks);
     if (th && !tensor_core_conv_enabled())
         return 0;
     if (kind > CD_CUDNN && kind < CD_COUNT)
@@ -1232,7 +1232,7 @@ static void make_direct_key(const cuda_call *call, const conv_state *s, const in
     }
     const conv_geom *g = &s->g;
     snprintf(key, size,
-             "direct6|%s|cudnn%zu|tf32=%d|x%lld,%lld,%lld,%lld|w%lld,%lld,%lld|y%lld,%lld,%lld|s%lld,%lld|d%lld,%lld|"
+             "direct7|%s|cudnn%zu|tf32=%d|x%lld,%lld,%lld,%lld|w%lld,%lld,%lld|y%lld,%lld,%lld|s%lld,%lld|d%lld,%lld|"
              "p%lld,%lld,%lld,%lld|b%d|a%d|r%d|f16=%d",
              name, (size_t)cudnnGetVersion(), call->allow_tf32, (long long)g->batch, (long long)g->c_in,
              (long long)in[0], (long long)in[1], (long long)g->c_out, (long long)k[0], (long long)k[1],

@@ -121,18 +121,22 @@ enum cd_kind {
     CD_T3_4x8_M16_T4_S8,
     CD_T3_8x32_M32_S1,
     CD_T3_8x16_M32_T16_S4,
-    CD_TC_8x16_N3, /* _THxTW_N(NT): tensor cores, 3xTF32 (conv_tensor_core.cuh): pixel tile, 8-channel tiles */
+    CD_TC_8x16_N3, /* _THxTW_N(NT)[_K3]: tensor cores, 3xTF32 (conv_tensor_core.cuh): pixel tile, 8-channel
+                      tiles, taps split over 3 warp slices */
     CD_TC_16x16_N3,
     CD_TC_4x16_N3,
     CD_TC_8x32_N2,
     CD_TC_8x16_N4,
-    CD_TC_8x16_N6,
     CD_TC_4x16_N6,
-    CD_TC_8x16_N8,
     CD_TC_4x16_N8,
     CD_TC_4x8_N5,
     CD_TC_8x16_N1,
     CD_TC_4x16_N1,
+    CD_TC_4x16_N1_K3,
+    CD_TC_4x16_N3_K3,
+    CD_TC_4x16_N6_K3,
+    CD_TC_8x16_N3_K3,
+    CD_TC_4x8_N5_K3,
     CD_COUNT
 };
 
@@ -268,23 +272,27 @@ static inline void cd_t3_tile(int kind, int *th, int *tw, int *bm, int *tm, int 
 }
 
 /* Tile of a CD_TC_* variant: output rows TH x columns TW, channel tiles NT
- * (BN = 8 NT channels), m-tiles per warp MT. */
+ * (BN = 8 NT channels), m-tiles per warp MT, tap slices KS (1 or 3). */
 #define CD_TC_MAX_C_IN 512 /* CD_TC_* tried up to this many input channels */
-static inline void cd_tc_tile(int kind, int *th, int *tw, int *nt, int *mt)
+static inline void cd_tc_tile(int kind, int *th, int *tw, int *nt, int *mt, int *ks)
 {
+    *ks = 1;
     switch (kind) {
     case CD_TC_8x16_N3: *th = 8, *tw = 16, *nt = 3, *mt = 2; return;
     case CD_TC_16x16_N3: *th = 16, *tw = 16, *nt = 3, *mt = 2; return;
     case CD_TC_4x16_N3: *th = 4, *tw = 16, *nt = 3, *mt = 1; return;
     case CD_TC_8x32_N2: *th = 8, *tw = 32, *nt = 2, *mt = 2; return;
     case CD_TC_8x16_N4: *th = 8, *tw = 16, *nt = 4, *mt = 2; return;
-    case CD_TC_8x16_N6: *th = 8, *tw = 16, *nt = 6, *mt = 2; return;
     case CD_TC_4x16_N6: *th = 4, *tw = 16, *nt = 6, *mt = 1; return;
-    case CD_TC_8x16_N8: *th = 8, *tw = 16, *nt = 8, *mt = 2; return;
     case CD_TC_4x16_N8: *th = 4, *tw = 16, *nt = 8, *mt = 1; return;
     case CD_TC_4x8_N5: *th = 4, *tw = 8, *nt = 5, *mt = 1; return;
     case CD_TC_8x16_N1: *th = 8, *tw = 16, *nt = 1, *mt = 2; return;
     case CD_TC_4x16_N1: *th = 4, *tw = 16, *nt = 1, *mt = 1; return;
+    case CD_TC_4x16_N1_K3: *th = 4, *tw = 16, *nt = 1, *mt = 1, *ks = 3; return;
+    case CD_TC_4x16_N3_K3: *th = 4, *tw = 16, *nt = 3, *mt = 1, *ks = 3; return;
+    case CD_TC_4x16_N6_K3: *th = 4, *tw = 16, *nt = 6, *mt = 1, *ks = 3; return;
+    case CD_TC_8x16_N3_K3: *th = 8, *tw = 16, *nt = 3, *mt = 2, *ks = 3; return;
+    case CD_TC_4x8_N5_K3: *th = 4, *tw = 8, *nt = 5, *mt = 1, *ks = 3; return;
     default: *th = *tw = *nt = *mt = 0; return;
     }
 }
@@ -306,8 +314,8 @@ static inline int cd_runnable(const cd_params *p, int kind)
     if (tm)
         return p->pix_off >= 0 && p->n_pix <= INT32_MAX - 4096 && (p->c_out + tm - 1) / tm <= 65535;
     {
-        int th, tw, nt, mt;
-        cd_tc_tile(kind, &th, &tw, &nt, &mt);
+        int th, tw, nt, mt, ks;
+        cd_tc_tile(kind, &th, &tw, &nt, &mt, &ks);
         if (th)
             return p->k_h == 3 && p->k_w == 3 && p->d_h == 1 && p->d_w == 1 && p->s_h == p->s_w &&
                    (p->s_h == 1 || p->s_h == 2) && p->batch <= 65535 && (p->c_out + 8 * nt - 1) / (8 * nt) <= 65535 &&
@@ -363,8 +371,8 @@ static inline int cd_eligible(const cd_params *p, int kind)
         }
     }
     {
-        int th, tw, nt, mt;
-        cd_tc_tile(kind, &th, &tw, &nt, &mt);
+        int th, tw, nt, mt, ks;
+        cd_tc_tile(kind, &th, &tw, &nt, &mt, &ks);
         if (th) {
             /* pads of a 'same' or strided 3x3; channel tiles wasting at most half the channels
                (plus one n-tile); pixel tiles at most twice the map */
@@ -1328,18 +1336,21 @@ static inline cudaError_t cd_launch(int kind, const float *x, const float *wbuf,
     case CD_T3_4x8_M16_T4_S8: cd_launch_t3<4, 8, 16, 4, 8, 16>(x, wbuf, y, p, act, stream); break;
     case CD_T3_8x32_M32_S1: cd_launch_t3<8, 32, 32, 8, 1, 8>(x, wbuf, y, p, act, stream); break;
     case CD_T3_8x16_M32_T16_S4: cd_launch_t3<8, 16, 32, 16, 4, 8>(x, wbuf, y, p, act, stream); break;
-    case CD_TC_8x16_N3: return cd_launch_tc<8, 16, 3, 2>(x, wbuf, y, p, act, stream);
-    case CD_TC_16x16_N3: return cd_launch_tc<16, 16, 3, 2>(x, wbuf, y, p, act, stream);
-    case CD_TC_4x16_N3: return cd_launch_tc<4, 16, 3, 1>(x, wbuf, y, p, act, stream);
-    case CD_TC_8x32_N2: return cd_launch_tc<8, 32, 2, 2>(x, wbuf, y, p, act, stream);
-    case CD_TC_8x16_N4: return cd_launch_tc<8, 16, 4, 2>(x, wbuf, y, p, act, stream);
-    case CD_TC_8x16_N6: return cd_launch_tc<8, 16, 6, 2>(x, wbuf, y, p, act, stream);
-    case CD_TC_4x16_N6: return cd_launch_tc<4, 16, 6, 1>(x, wbuf, y, p, act, stream);
-    case CD_TC_8x16_N8: return cd_launch_tc<8, 16, 8, 2>(x, wbuf, y, p, act, stream);
-    case CD_TC_4x16_N8: return cd_launch_tc<4, 16, 8, 1>(x, wbuf, y, p, act, stream);
-    case CD_TC_4x8_N5: return cd_launch_tc<4, 8, 5, 1>(x, wbuf, y, p, act, stream);
-    case CD_TC_8x16_N1: return cd_launch_tc<8, 16, 1, 2>(x, wbuf, y, p, act, stream);
-    case CD_TC_4x16_N1: return cd_launch_tc<4, 16, 1, 1>(x, wbuf, y, p, act, stream);
+    case CD_TC_8x16_N3: return cd_launch_tc<8, 16, 3, 2, 1>(x, wbuf, y, p, act, stream);
+    case CD_TC_16x16_N3: return cd_launch_tc<16, 16, 3, 2, 1>(x, wbuf, y, p, act, stream);
+    case CD_TC_4x16_N3: return cd_launch_tc<4, 16, 3, 1, 1>(x, wbuf, y, p, act, stream);
+    case CD_TC_8x32_N2: return cd_launch_tc<8, 32, 2, 2, 1>(x, wbuf, y, p, act, stream);
+    case CD_TC_8x16_N4: return cd_launch_tc<8, 16, 4, 2, 1>(x, wbuf, y, p, act, stream);
+    case CD_TC_4x16_N6: return cd_launch_tc<4, 16, 6, 1, 1>(x, wbuf, y, p, act, stream);
+    case CD_TC_4x16_N8: return cd_launch_tc<4, 16, 8, 1, 1>(x, wbuf, y, p, act, stream);
+    case CD_TC_4x8_N5: return cd_launch_tc<4, 8, 5, 1, 1>(x, wbuf, y, p, act, stream);
+    case CD_TC_8x16_N1: return cd_launch_tc<8, 16, 1, 2, 1>(x, wbuf, y, p, act, stream);
+    case CD_TC_4x16_N1: return cd_launch_tc<4, 16, 1, 1, 1>(x, wbuf, y, p, act, stream);
+    case CD_TC_4x16_N1_K3: return cd_launch_tc<4, 16, 1, 1, 3>(x, wbuf, y, p, act, stream);
+    case CD_TC_4x16_N3_K3: return cd_launch_tc<4, 16, 3, 1, 3>(x, wbuf, y, p, act, stream);
+    case CD_TC_4x16_N6_K3: return cd_launch_tc<4, 16, 6, 1, 3>(x, wbuf, y, p, act, stream);
+    case CD_TC_8x16_N3_K3: return cd_launch_tc<8, 16, 3, 2, 3>(x, wbuf, y, p, act, stream);
+    case CD_TC_4x8_N5_K3: return cd_launch_tc<4, 8, 5, 1, 3>(x, wbuf, y, p, act, stream);
     default: return cudaErrorInvalidValue;
     }
     return cudaGetLastError();
@@ -1355,8 +1366,9 @@ static inline const char *cd_kind_name(int kind)
                                           "first8x2s4",  "t3_8x16m32s2", "t3_8x16m16s4", "t3_4x16m32s4",
                                           "t3_4x16m16s4", "t3_8x8m32s4", "t3_4x8m16t4s8", "t3_8x32m32",
                                           "t3_8x16m32t16s4", "tc8x16n3", "tc16x16n3", "tc4x16n3", "tc8x32n2",
-                                          "tc8x16n4",    "tc8x16n6",    "tc4x16n6",    "tc8x16n8",     "tc4x16n8",
-                                          "tc4x8n5",     "tc8x16n1",    "tc4x16n1"};
+                                          "tc8x16n4",    "tc4x16n6",    "tc4x16n8",    "tc4x8n5",      "tc8x16n1",
+                                          "tc4x16n1",    "tc4x16n1k3",  "tc4x16n3k3",  "tc4x16n6k3",   "tc8x16n3k3",
+                                          "tc4x8n5k3"};
     return kind >= 0 && kind < CD_COUNT ? names[kind] : "?";
 }
 
