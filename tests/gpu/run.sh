@@ -13,6 +13,7 @@
 #   dwpool       tests/gpu/dwpool_test.cu: depthwise and pooling kernels vs a double reference
 #   winograd     tests/gpu/winograd_test.cu: Winograd F(2x2) and F(4x4) 3x3 convolutions vs a double reference
 #   gpu-parity-winograd  gpu-parity (eager, graph) with every eligible 3x3 convolution forced onto Winograd
+#   gpu-parity-tensor-core  gpu-parity (eager, graph) with every eligible 3x3 convolution on a tensor-core kernel
 #   gpu-parity-branches  gpu-parity (graph) with every graph captured with parallel branches where it has any
 #   gpu-api, fusion-gpu, dwpw-gpu, merge-gpu (planner fusions on the GPU), detect-gpu, graph-matrix
 #   graph-regression  tests/graph_regression_test.py --gpu (If/Loop as graph segments included)
@@ -180,6 +181,9 @@ if [ $BUILT = 1 ]; then
   # every eligible 3x3 convolution forced onto Winograd F(4x4), whatever the timing says
   stage gpu-parity-winograd 120 env FACEGRAPH_CUDA_CONV=winograd4 python3 tests/gpu/gpu_parity.py --facegraph "$FG" \
     --gen "$GEN/standins-small" --modes eager,graph ${SHARED:+--shared "$SHARED"}
+  # every eligible 3x3 convolution forced onto a tensor-core kernel (CD_TC_*), whatever the timing says
+  stage gpu-parity-tensor-core 120 env FACEGRAPH_CUDA_CONV=tensorcore python3 tests/gpu/gpu_parity.py \
+    --facegraph "$FG" --gen "$GEN/standins-small" --modes eager,graph ${SHARED:+--shared "$SHARED"}
   # every graph that has independent steps captured with parallel branches, whatever the timing says
   stage gpu-parity-branches 120 env FACEGRAPH_CUDA_GRAPH_BRANCHES=1 python3 tests/gpu/gpu_parity.py \
     --facegraph "$FG" --gen "$GEN/standins-small" --modes graph ${SHARED:+--shared "$SHARED"}

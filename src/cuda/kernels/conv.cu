@@ -900,8 +900,9 @@ static fg_status *conv_run(cuda_call *call)
  * against cuDNN, cached) | cudnn (never the direct kernels) | direct (the
  * fastest direct kernel, cuDNN not considered, nothing cached) | <n> (direct
  * kernel n of enum cd_kind where it applies, for testing) | winograd2 |
- * winograd4 (Winograd F(2x2 or 4x4, 3x3) wherever it applies, for testing). */
-enum { DIRECT_AUTO = 0, DIRECT_OFF = -1, DIRECT_ONLY = -2 };
+ * winograd4 (Winograd F(2x2 or 4x4, 3x3) wherever it applies, for testing) |
+ * tensorcore (the last CD_TC_* variant in enum order that applies, for testing). */
+enum { DIRECT_AUTO = 0, DIRECT_OFF = -1, DIRECT_ONLY = -2, DIRECT_TENSOR_CORE = -3 };
 
 static int direct_mode(void)
 {
@@ -916,6 +917,8 @@ static int direct_mode(void)
         return CONV_KIND_WINO2;
     if (strcmp(e, "winograd4") == 0)
         return CONV_KIND_WINO4;
+    if (strcmp(e, "tensorcore") == 0)
+        return DIRECT_TENSOR_CORE;
     char *end;
     long n = strtol(e, &end, 10);
     if (*end == 0 && n > CD_CUDNN && n < CD_COUNT)
@@ -1265,6 +1268,16 @@ static fg_status *prepare_direct(cuda_call *call, conv_state *s)
     widen(g->pad_r, g->nsp, 2, 0, pr);
     if (cd_params_init(&s->cd, g->batch, g->c_in, g->c_out, in, out, k, st, dl, pl) != 0)
         return NULL;
+    if (mode == DIRECT_TENSOR_CORE) {
+        for (int kind = CD_COUNT - 1; kind > CD_CUDNN && mode == DIRECT_TENSOR_CORE; kind--) {
+            int th, tw, nt, mt, ks;
+            cd_tc_tile(kind, &th, &tw, &nt, &mt, &ks);
+            if (th && candidate_eligible(s, kind, 1))
+                mode = kind;
+        }
+        if (mode == DIRECT_TENSOR_CORE)
+            return NULL;
+    }
     if (mode > 0 && !candidate_eligible(s, mode, 1))
         return NULL;
 
