@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The issue's latency-target models on the GPU, quickly: the direct-conv
-# kernel test (every variant against a double reference, then per-variant
-# timings on the face models' shapes), then graph-replay device time of
-# yunet_2023mar, pfld_68 and scrfd_2.5g (bench/gpu_bench.py, no PyTorch), with
-# scrfd also timed without the tensor-core convolutions, and a per-step
-# profile of scrfd (FG_TARGETS_BASELINE=0: scrfd only with them). Output under $OUT: conv_direct.txt, b/ and b0/
-# (gpu_bench.json), gpu_profile.txt; a short table last.
+# The issue's latency-target models on the GPU, quickly:
+#  - the direct-conv kernel test: every variant against a double reference,
+#    then per-variant timings on the face models' shapes;
+#  - graph-replay device time of yunet_2023mar, pfld_68 and scrfd_2.5g
+#    (bench/gpu_bench.py, no PyTorch), and scrfd without the tensor-core
+#    convolutions (FG_TARGETS_BASELINE=0 skips that);
+#  - gpu-parity with every eligible 3x3 convolution on a tensor-core kernel;
+#  - a per-step profile of scrfd.
+# Output under $OUT: conv_direct.txt, b/ and b0/ gpu_bench.json,
+# parity-tensor-core.log, gpu_profile.txt, logs; a short table last.
 # usage (device machine, .debs and .shared carried): OUT=dir bash bench/gpu_targets.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +39,14 @@ table() { python3 -c "import json,sys; [print('%-8s %-36s %8.4f ms %4d kernels' 
 export FACEGRAPH_CACHE_DIR="$OUT/cache"
 python3 bench/gpu_bench.py --facegraph $FG --shared "$SHARED" --out "$OUT/b" --no-standins --no-torch \
   --only yunet,pfld,scrfd > "$OUT/bench.log" 2>&1
+# every eligible 3x3 convolution of the shared models and small stand-ins on a tensor-core kernel, vs ORT
+FACEGRAPH_CUDA_CONV=tensorcore python3 tests/gpu/gpu_parity.py --facegraph $FG --shared "$SHARED" \
+  --gen build-gpu/gen/standins-small --modes eager,graph > "$OUT/parity-tensor-core.log" 2>&1
+echo "tensor-core parity: $(tail -1 "$OUT/parity-tensor-core.log")"
 OUT="$OUT" bash bench/gpu_profile.sh "$SHARED/models/scrfd_2.5g.onnx" > /dev/null 2>&1
 grep -A40 "scrfd" "$OUT/gpu_profile.txt" | head -45
 [ -f "$OUT/b0/gpu_bench.json" ] && table "$OUT/b0/gpu_bench.json" "no-tc"
 table "$OUT/b/gpu_bench.json" "default"
+# at most 8 files come back from the device: drop the empty and the redundant ones
+rm -rf "$OUT/cache" "$OUT/cache-no-tc" "$OUT/b/gpu_bench.md" "$OUT/b0/gpu_bench.md" "$OUT/bench-no-tc.log"
+[ -s "$OUT/nvcc.log" ] || rm -f "$OUT/nvcc.log"
