@@ -4,8 +4,9 @@
  * launch switch these variants share.
  *
  * Why: in float32 (TF32 off) the SIMT kernels (CD_T3_*, cuDNN) reach about
- * 11 TFLOPS on the 3x3 convolutions of 12..80 channels that make up a
- * detector like SCRFD. The tensor cores' TF32 rate is several times the
+ * 14 TFLOPS on the 3x3 convolutions of 12..80 channels that make up a
+ * detector like SCRFD (so far these kernels reach the same: see
+ * bench/results/gpu-h100-targets.md). The tensor cores' TF32 rate is several times the
  * FFMA rate, but TF32 keeps only 10 mantissa bits. Splitting each operand
  * into a TF32 "big" part and a TF32 "small" part (the rounding residual)
  * and summing big*big + big*small + small*big in float32 accumulators
@@ -17,7 +18,7 @@
  * channels (so 12, 24, 48 and 80 channels waste little); each k-step is 8
  * input channels at one tap. A block computes TH x TW output pixels of one
  * image x BN = 8 * NT output channels; each warp MT m-tiles x all NT
- * n-tiles. Chunks of 8 input channels (their input tile with its halo, and
+ * n-tiles, over all taps or (KS = 3) one kernel row of them. Chunks of 8 input channels (their input tile with its halo, and
  * their weights [ci][tap][BN]) are copied into shared memory with cp.async,
  * in a pipeline of NSTAGE stages, as CD_T3_* does. Channel planes and
  * weight rows are padded so that every fragment load is free of bank
