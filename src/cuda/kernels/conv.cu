@@ -954,9 +954,7 @@ static int wino_eligible(const conv_state *s, int kind, int forced)
 /* Tuning candidate `kind` (enum cd_kind without CD_CUDNN, or a CONV_KIND_WINO* form) applies. */
 static int candidate_eligible(const conv_state *s, int kind, int forced)
 {
-    int th, tw, nt, mt, ks;
-    cd_tc_tile(kind, &th, &tw, &nt, &mt, &ks);
-    if (th && !tensor_core_conv_enabled())
+    if (cd_is_tensor_core(kind) && !tensor_core_conv_enabled())
         return 0;
     if (kind > CD_CUDNN && kind < CD_COUNT)
         return cd_eligible(&s->cd, kind);
@@ -1269,12 +1267,9 @@ static fg_status *prepare_direct(cuda_call *call, conv_state *s)
     if (cd_params_init(&s->cd, g->batch, g->c_in, g->c_out, in, out, k, st, dl, pl) != 0)
         return NULL;
     if (mode == DIRECT_TENSOR_CORE) {
-        for (int kind = CD_COUNT - 1; kind > CD_CUDNN && mode == DIRECT_TENSOR_CORE; kind--) {
-            int th, tw, nt, mt, ks;
-            cd_tc_tile(kind, &th, &tw, &nt, &mt, &ks);
-            if (th && candidate_eligible(s, kind, 1))
+        for (int kind = CD_COUNT - 1; kind > CD_CUDNN && mode == DIRECT_TENSOR_CORE; kind--)
+            if (cd_is_tensor_core(kind) && candidate_eligible(s, kind, 1))
                 mode = kind;
-        }
         if (mode == DIRECT_TENSOR_CORE)
             return NULL;
     }

@@ -297,6 +297,33 @@ static inline void cd_tc_tile(int kind, int *th, int *tw, int *nt, int *mt, int 
     }
 }
 
+/* Whether kind is a CD_TC_* variant. */
+static inline int cd_is_tensor_core(int kind)
+{
+    int th, tw, nt, mt, ks;
+    cd_tc_tile(kind, &th, &tw, &nt, &mt, &ks);
+    return th != 0;
+}
+
+/* The tiled 3x3 kernels (CD_T3_*, CD_TC_*) with TH x TW pixel tiles and
+ * `channels` output channels per block: whether they can compute p ... */
+static inline int cd_tiled_3x3_runnable(const cd_params *p, int th, int tw, int channels)
+{
+    return p->k_h == 3 && p->k_w == 3 && p->d_h == 1 && p->d_w == 1 && p->s_h == p->s_w &&
+           (p->s_h == 1 || p->s_h == 2) && p->batch <= 65535 && (p->c_out + channels - 1) / channels <= 65535 &&
+           (int64_t)((p->out_h + th - 1) / th) * ((p->out_w + tw - 1) / tw) <= INT32_MAX;
+}
+
+/* ... and the conditions both share for being worth trying: at least 8 and
+ * at most max_c_in input channels, pads of a 'same' or strided 3x3, pixel
+ * tiles covering at most twice the map. */
+static inline int cd_tiled_3x3_worth(const cd_params *p, int th, int tw, int max_c_in)
+{
+    int64_t tiled = (int64_t)((p->out_h + th - 1) / th * th) * ((p->out_w + tw - 1) / tw * tw);
+    return p->c_in >= 8 && p->c_in <= max_c_in && p->p_h <= 1 && p->p_w <= 1 &&
+           tiled <= 2 * (int64_t)p->out_h * p->out_w;
+}
+
 /* Whether variant `kind` can compute p correctly (whether or not it is worth trying). */
 static inline int cd_runnable(const cd_params *p, int kind)
 {
@@ -317,17 +344,13 @@ static inline int cd_runnable(const cd_params *p, int kind)
         int th, tw, nt, mt, ks;
         cd_tc_tile(kind, &th, &tw, &nt, &mt, &ks);
         if (th)
-            return p->k_h == 3 && p->k_w == 3 && p->d_h == 1 && p->d_w == 1 && p->s_h == p->s_w &&
-                   (p->s_h == 1 || p->s_h == 2) && p->batch <= 65535 && (p->c_out + 8 * nt - 1) / (8 * nt) <= 65535 &&
-                   (int64_t)((p->out_h + th - 1) / th) * ((p->out_w + tw - 1) / tw) <= INT32_MAX;
+            return cd_tiled_3x3_runnable(p, th, tw, 8 * nt);
     }
     {
         int th, tw, bm;
         cd_t3_tile(kind, &th, &tw, &bm, &tm, &slices);
         if (th)
-            return p->k_h == 3 && p->k_w == 3 && p->d_h == 1 && p->d_w == 1 && p->s_h == p->s_w &&
-                   (p->s_h == 1 || p->s_h == 2) && p->batch <= 65535 && (p->c_out + bm - 1) / bm <= 65535 &&
-                   (int64_t)((p->out_h + th - 1) / th) * ((p->out_w + tw - 1) / tw) <= INT32_MAX;
+            return cd_tiled_3x3_runnable(p, th, tw, bm);
     }
     int bm, bn;
     cd_gemm_tile(kind, &bm, &bn, &slices);
@@ -360,26 +383,20 @@ static inline int cd_eligible(const cd_params *p, int kind)
         int th, tw, bm, tm, slices;
         cd_t3_tile(kind, &th, &tw, &bm, &tm, &slices);
         if (th) {
-            /* enough input channels for the slices, pads of a 'same' or strided 3x3, channel
-               tiles not beyond twice the channel count, pixel tiles at most twice the map */
+            /* enough input channels for the slices, channel tiles not beyond twice the channel count */
             int rows = 4;
             while (rows < p->c_out)
                 rows *= 2;
-            int64_t tiled = (int64_t)((p->out_h + th - 1) / th * th) * ((p->out_w + tw - 1) / tw * tw);
-            return p->c_in >= 8 && p->c_in >= 2 * slices && p->c_in <= CD_T3_MAX_C_IN && p->p_h <= 1 &&
-                   p->p_w <= 1 && bm <= rows && tiled <= 2 * (int64_t)p->out_h * p->out_w;
+            return cd_tiled_3x3_worth(p, th, tw, CD_T3_MAX_C_IN) && p->c_in >= 2 * slices && bm <= rows;
         }
     }
     {
         int th, tw, nt, mt, ks;
         cd_tc_tile(kind, &th, &tw, &nt, &mt, &ks);
         if (th) {
-            /* pads of a 'same' or strided 3x3; channel tiles wasting at most half the channels
-               (plus one n-tile); pixel tiles at most twice the map */
-            int64_t tiled = (int64_t)((p->out_h + th - 1) / th * th) * ((p->out_w + tw - 1) / tw * tw);
+            /* channel tiles wasting at most half the channels (plus one n-tile) */
             int64_t channels = (int64_t)(p->c_out + 8 * nt - 1) / (8 * nt) * (8 * nt);
-            return p->c_in >= 8 && p->c_in <= CD_TC_MAX_C_IN && p->p_h <= 1 && p->p_w <= 1 &&
-                   2 * channels <= 3 * (int64_t)p->c_out + 16 && tiled <= 2 * (int64_t)p->out_h * p->out_w;
+            return cd_tiled_3x3_worth(p, th, tw, CD_TC_MAX_C_IN) && 2 * channels <= 3 * (int64_t)p->c_out + 16;
         }
     }
     if (kind == CD_DOT)
