@@ -79,6 +79,34 @@ def models():
     out.append(("scrfd_head", head(parts, [("x", [1, 16, 20, 20])], ["cls_t", "box_t", "kps_t"],
                                    "scrfd_head"), 2, 6, 4))
 
+    # the same head as SCRFD writes it: the class scores through a sigmoid (fused into its conv), the boxes times
+    # the stride (folded into theirs), the three convolutions first. They merge without the sigmoid, which then
+    # runs on the class slice alone: one convolution and one sigmoid instead of three convolutions
+    def scrfd_order(score, name):
+        nodes, inits = [], []
+        for c_name, c in (("cls", 2), ("box", 8), ("kps", 20)):
+            n, i = conv(c_name, "x", 16, c)
+            nodes.append(n)
+            inits += i
+            if c_name == "cls":
+                nodes.append(N(score, ["cls"], ["cls_s"]))
+            if c_name == "box":
+                nodes.append(N("Mul", ["box", "stride"], ["box_s"]))
+        nodes += [to_nhwc("cls_s", "cls_t"), to_nhwc("box_s", "box_t"), to_nhwc("kps", "kps_t")]
+        return build(name, nodes, [("x", [1, 16, 20, 20])], ["cls_t", "box_t", "kps_t"],
+                     inits + [const("stride", 32.0)])
+    out.append(("scrfd_sigmoid", scrfd_order("Sigmoid", "scrfd_sigmoid"), 2, 6, 5))
+    # an activation that has no op of its own here (LeakyRelu: alpha): the other two merge
+    out.append(("leaky_sibling", scrfd_order("LeakyRelu", "leaky_sibling"), 1, 6, 5))
+    # the class head's output is read before the next sibling's place, where the sigmoid would go: the other
+    # two merge
+    parts = []
+    for c_name, c in (("cls", 2), ("box", 8), ("kps", 20)):
+        n, i = conv(c_name, "x", 16, c)
+        parts.append(([n] + ([N("Sigmoid", ["cls"], ["cls_s"]), to_nhwc("cls_s", "cls_t")] if c_name == "cls"
+                             else [to_nhwc(c_name, c_name + "_t")]), i))
+    out.append(("no_place", head(parts, [("x", [1, 16, 20, 20])], ["cls_t", "box_t", "kps_t"], "no_place"), 1, 6, 5))
+
     # YuNet's head: four 1x1 convolutions (1, 4, 1, 10 channels) each followed by a 3x3 depthwise one; the
     # class and objectness scores end in a sigmoid (fused into their depthwise step), so the depthwise steps
     # merge as two pairs: 4 -> 1 pointwise, 4 -> 2 depthwise
@@ -111,7 +139,8 @@ def models():
         parts.append(([n, to_nhwc(c_name, c_name + "_t")], i))
     out.append(("batch2", head(parts, [("x", [2, 4, 8, 8])], ["a_t", "b_t"], "batch2"), 0, 4, 4))
 
-    # different strides or activations do not merge; the two alike (Relu both) do, without a bias
+    # different strides do not merge, nor does a sibling without an activation with two that have one; the two
+    # alike (Relu both) do, without a bias
     n1, i1 = conv("s1", "x", 4, 6, bias=False)
     n2, i2 = conv("s2", "x", 4, 6, stride=2)
     n3, i3 = conv("r1", "x", 4, 3, bias=False)

@@ -12,7 +12,13 @@
  *
  * Rule 1, one input: 2-D group-1 Conv steps that read the same value with
  * the same kernel, strides, pads and dilations and the same fused
- * activation, without a fused residual.
+ * activation, without a fused residual. Where exactly one of them has an
+ * activation (SCRFD's class head ends in a sigmoid, its box and landmark
+ * heads in none) and it is a plain one (Relu, Sigmoid, Tanh, HardSwish),
+ * they merge without it, and that sibling's slice goes through a step of
+ * the activation alone: an element-wise pass over a few channels costs
+ * far less than a convolution of its own. That step takes a merged-away
+ * sibling's place, before anything reads its output.
  * Rule 2, depthwise over slices: depthwise Conv steps (group == C_in ==
  * C_out) with the same geometry and activation whose inputs are channel
  * slices of one value (as rule 1 leaves them): one depthwise convolution
@@ -118,12 +124,43 @@ static int add_zero_const(plan *p, int rank, const int64_t *dims, float **data, 
     return id;
 }
 
-/* Makes the merged convolution in the first sibling's place: input x,
- * total output channels, group (1, or total for depthwise), channel
- * `sib[k].channel - first` of its output (and of its weights) for sibling
- * k; every sibling's output becomes a view of the merged output. */
+/* A step of one activation (Relu, Sigmoid, ...) on a sibling's slice. */
+typedef struct activation_node {
+    ir_node node;
+    int input, output;
+    char name[220];
+} activation_node;
+
+/* The unary op that applies act on its own, or NULL. */
+static const char *activation_op(const op_activation *act)
+{
+    switch (act->kind) {
+    case OP_ACT_RELU: return "Relu";
+    case OP_ACT_SIGMOID: return "Sigmoid";
+    case OP_ACT_TANH: return "Tanh";
+    case OP_ACT_HARD_SWISH: return "HardSwish";
+    default: return NULL;
+    }
+}
+
+/* The first step not removed that reads value id (n_steps when none does). */
+static int first_reader(const plan *p, const char *removed, int id)
+{
+    for (int i = 0; i < p->n_steps; i++)
+        for (int k = 0; !removed[i] && k < p->steps[i].n_in; k++)
+            if (p->steps[i].in[k] == id)
+                return i;
+    return p->n_steps;
+}
+
+/* Makes the merged convolution, with activation act, in the first
+ * sibling's place: input x, total output channels, group (1, or total for
+ * depthwise), channel `sib[k].channel - first` of its output (and of its
+ * weights) for sibling k; every sibling's output becomes a view of the
+ * merged output, except sibling act_sibling's (-1: none), which a step of
+ * its own activation writes from its slice, in step act_slot's place. */
 static fg_status *merge_group(plan *p, char *removed, const sibling *sib, int n, int x, int64_t first, int64_t total,
-                              int depthwise)
+                              int depthwise, op_activation act, int act_sibling, int act_slot)
 {
     const conv_geom *g = &sib[0].g;
     const plan_step *s0 = &p->steps[sib[0].step];
@@ -182,7 +219,8 @@ static fg_status *merge_group(plan *p, char *removed, const sibling *sib, int n,
     int outs[MERGE_MAX];
     for (int k = 0; k < n; k++)
         outs[k] = p->steps[sib[k].step].out[0];
-    const op_activation act = s0->call.act;
+    const op_activation act_alone = act_sibling >= 0 ? p->steps[sib[act_sibling].step].call.act : act;
+    const char *act_name = act_sibling >= 0 ? p->steps[sib[act_sibling].step].node->name : NULL;
     plan_step *s = &p->steps[sib[0].step];
     st = plan_replace_step(p, s, &mn->node, op_find("", "Conv"), act);
     if (st)
@@ -194,15 +232,46 @@ static fg_status *merge_group(plan *p, char *removed, const sibling *sib, int n,
     v->bytes = fg_tensor_nbytes(&v->t);
     const int64_t plane_bytes = (int64_t)sizeof(float) * v->t.dims[2] * v->t.dims[3];
     for (int k = 0; k < n; k++) {
+        if (k)
+            removed[sib[k].step] = 1;
+        if (k == act_sibling)
+            continue;
         plan_value *o = &p->values[outs[k]];
         o->kind = PLAN_ALIAS;
         o->alias_of = y;
         o->alias_offset = (sib[k].channel - first) * plane_bytes;
-        if (k)
-            removed[sib[k].step] = 1;
     }
     p->n_merged_convs += n - 1;
-    return NULL;
+    if (act_sibling < 0)
+        return NULL;
+    /* the activation sibling: its slice of the merged output -> the activation -> its output */
+    int slice = plan_add_value(p);
+    if (slice < 0)
+        return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
+    plan_value *sv = &p->values[slice];
+    sv->kind = PLAN_ALIAS;
+    sv->t = p->values[outs[act_sibling]].t;
+    sv->t.data = NULL;
+    sv->bytes = fg_tensor_nbytes(&sv->t);
+    sv->alias_of = y;
+    sv->alias_offset = (sib[act_sibling].channel - first) * plane_bytes;
+    activation_node *an;
+    FG_TRY(plan_own_alloc(p, sizeof *an, (void **)&an));
+    memset(an, 0, sizeof *an);
+    snprintf(an->name, sizeof an->name, "%s (its activation, after the merge)", act_name ? act_name : "");
+    an->input = slice;
+    an->output = outs[act_sibling];
+    an->node.name = an->name;
+    an->node.op_type = (char *)activation_op(&act_alone);
+    an->node.domain = "";
+    an->node.n_inputs = 1;
+    an->node.inputs = &an->input;
+    an->node.n_outputs = 1;
+    an->node.outputs = &an->output;
+    removed[act_slot] = 0;
+    const op_activation none = {OP_ACT_NONE, 0.0f, 0.0f};
+    st = plan_replace_step(p, &p->steps[act_slot], &an->node, op_find("", an->node.op_type), none);
+    return st ? fg_error_wrap(st, "merging sibling convolutions (a bug in facegraph)") : NULL;
 }
 
 /* Rule 1: group-1 convolutions reading the same value. */
@@ -214,14 +283,34 @@ static fg_status *merge_same_input(plan *p, char *removed)
             continue;
         sib[0].step = i;
         const plan_step *s0 = &p->steps[i];
-        int n = 1;
+        /* every sibling of the same geometry; then, unless exactly one has a plain activation and
+           the rest none, those with s0's activation */
+        int n = 1, n_act = s0->call.act.kind != OP_ACT_NONE, act_sibling = n_act ? 0 : -1;
         for (int j = i + 1; j < p->n_steps && n < MERGE_MAX; j++) {
             const plan_step *s = &p->steps[j];
             if (s->n_in < 1 || s->in[0] != s0->in[0] || !mergeable(p, removed, j, &sib[n].g) ||
-                sib[n].g.group != 1 || !same_geometry(&sib[0].g, &sib[n].g) ||
-                !same_activation(&s0->call.act, &s->call.act))
+                sib[n].g.group != 1 || !same_geometry(&sib[0].g, &sib[n].g))
                 continue;
+            if (s->call.act.kind != OP_ACT_NONE) {
+                n_act++;
+                act_sibling = n;
+            }
             sib[n++].step = j;
+        }
+        int act_slot = -1;
+        if (n_act == 1 && n > 1 && activation_op(&p->steps[sib[act_sibling].step].call.act)) {
+            /* the activation step's place: its own, or (the first sibling's) the next sibling's */
+            act_slot = sib[act_sibling > 0 ? act_sibling : 1].step;
+            if (act_slot >= first_reader(p, removed, p->steps[sib[act_sibling].step].out[0]))
+                act_slot = -1;
+        }
+        if (act_slot < 0) {
+            int kept = 1;
+            for (int k = 1; k < n; k++)
+                if (same_activation(&s0->call.act, &p->steps[sib[k].step].call.act))
+                    sib[kept++] = sib[k];
+            n = kept;
+            act_sibling = -1;
         }
         if (n < 2)
             continue;
@@ -234,7 +323,9 @@ static fg_status *merge_same_input(plan *p, char *removed)
         }
         if (total > 2 * real)
             continue;
-        FG_TRY(merge_group(p, removed, sib, n, s0->in[0], 0, total, 0));
+        const op_activation none = {OP_ACT_NONE, 0.0f, 0.0f};
+        FG_TRY(merge_group(p, removed, sib, n, s0->in[0], 0, total, 0, act_sibling >= 0 ? none : s0->call.act,
+                           act_sibling, act_slot));
     }
     return NULL;
 }
@@ -330,7 +421,7 @@ static fg_status *merge_depthwise_slices(plan *p, char *removed)
         sibling t = sib[0];
         sib[0] = sib[lead];
         sib[lead] = t;
-        FG_TRY(merge_group(p, removed, sib, n, x, first, total, 1));
+        FG_TRY(merge_group(p, removed, sib, n, x, first, total, 1, p->steps[sib[0].step].call.act, -1, -1));
     }
     return NULL;
 }

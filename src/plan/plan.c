@@ -434,69 +434,121 @@ static int step_is(const plan_step *s, const char *op_type)
     return !s->dynamic && strcmp(s->node->op_type, op_type) == 0;
 }
 
-/* Conv -> BatchNormalization with constant parameters: fold the BN into the
- * conv's weights and bias. */
-static fg_status *fold_conv_batchnorm(fusion_ctx *f)
+/* Per output channel o of a Conv with oc channels, the factor k[o] and
+ * shift[o] that a BatchNormalization (constant parameters) or a Mul, Add or
+ * Sub (conv - c) by a constant (a scalar, or one value per channel on axis
+ * 1) applies to the conv's output y: k * y + shift. Step t reads y = the
+ * conv's output; 0 when it is something else. */
+static int affine_after_conv(const plan *p, const plan_step *t, int y, int64_t oc, float *k, float *shift)
+{
+    if (step_is(t, "BatchNormalization")) {
+        if (t->in[0] != y || t->n_in < 5 || (t->n_out > 1 && t->out[1] >= 0))
+            return 0;
+        for (int q = 1; q < 5; q++)
+            if (!is_const_f32(p, t->in[q]) || fg_tensor_numel(&p->values[t->in[q]].t) != oc)
+                return 0;
+        const float *scale = p->values[t->in[1]].t.data, *beta = p->values[t->in[2]].t.data;
+        const float *mean = p->values[t->in[3]].t.data, *var = p->values[t->in[4]].t.data;
+        const float eps = ir_attr_float(t->node, "epsilon", 1e-5f);
+        for (int64_t o = 0; o < oc; o++) {
+            k[o] = scale[o] / sqrtf(var[o] + eps);
+            shift[o] = beta[o] - mean[o] * k[o];
+        }
+        return 1;
+    }
+    const int mul = step_is(t, "Mul"), add = step_is(t, "Add"), sub = step_is(t, "Sub");
+    if (!(mul || add || sub) || t->n_in != 2 || t->n_out != 1)
+        return 0;
+    const int c = t->in[0] == y ? t->in[1] : t->in[0];
+    if ((t->in[0] != y && t->in[1] != y) || c == y || (sub && t->in[0] != y) || !is_const_f32(p, c))
+        return 0;
+    /* the constant broadcasts along axis 1 only, and the result keeps y's shape */
+    const fg_tensor *ct = &p->values[c].t, *yt = &p->values[y].t, *zt = &p->values[t->out[0]].t;
+    if (ct->rank > yt->rank || !fg_shape_equal(zt->rank, zt->dims, yt->rank, yt->dims) || zt->dtype != FG_FLOAT32)
+        return 0;
+    const int64_t n = fg_tensor_numel(ct);
+    for (int d = 0; d < ct->rank; d++) {
+        const int axis = yt->rank - ct->rank + d;
+        if (ct->dims[d] != 1 && !(axis == 1 && ct->dims[d] == oc))
+            return 0;
+    }
+    const float *v = ct->data;
+    for (int64_t o = 0; o < oc; o++) {
+        const float x = v[n == 1 ? 0 : o];
+        k[o] = mul ? x : 1.0f;
+        shift[o] = mul ? 0.0f : sub ? -x : x;
+    }
+    return 1;
+}
+
+/* Conv (no activation yet) -> BatchNormalization, or Mul / Add / Sub by a
+ * constant per channel (SCRFD scales its box outputs by the stride): the
+ * conv's weights become w * k and its bias b * k + shift, and it writes
+ * the folded step's output. Repeats while such a step follows. */
+static fg_status *fold_into_conv(fusion_ctx *f)
 {
     plan *p = f->p;
-    for (int i = 0; i < p->n_steps; i++) {
+    float *k = NULL, *shift = NULL;
+    fg_status *st = NULL;
+    for (int i = 0; i < p->n_steps && !st; i++) {
         plan_step *c = &p->steps[i];
-        if (f->removed[i] || !step_is(c, "Conv") || c->call.act.kind != OP_ACT_NONE)
-            continue;
-        int bi;
-        if (!only_consumer(f, c->out[0], &bi) || !step_is(&p->steps[bi], "BatchNormalization"))
-            continue;
-        plan_step *b = &p->steps[bi];
-        if (b->in[0] != c->out[0] || b->n_in < 5 || (b->n_out > 1 && b->out[1] >= 0))
-            continue;
-        if (!is_const_f32(p, c->in[1]) || (c->n_in > 2 && c->in[2] >= 0 && !is_const_f32(p, c->in[2])))
-            continue;
-        int ok = 1;
-        for (int k = 1; k < 5; k++)
-            ok &= is_const_f32(p, b->in[k]);
-        if (!ok)
-            continue;
-        const fg_tensor *w = &p->values[c->in[1]].t;
-        int64_t oc = w->dims[0];
-        int64_t per = fg_tensor_numel(w) / (oc ? oc : 1);
-        const float *scale = p->values[b->in[1]].t.data, *beta = p->values[b->in[2]].t.data;
-        const float *mean = p->values[b->in[3]].t.data, *var = p->values[b->in[4]].t.data;
-        if (fg_tensor_numel(&p->values[b->in[1]].t) != oc)
-            continue;
-        const float *bias = (c->n_in > 2 && c->in[2] >= 0) ? p->values[c->in[2]].t.data : NULL;
-        float eps = ir_attr_float(b->node, "epsilon", 1e-5f);
-        float *nw, *nb;
-        FG_TRY(own_alloc(p, fg_tensor_nbytes(w), (void **)&nw));
-        FG_TRY(own_alloc(p, (size_t)oc * sizeof(float), (void **)&nb));
-        const float *ow = w->data;
-        for (int64_t o = 0; o < oc; o++) {
-            float k = scale[o] / sqrtf(var[o] + eps);
-            for (int64_t e = 0; e < per; e++)
-                nw[o * per + e] = ow[o * per + e] * k;
-            nb[o] = ((bias ? bias[o] : 0.0f) - mean[o]) * k + beta[o];
+        int ti;
+        while (!f->removed[i] && step_is(c, "Conv") && c->call.act.kind == OP_ACT_NONE &&
+               is_const_f32(p, c->in[1]) && !(c->n_in > 2 && c->in[2] >= 0 && !is_const_f32(p, c->in[2])) &&
+               p->values[c->in[1]].t.rank >= 1 && only_consumer(f, c->out[0], &ti)) {
+            const fg_tensor *w = &p->values[c->in[1]].t;
+            const int64_t oc = w->dims[0], per = oc ? fg_tensor_numel(w) / oc : 0;
+            free(k);
+            free(shift);
+            k = malloc(sizeof(float) * (size_t)(oc + 1));
+            shift = malloc(sizeof(float) * (size_t)(oc + 1));
+            if (!k || !shift) {
+                st = fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
+                break;
+            }
+            plan_step *t = &p->steps[ti];
+            if (!affine_after_conv(p, t, c->out[0], oc, k, shift))
+                break;
+            const float *bias = (c->n_in > 2 && c->in[2] >= 0) ? p->values[c->in[2]].t.data : NULL;
+            float *nw, *nb;
+            if ((st = own_alloc(p, fg_tensor_nbytes(w), (void **)&nw)) ||
+                (st = own_alloc(p, (size_t)oc * sizeof(float), (void **)&nb)))
+                break;
+            const float *ow = w->data;
+            for (int64_t o = 0; o < oc; o++) {
+                for (int64_t e = 0; e < per; e++)
+                    nw[o * per + e] = ow[o * per + e] * k[o];
+                nb[o] = (bias ? bias[o] : 0.0f) * k[o] + shift[o];
+            }
+            /* plan_add_const_value may move p->values (and w with it) */
+            const int w_rank = w->rank;
+            int64_t w_dims[FG_MAX_RANK];
+            memcpy(w_dims, w->dims, sizeof w_dims);
+            const int wid = plan_add_const_value(p, FG_FLOAT32, w_rank, w_dims, nw);
+            const int bid = plan_add_const_value(p, FG_FLOAT32, 1, &oc, nb);
+            if (wid < 0 || bid < 0) {
+                st = fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while folding into a convolution");
+                break;
+            }
+            c->in[1] = wid;
+            c->in[2] = bid;
+            if (c->n_in < 3) {
+                c->n_in = 3;
+                c->call.n_in = 3;
+            }
+            p->values[c->out[0]].kind = PLAN_UNUSED;
+            c->out[0] = t->out[0];
+            f->producer[t->out[0]] = i;
+            f->removed[ti] = 1;
+            if (step_is(t, "BatchNormalization"))
+                p->n_fused_bn++;
+            else
+                p->n_fused_scale++;
         }
-        /* plan_add_const_value may move p->values (and w with it) */
-        int w_rank = w->rank;
-        int64_t w_dims[FG_MAX_RANK];
-        memcpy(w_dims, w->dims, sizeof w_dims);
-        int wid = plan_add_const_value(p, FG_FLOAT32, w_rank, w_dims, nw);
-        int bid = plan_add_const_value(p, FG_FLOAT32, 1, &oc, nb);
-        if (wid < 0 || bid < 0)
-            return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while folding BatchNormalization");
-        c = &p->steps[i]; /* values may have moved; steps did not */
-        c->in[1] = wid;
-        c->in[2] = bid;
-        if (c->n_in < 3) {
-            c->n_in = 3;
-            c->call.n_in = 3;
-        }
-        p->values[c->out[0]].kind = PLAN_UNUSED;
-        c->out[0] = b->out[0];
-        f->producer[b->out[0]] = i;
-        f->removed[bi] = 1;
-        p->n_fused_bn++;
     }
-    return NULL;
+    free(k);
+    free(shift);
+    return st;
 }
 
 /* MatMul -> Add(constant row vector along the last axis): the bias becomes
@@ -926,7 +978,7 @@ static fg_status *run_fusions(plan *p)
     }
     for (int i = 0; i < p->n_outputs; i++)
         f.consumers[p->outputs[i]] += 2; /* never fuse away a model output */
-    st = fold_conv_batchnorm(&f);
+    st = fold_into_conv(&f);
     if (!st)
         st = fuse_instance_norm(&f);
     if (st)

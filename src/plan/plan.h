@@ -90,6 +90,7 @@ typedef struct plan {
     void **owned;         /* folded constants and rewritten weights */
     /* statistics for inspect / the graph matrix */
     int n_folded, n_fused_bn, n_fused_act, n_fused_residual, n_fused_norm, n_removed;
+    int n_fused_scale;    /* Mul / Add / Sub by constants folded into a convolution (fold_into_conv) */
     int n_merged_convs;   /* sibling convolutions merged into another (merge_sibling_convs) */
     int float16_model;    /* the model had float16 weights (now float32 constants) */
 } plan;

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Constants folded into a convolution (fold_into_conv in src/plan/plan.c):
+a BatchNormalization, or a Mul, Add or Sub (conv - c) by a constant that is
+a scalar or one value per output channel, becomes part of the conv's weights
+and bias. Small models built here, run by `facegraph infer` and by ONNX
+Runtime (CPU).
+
+For every model:
+  - facegraph's outputs match onnxruntime: max |ours - ref| <= 1e-5 * max |ref| + 1e-6
+  - `facegraph inspect --json` reports the expected plan steps and counts of
+    folded batch norms and folded scales; the cases that must not fold (a
+    constant along another axis, c - conv, an output read twice, a model
+    output) keep their step
+Prints 'N passed, M failed'.
+
+    python3 tests/fold_test.py [--facegraph build/facegraph] [--device cuda] [--only name,...]
+"""
+import os
+import sys
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fusion_harness as harness  # noqa: E402
+
+F32 = TensorProto.FLOAT
+RNG = np.random.default_rng(3)
+C = 6
+
+
+def const(name, value):
+    return numpy_helper.from_array(np.asarray(value, dtype=np.float32), name)
+
+
+def model(name, nodes, outputs, inits, x_shape=(1, 4, 9, 11)):
+    """x -> Conv(4 -> C, 3x3, 'conv') -> nodes; the conv's weights and bias included."""
+    conv = helper.make_node("Conv", ["x", "w", "b"], ["conv"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    inits = [const("w", RNG.normal(size=(C, 4, 3, 3)) / 6.0), const("b", RNG.normal(size=C))] + list(inits)
+    graph = helper.make_graph([conv] + nodes, name, [helper.make_tensor_value_info("x", F32, list(x_shape))],
+                              [helper.make_tensor_value_info(n, F32, None) for n in outputs], inits)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+def N(op, ins, outs, **attrs):
+    return helper.make_node(op, ins, outs, **attrs)
+
+
+def models():
+    """(name, model, plan steps, folded batch norms, folded scales)"""
+    per_channel = RNG.uniform(0.5, 2.0, size=(1, C, 1, 1))
+    bn = [const("scale", RNG.uniform(0.5, 2, size=C)), const("beta", RNG.normal(size=C)),
+          const("mean", RNG.normal(size=C)), const("var", RNG.uniform(0.5, 2, size=C))]
+    return [
+        # SCRFD's box heads: conv * stride
+        ("mul_scalar", model("mul_scalar", [N("Mul", ["conv", "s"], ["y"])], ["y"], [const("s", 8.0)]), 1, 0, 1),
+        ("mul_scalar_first", model("mul_scalar_first", [N("Mul", ["s", "conv"], ["y"])], ["y"], [const("s", 0.37)]),
+         1, 0, 1),
+        ("mul_per_channel", model("mul_per_channel", [N("Mul", ["conv", "k"], ["y"])], ["y"],
+                                  [const("k", per_channel)]), 1, 0, 1),
+        ("add_per_channel", model("add_per_channel", [N("Add", ["conv", "a"], ["y"])], ["y"],
+                                  [const("a", RNG.normal(size=(C, 1, 1)))]), 1, 0, 1),
+        ("sub_scalar", model("sub_scalar", [N("Sub", ["conv", "a"], ["y"])], ["y"], [const("a", 0.25)]), 1, 0, 1),
+        # a chain: BN, then a scale, then a shift, then a Relu fused after them
+        ("bn_mul_add_relu", model("bn_mul_add_relu", [
+            N("BatchNormalization", ["conv", "scale", "beta", "mean", "var"], ["n"]),
+            N("Mul", ["n", "k"], ["m"]), N("Add", ["m", "a"], ["a1"]), N("Relu", ["a1"], ["y"])], ["y"],
+            bn + [const("k", per_channel), const("a", 0.5)]), 1, 1, 2),
+        # must not fold: c - conv; a constant along the width; a constant of the whole map; the conv's output
+        # read twice; the conv's output a model output
+        ("sub_reversed", model("sub_reversed", [N("Sub", ["a", "conv"], ["y"])], ["y"], [const("a", 0.25)]),
+         2, 0, 0),
+        ("mul_along_width", model("mul_along_width", [N("Mul", ["conv", "k"], ["y"])], ["y"],
+                                  [const("k", RNG.normal(size=11))]), 2, 0, 0),
+        ("mul_whole_map", model("mul_whole_map", [N("Mul", ["conv", "k"], ["y"])], ["y"],
+                                [const("k", RNG.normal(size=(1, C, 9, 11)))]), 2, 0, 0),
+        ("read_twice", model("read_twice", [N("Mul", ["conv", "s"], ["y"]), N("Sigmoid", ["conv"], ["z"])],
+                             ["y", "z"], [const("s", 2.0)]), 3, 0, 0),
+        ("conv_is_output", model("conv_is_output", [N("Mul", ["conv", "s"], ["y"])], ["conv", "y"],
+                                 [const("s", 2.0)]), 2, 0, 0),
+    ]
+
+
+def check(name, m, steps, folded_bn, folded_scale, fg, work, device):
+    path = os.path.join(work, name + ".onnx")
+    harness.onnx.save(m, path)
+    feeds = harness.feeds_for(m)
+    names, ref = harness.reference(path, feeds)
+    got = harness.run_facegraph(fg, path, feeds, os.path.join(work, name), dict(os.environ), device)
+    problems = []
+    for n in names:
+        ours, r = got[n], ref[n]
+        if ours.shape != r.shape:
+            problems.append("%s: shape %s, onnxruntime %s" % (n, ours.shape, r.shape))
+            continue
+        err = float(np.max(np.abs(ours.astype(np.float64) - r)))
+        tol = 1e-5 * float(np.max(np.abs(r))) + 1e-6
+        if not err <= tol:
+            problems.append("%s: max |ours - onnxruntime| = %.3g > %.3g" % (n, err, tol))
+    plan = harness.plan_summary(fg, path, dict(os.environ))
+    got_counts = (plan["steps"], plan["fused_batchnorm"], plan["fused_scale"])
+    if got_counts != (steps, folded_bn, folded_scale):
+        problems.append("plan: %d steps, %d batch norms and %d scales folded; expected %d, %d, %d"
+                        % (got_counts + (steps, folded_bn, folded_scale)))
+    return problems, "%d steps, %d batch norms and %d scales folded" % got_counts
+
+
+if __name__ == "__main__":
+    sys.exit(harness.main(models, check))
