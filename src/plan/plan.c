@@ -592,8 +592,11 @@ static void fuse_matmul_bias(fusion_ctx *f)
 /* Conv -> Add(conv, residual) -> [activation] (a residual block): the
  * residual becomes the convolution's fourth input, added before the
  * activation: y = act(conv(x) + bias + residual). 2-D, group 1, float32.
- * Of two convolutions feeding the Add, the later one takes the other's
- * output (it must exist when the convolution runs). */
+ * The residual must exist when the convolution runs: of two convolutions
+ * feeding the Add, the later one takes the other's output. Where the
+ * residual comes after the convolution (a feature pyramid: lateral 1x1
+ * conv + Resize(coarser level)), the convolution moves to the Add's place;
+ * only the Add read its output, and its own inputs exist earlier still. */
 static fg_status *fuse_conv_residual(fusion_ctx *f)
 {
     plan *p = f->p;
@@ -605,7 +608,7 @@ static fg_status *fuse_conv_residual(fusion_ctx *f)
         const fg_tensor *ot = &p->values[a->out[0]].t;
         if (ot->dtype != FG_FLOAT32 || ot->rank != 4 || p->values[a->out[0]].bounded)
             continue;
-        int best = -1, residual = -1;
+        int best = -1, residual = -1, moved = -1, moved_residual = -1;
         for (int k = 0; k < 2; k++) {
             int y = a->in[k], other = a->in[1 - k];
             int ci = f->producer[y];
@@ -617,15 +620,29 @@ static fg_status *fuse_conv_residual(fusion_ctx *f)
                 continue;
             const fg_tensor *yt = &p->values[y].t, *rt = &p->values[other].t;
             if (rt->dtype != FG_FLOAT32 || !fg_shape_equal(yt->rank, yt->dims, ot->rank, ot->dims) ||
-                !fg_shape_equal(rt->rank, rt->dims, ot->rank, ot->dims) || f->producer[other] >= ci)
+                !fg_shape_equal(rt->rank, rt->dims, ot->rank, ot->dims))
                 continue;
-            if (ci > best) {
+            if (f->producer[other] >= ci) {
+                moved = ci;
+                moved_residual = other;
+            } else if (ci > best) {
                 best = ci;
                 residual = other;
             }
         }
+        int add_at = ai;
+        if (best < 0 && moved >= 0) {
+            /* the conv takes the Add's place, the Add (removed below) the conv's */
+            plan_step t = p->steps[ai];
+            p->steps[ai] = p->steps[moved];
+            p->steps[moved] = t;
+            best = ai;
+            add_at = moved;
+            residual = moved_residual;
+        }
         if (best < 0)
             continue;
+        a = &p->steps[add_at];
         plan_step *c = &p->steps[best];
         int *in = realloc(c->in, sizeof(int) * 4);
         if (in)
@@ -646,7 +663,7 @@ static fg_status *fuse_conv_residual(fusion_ctx *f)
         p->values[c->out[0]].kind = PLAN_UNUSED;
         c->out[0] = a->out[0];
         f->producer[c->out[0]] = best;
-        f->removed[ai] = 1;
+        f->removed[add_at] = 1;
         p->n_fused_residual++;
     }
     return NULL;
