@@ -7,9 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ARENA_ALIGN 64
 
-static size_t align_up(size_t n) { return (n + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN; }
+static size_t align_up(size_t n) { return (n + PLAN_ARENA_ALIGN - 1) / PLAN_ARENA_ALIGN * PLAN_ARENA_ALIGN; }
 
 static fg_status *own(plan *p, void *ptr)
 {
@@ -247,7 +246,9 @@ size_t plan_output_bytes(const plan *p, int id)
 
 int plan_step_is_view(const plan *p, const plan_step *s)
 {
-    return s->out[0] >= 0 && p->values[s->out[0]].kind == PLAN_ALIAS;
+    /* (a value of the arena placed in a Concat's output is an alias too, of that output: its step runs) */
+    return s->out[0] >= 0 && s->n_in > 0 && p->values[s->out[0]].kind == PLAN_ALIAS &&
+           p->values[s->out[0]].alias_of == s->in[0];
 }
 
 void *plan_value_data(const plan *p, int id)
@@ -1011,6 +1012,8 @@ static fg_status *run_fusions(plan *p)
     st = merge_sibling_convs(p, f.removed);
     if (!st)
         st = fuse_elementwise_chains(p, f.removed);
+    if (!st)
+        st = place_slices_and_concats(p, f.removed);
     if (st)
         goto done;
     /* compact */
@@ -1121,7 +1124,7 @@ static fg_status *layout_arena(plan *p)
     p->scratch_offset = align_up(top);
     p->scratch_bytes = scratch;
     p->arena_bytes = p->scratch_offset + align_up(scratch);
-    p->arena = fg_aligned_alloc(p->arena_bytes ? p->arena_bytes : ARENA_ALIGN);
+    p->arena = fg_aligned_alloc(p->arena_bytes ? p->arena_bytes : PLAN_ARENA_ALIGN);
     if (!p->arena)
         return fg_error(FG_ERR_OUT_OF_MEMORY,
                         "out of host memory: the model needs %zu MiB of working memory for these input shapes",

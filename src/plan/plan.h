@@ -91,6 +91,7 @@ typedef struct plan {
     /* statistics for inspect / the graph matrix */
     int n_folded, n_fused_bn, n_fused_act, n_fused_residual, n_fused_norm, n_removed;
     int n_fused_scale;    /* Mul / Add / Sub by constants folded into a convolution (fold_into_conv) */
+    int n_concats_in_place; /* Concat steps whose inputs are written in place (concat_in_place.c) */
     int n_merged_convs;   /* sibling convolutions merged into another (merge_sibling_convs) */
     int float16_model;    /* the model had float16 weights (now float32 constants) */
 } plan;

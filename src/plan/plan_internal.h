@@ -5,6 +5,9 @@
 #include "ops/conv_geometry.h"
 #include "plan/plan.h"
 
+/* Bytes every arena value's offset is a multiple of. */
+#define PLAN_ARENA_ALIGN 64
+
 /* Host memory (64-byte aligned) that lives as long as the plan: folded
  * constants, rewritten weights, synthetic nodes. */
 fg_status *plan_own_alloc(plan *p, size_t bytes, void **out);
@@ -56,5 +59,12 @@ fg_status *fuse_depthwise_pointwise(plan *p, char *removed);
  * channel slice) of the merged output. Batch 1 only. The environment
  * variable FACEGRAPH_MERGE_SIBLINGS=0 turns the pass off. */
 fg_status *merge_sibling_convs(plan *p, char *removed);
+
+/* Makes Slice and Split steps whose outputs are contiguous blocks of their
+ * input view steps, and has the inputs of a Concat written in place in its
+ * output where each is a contiguous block of it, removing the Concat (see
+ * src/plan/concat_in_place.c). The environment variable
+ * FACEGRAPH_CONCAT_IN_PLACE=0 turns the pass off. */
+fg_status *place_slices_and_concats(plan *p, char *removed);
 
 #endif

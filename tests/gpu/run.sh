@@ -192,6 +192,7 @@ if [ $BUILT = 1 ]; then
   stage dwpw-gpu 60 python3 tests/dwpw_test.py --device cuda --facegraph "$FG"
   stage merge-gpu 60 python3 tests/merge_test.py --device cuda --facegraph "$FG"
   stage fold-gpu 60 python3 tests/fold_test.py --device cuda --facegraph "$FG"
+  stage concat-in-place-gpu 60 python3 tests/concat_in_place_test.py --device cuda --facegraph "$FG"
   stage detect-gpu 90 python3 tests/gpu/detect_gpu_vs_cpu.py "$FG" "${SHARED:-.shared}"
   stage graph-regression 90 python3 tests/graph_regression_test.py --gpu --facegraph "$FG" \
     --out "$REPO/build-gpu/graph-regression" --json "$OUT/graph_regression.json"
