@@ -22,6 +22,8 @@
 #   memcheck-*   compute-sanitizer memcheck on a graph-replay run (pfld_68; the NMS regression model)
 #   racecheck    compute-sanitizer racecheck on a graph-replay run of pfld_68
 #   torch-peer   tests/gpu/onnx_torch_test.py --device cuda (the benchmark's PyTorch peer is right)
+# FG_GPU_SKIP="stage,stage": stages to leave out (as when they ran in an
+# earlier call of the same commit), listed as skipped.
 # Everything goes to $OUT (default build-gpu/out): summary.md, results.json,
 # logs/<stage>.log, gpu_bench.md/json, gpu_parity.json, graph_regression.json.
 # Shared models: $FACEGRAPH_SHARED, else .shared/ (carried), else ../shared.
@@ -61,6 +63,10 @@ stage() { # name limit_seconds command...
   shift 2
   local remaining
   remaining=$(left)
+  if [[ ",${FG_GPU_SKIP:-}," == *",$name,"* ]]; then
+    skip "$name" "left out by FG_GPU_SKIP"
+    return 0
+  fi
   if [ "$remaining" -lt 15 ]; then
     skip "$name" "out of time (batch budget ${BUDGET}s)"
     return 0
