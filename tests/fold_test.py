@@ -103,16 +103,7 @@ def check(name, m, steps, folded_bn, folded_scale, residuals, fg, work, device):
     feeds = harness.feeds_for(m)
     names, ref = harness.reference(path, feeds)
     got = harness.run_facegraph(fg, path, feeds, os.path.join(work, name), dict(os.environ), device)
-    problems = []
-    for n in names:
-        ours, r = got[n], ref[n]
-        if ours.shape != r.shape:
-            problems.append("%s: shape %s, onnxruntime %s" % (n, ours.shape, r.shape))
-            continue
-        err = float(np.max(np.abs(ours.astype(np.float64) - r)))
-        tol = 1e-5 * float(np.max(np.abs(r))) + 1e-6
-        if not err <= tol:
-            problems.append("%s: max |ours - onnxruntime| = %.3g > %.3g" % (n, err, tol))
+    problems = harness.reference_problems(names, got, ref)
     plan = harness.plan_summary(fg, path, dict(os.environ))
     got_counts = (plan["steps"], plan["fused_batchnorm"], plan["fused_scale"], plan["fused_residual"])
     if got_counts != (steps, folded_bn, folded_scale, residuals):

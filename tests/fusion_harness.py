@@ -10,10 +10,25 @@ import tempfile
 import numpy as np
 import onnx
 import onnxruntime as ort
+from onnx import TensorProto, helper
 
 ort.set_default_logger_severity(3)
+F32 = TensorProto.FLOAT
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def build_model(name, nodes, inputs, outputs, inits=(), opset=17):
+    """A float32 model: inputs [(name, shape)], outputs by name (shapes left to inference)."""
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info(n, F32, s) for n, s in inputs],
+                              [helper.make_tensor_value_info(n, F32, None) for n in outputs], list(inits))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return model
+
+
+def node(op, ins, outs, **attrs):
+    return helper.make_node(op, ins, outs, **attrs)
 
 
 def feeds_for(model, scale=1.0, seed=11):
@@ -59,6 +74,28 @@ def reference(path, feeds):
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
     return names, dict(zip(names, sess.run(None, feeds)))
+
+
+def reference_problems(names, outs, ref, rel=1e-5, label=""):
+    """Where outs (ours, by name) differ from onnxruntime's ref: a shape, NaNs in other places, or
+    max |ours - ref| over rel * max |ref| + 1e-6 (NaNs aside). label prefixes each problem."""
+    problems = []
+    for n in names:
+        ours, r = outs[n], ref[n]
+        where = (label + " " if label else "") + n
+        if ours.shape != r.shape:
+            problems.append("%s: shape %s, onnxruntime %s" % (where, ours.shape, r.shape))
+            continue
+        a, b = ours.astype(np.float64), r.astype(np.float64)
+        if not np.array_equal(np.isnan(a), np.isnan(b)):
+            problems.append("%s: NaNs differ from onnxruntime" % where)
+            continue
+        ok = ~np.isnan(b)
+        err = float(np.max(np.abs(a[ok] - b[ok]))) if ok.any() else 0.0
+        tol = rel * float(np.max(np.abs(b[ok]))) + 1e-6 if ok.any() else 0.0
+        if not err <= tol:
+            problems.append("%s: max |ours - onnxruntime| = %.3g > %.3g" % (where, err, tol))
+    return problems
 
 
 def run_on_and_off(name, model, fg, work, device, env_on, env_off, scale=1.0):

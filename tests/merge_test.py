@@ -17,12 +17,11 @@ import os
 import sys
 
 import numpy as np
-from onnx import TensorProto, helper, numpy_helper
+from onnx import numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fusion_harness as harness  # noqa: E402
 
-F32 = TensorProto.FLOAT
 RNG = np.random.default_rng(5)
 
 
@@ -30,16 +29,8 @@ def const(name, value):
     return numpy_helper.from_array(np.asarray(value, dtype=np.float32), name)
 
 
-def build(name, nodes, inputs, outputs, inits=(), opset=17):
-    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info(n, F32, s) for n, s in inputs],
-                              [helper.make_tensor_value_info(n, F32, None) for n in outputs], list(inits))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 8
-    return model
-
-
-def N(op, ins, outs, **attrs):
-    return helper.make_node(op, ins, outs, **attrs)
+build = harness.build_model
+N = harness.node
 
 
 def conv(name, x, c_in, c_out, k=3, stride=1, group=1, bias=True):
@@ -157,17 +148,8 @@ def check(name, model, merged, unmerged_steps, merged_steps, fg, work, device):
     on = dict(os.environ)
     off = dict(os.environ, FACEGRAPH_MERGE_SIBLINGS="0")
     path, names, ref, got, base = harness.run_on_and_off(name, model, fg, work, device, on, off)
-    problems = []
-    for n in names:
-        for label, outs in (("merged", got), ("unmerged", base)):
-            ours, r = outs[n], ref[n]
-            if ours.shape != r.shape:
-                problems.append("%s %s: shape %s, onnxruntime %s" % (label, n, ours.shape, r.shape))
-                continue
-            err = float(np.max(np.abs(ours.astype(np.float64) - r)))
-            tol = 1e-5 * float(np.max(np.abs(r))) + 1e-6
-            if not err <= tol:
-                problems.append("%s %s: max |ours - onnxruntime| = %.3g > %.3g" % (label, n, err, tol))
+    problems = harness.reference_problems(names, got, ref, label="merged") + \
+        harness.reference_problems(names, base, ref, label="unmerged")
     count = harness.plan_summary(fg, path, on)["merged_convs"]
     if count != merged:
         problems.append("%d convolutions merged, expected %d" % (count, merged))
