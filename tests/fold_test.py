@@ -5,7 +5,10 @@
     part of the conv's weights and bias;
   - fuse_conv_residual: Add(conv, r) becomes the conv's residual input, also
     where r is computed after the conv (a feature pyramid's lateral conv +
-    Resize of the coarser level): the conv then runs in the Add's place.
+    Resize of the coarser level): the conv then runs in the Add's place;
+  - fuse_activation_into_concat_inputs: an activation of a Concat of conv
+    outputs that only the Concat reads (RetinaFace's SSH modules) runs in
+    each conv.
 Small models built here, run by `facegraph infer` and by ONNX Runtime (CPU).
 
 For every model:
@@ -94,6 +97,17 @@ def models():
             N("Resize", ["coarse", "", "up"], ["r"], mode="nearest"), N("Add", ["conv", "r"], ["y"]),
             N("Sigmoid", ["conv"], ["z"])], ["y", "z"], [const("up", [1, 1, 2, 2])], x_shape=(1, 4, 8, 10),
             more_inputs=[("coarse", [1, C, 4, 5])]), 4, 0, 0, 0),
+        # SSH: Relu(Concat(conv 3x3, conv 5x5)) -> the Relu in both convs (a 6-channel 9x11 block does not start on
+        # the 64-byte grid, so the Concat itself still runs); not when a conv's output is read elsewhere too
+        ("ssh_relu", model("ssh_relu", [
+            N("Conv", ["x", "w5", "b5"], ["conv5"], kernel_shape=[5, 5], pads=[2, 2, 2, 2]),
+            N("Concat", ["conv", "conv5"], ["cat"], axis=1), N("Relu", ["cat"], ["y"])], ["y"],
+            [const("w5", RNG.normal(size=(C, 4, 5, 5)) / 10.0), const("b5", RNG.normal(size=C))]), 3, 0, 0, 0),
+        ("ssh_read_twice", model("ssh_read_twice", [
+            N("Conv", ["x", "w5", "b5"], ["conv5"], kernel_shape=[5, 5], pads=[2, 2, 2, 2]),
+            N("Concat", ["conv", "conv5"], ["cat"], axis=1), N("Relu", ["cat"], ["y"]),
+            N("Sigmoid", ["conv5"], ["z"])], ["y", "z"],
+            [const("w5", RNG.normal(size=(C, 4, 5, 5)) / 10.0), const("b5", RNG.normal(size=C))]), 5, 0, 0, 0),
     ]
 
 

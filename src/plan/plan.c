@@ -972,6 +972,42 @@ static void fuse_activations_through_moves(fusion_ctx *f)
     }
 }
 
+/* Concat -> activation, where each input of the Concat is the sole output
+ * of a producer that fuses activations (a Conv) and only the Concat reads
+ * it (RetinaFace's SSH modules: Relu(Concat(conv3x3, conv5x5, conv7x7))):
+ * the activation, element-wise, goes into every producer and its step
+ * disappears; the Concat then yields the activation's output. */
+static void fuse_activation_into_concat_inputs(fusion_ctx *f)
+{
+    plan *p = f->p;
+    for (int i = 0; i < p->n_steps; i++) {
+        plan_step *c = &p->steps[i];
+        int ai, ok = !f->removed[i] && step_is(c, "Concat") && c->n_out == 1 && c->n_in > 0 &&
+                     p->values[c->out[0]].t.dtype == FG_FLOAT32 && !p->values[c->out[0]].bounded;
+        op_activation act;
+        if (!ok || !only_consumer(f, c->out[0], &ai) || !activation_of(p, &p->steps[ai], &act) ||
+            p->steps[ai].in[0] != c->out[0] || p->steps[ai].n_out != 1)
+            continue;
+        for (int k = 0; k < c->n_in && ok; k++) {
+            const int v = c->in[k], pi = v >= 0 ? f->producer[v] : -1;
+            const plan_step *s = pi >= 0 ? &p->steps[pi] : NULL;
+            ok = s && !f->removed[pi] && !s->dynamic && (s->op->flags & OP_FUSES_ACTIVATION) && s->n_out == 1 &&
+                 s->call.act.kind == OP_ACT_NONE && f->consumers[v] == 1 &&
+                 p->values[v].t.dtype == FG_FLOAT32 && !p->values[v].bounded;
+        }
+        if (!ok)
+            continue;
+        for (int k = 0; k < c->n_in; k++)
+            p->steps[f->producer[c->in[k]]].call.act = act;
+        plan_step *a = &p->steps[ai];
+        p->values[c->out[0]].kind = PLAN_UNUSED;
+        c->out[0] = a->out[0];
+        f->producer[c->out[0]] = i;
+        f->removed[ai] = 1;
+        p->n_fused_act++;
+    }
+}
+
 static fg_status *run_fusions(plan *p)
 {
     fusion_ctx f = {p, NULL, NULL, NULL};
@@ -1009,6 +1045,7 @@ static fg_status *run_fusions(plan *p)
     if (st)
         goto done;
     fuse_activations_through_moves(&f);
+    fuse_activation_into_concat_inputs(&f);
     st = merge_sibling_convs(p, f.removed);
     if (!st)
         st = fuse_elementwise_chains(p, f.removed);
