@@ -274,6 +274,21 @@ static fg_status *merge_group(plan *p, char *removed, const sibling *sib, int n,
     return st ? fg_error_wrap(st, "merging sibling convolutions (a bug in facegraph)") : NULL;
 }
 
+/* Rule 1's channel layout: sibling k's slice starts at sib[k].channel, each
+ * but the last padded to a multiple of step channels; 1 with the total in
+ * *total when that at most doubles the channels. */
+static int lay_out_slices(sibling *sib, int n, int64_t step, int64_t *total)
+{
+    int64_t real = 0;
+    *total = 0;
+    for (int k = 0; k < n; k++) {
+        sib[k].channel = *total;
+        *total += k + 1 < n ? (sib[k].g.c_out + step - 1) / step * step : sib[k].g.c_out;
+        real += sib[k].g.c_out;
+    }
+    return *total <= 2 * real;
+}
+
 /* Rule 1: group-1 convolutions reading the same value. */
 static fg_status *merge_same_input(plan *p, char *removed)
 {
@@ -297,11 +312,14 @@ static fg_status *merge_same_input(plan *p, char *removed)
             }
             sib[n++].step = j;
         }
+        const int64_t step = channel_step((int64_t)sizeof(float) * sib[0].g.out_sp[0] * sib[0].g.out_sp[1]);
+        int64_t total = 0;
         int act_slot = -1;
         if (n_act == 1 && n > 1 && activation_op(&p->steps[sib[act_sibling].step].call.act)) {
             /* the activation step's place: its own, or (the first sibling's) the next sibling's */
             act_slot = sib[act_sibling > 0 ? act_sibling : 1].step;
-            if (act_slot >= first_reader(p, removed, p->steps[sib[act_sibling].step].out[0]))
+            if (act_slot >= first_reader(p, removed, p->steps[sib[act_sibling].step].out[0]) ||
+                !lay_out_slices(sib, n, step, &total))
                 act_slot = -1;
         }
         if (act_slot < 0) {
@@ -311,18 +329,9 @@ static fg_status *merge_same_input(plan *p, char *removed)
                     sib[kept++] = sib[k];
             n = kept;
             act_sibling = -1;
+            if (n < 2 || !lay_out_slices(sib, n, step, &total))
+                continue;
         }
-        if (n < 2)
-            continue;
-        const int64_t step = channel_step((int64_t)sizeof(float) * sib[0].g.out_sp[0] * sib[0].g.out_sp[1]);
-        int64_t total = 0, real = 0;
-        for (int k = 0; k < n; k++) {
-            sib[k].channel = total;
-            total += k + 1 < n ? (sib[k].g.c_out + step - 1) / step * step : sib[k].g.c_out;
-            real += sib[k].g.c_out;
-        }
-        if (total > 2 * real)
-            continue;
         const op_activation none = {OP_ACT_NONE, 0.0f, 0.0f};
         FG_TRY(merge_group(p, removed, sib, n, s0->in[0], 0, total, 0, act_sibling >= 0 ? none : s0->call.act,
                            act_sibling, act_slot));
