@@ -1062,6 +1062,35 @@ struct cd_t3_geo {
     static constexpr int SMEM = smem_floats(CK, NSTAGE);
 };
 
+/* The tiled 3x3 kernels' (CD_T3_*, CD_TC_*) slice reduction: each thread
+ * holds N partial sums v (its outputs, over its slice's share of the inputs);
+ * slices 1 .. SLICES - 1 hand theirs to slice 0 through red (the stage
+ * buffers, (SLICES - 1) * N * TPS floats, once every thread is done with
+ * them: only empty copy groups are still pending), and slice 0 adds them in
+ * slice order (deterministic). ts: the thread's index within its slice of
+ * TPS threads. Every thread of the block must call it (two barriers); it
+ * returns false to the threads of slices 1.., which are done. */
+template <int N, int SLICES, int TPS>
+static __device__ __forceinline__ bool cd_sum_slices(float (&v)[N], float *red, int slice, int ts)
+{
+    float *mine = red + ts; /* (s * N + e) * TPS: slice s + 1's sum e */
+    __syncthreads();
+    if (slice > 0) {
+#pragma unroll
+        for (int e = 0; e < N; e++)
+            mine[((slice - 1) * N + e) * TPS] = v[e];
+    }
+    __syncthreads();
+    if (slice > 0)
+        return false;
+#pragma unroll
+    for (int s = 0; s < SLICES - 1; s++)
+#pragma unroll
+        for (int e = 0; e < N; e++)
+            v[e] += mine[(s * N + e) * TPS];
+    return true;
+}
+
 /* Copies chunk `c` (input channels c * CK ...) of a 3x3 convolution into
  * stage buffer `st` (CD_T3_*, CD_TC_*): the input tile of IH x IW (zeros
  * outside the image and past C_in) at a channel stride of CH floats (stride
@@ -1204,29 +1233,9 @@ __global__ void __launch_bounds__(S *(TH / CD_T3_PX) * TW * (BM / TM),
         }
     }
 
-    if (S > 1) {
-        /* slices 1.. hand their partial sums to slice 0 through the stage buffers, once every
-           thread is done with them (only empty copy groups are still pending) */
-        float *red = smem;
-        __syncthreads();
-        if (slice > 0) {
-#pragma unroll
-            for (int i = 0; i < TM; i++)
-#pragma unroll
-                for (int j = 0; j < PX; j++)
-                    red[(((slice > 0 ? slice - 1 : 0) * TM + i) * PX + j) * G::T + ts] = acc[i][j];
-        }
-        __syncthreads();
-        if (slice > 0)
-            return;
-#pragma unroll
-        for (int s = 0; s < S - 1; s++)
-#pragma unroll
-            for (int i = 0; i < TM; i++)
-#pragma unroll
-                for (int j = 0; j < PX; j++)
-                    acc[i][j] += red[((s * TM + i) * PX + j) * G::T + ts];
-    }
+    /* acc[i][j] is partial sum i * PX + j */
+    if (S > 1 && !cd_sum_slices<TM * PX, S, G::T>(reinterpret_cast<float(&)[TM * PX]>(acc), smem, slice, ts))
+        return;
 
     const int ow = ow0 + col;
     if (ow >= p.out_w)

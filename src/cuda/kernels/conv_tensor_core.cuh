@@ -216,34 +216,10 @@ __global__ void __launch_bounds__(cd_tc_geo<TH, TW, NT, MT, KS, ST>::THREADS)
 #pragma unroll
             for (int j = 0; j < 4; j++)
                 out[i][n][j] = G::NA > 1 ? (acc[SB][i][n][j] + acc[BS][i][n][j]) + acc[BB][i][n][j] : acc[0][i][n][j];
-    if (KS > 1) {
-        /* slices 1.. hand their sums to slice 0 through the stage buffers, once every
-           thread is done with them (only empty copy groups are still pending) */
-        float *red = smem;
-        const int ts = threadIdx.x - slice * G::TPS;
-        __syncthreads();
-        if (slice > 0) {
-#pragma unroll
-            for (int i = 0; i < MT; i++)
-#pragma unroll
-                for (int n = 0; n < NT; n++)
-#pragma unroll
-                    for (int j = 0; j < 4; j++)
-                        red[((((slice > 0 ? slice - 1 : 0) * MT + i) * NT + n) * 4 + j) * G::TPS + ts] = out[i][n][j];
-        }
-        __syncthreads();
-        if (slice > 0)
-            return;
-#pragma unroll
-        for (int s = 0; s < KS - 1; s++)
-#pragma unroll
-            for (int i = 0; i < MT; i++)
-#pragma unroll
-                for (int n = 0; n < NT; n++)
-#pragma unroll
-                    for (int j = 0; j < 4; j++)
-                        out[i][n][j] += red[(((s * MT + i) * NT + n) * 4 + j) * G::TPS + ts];
-    }
+    /* the kernel-row slices' sums, out[i][n][j] being sum (i * NT + n) * 4 + j */
+    if (KS > 1 && !cd_sum_slices<MT * NT * 4, KS, G::TPS>(reinterpret_cast<float(&)[MT * NT * 4]>(out), smem, slice,
+                                                          threadIdx.x - slice * G::TPS))
+        return;
 
 /* c0, c1: pixel row 0, column g, channels 2t, 2t + 1; c2, c3: pixel row 1 */
     const int plane = p.out_h * p.out_w;
