@@ -23,22 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 1 when value id is a model output or a view of one sees its bytes. */
+/* 1 when a model output is value `root` or a view of its bytes. */
 static int seen_as_output(const plan *p, int root)
 {
     for (int i = 0; i < p->n_outputs; i++)
         if (plan_value_root(p, p->outputs[i]) == root)
             return 1;
     return 0;
-}
-
-/* Elements of `dims` before `axis`. */
-static int64_t outer_count(const fg_tensor *t, int axis)
-{
-    int64_t n = 1;
-    for (int d = 0; d < axis; d++)
-        n *= t->dims[d];
-    return n;
 }
 
 /* A static arena value (through any views) that may be viewed in place. */
@@ -92,7 +83,7 @@ static int block_of_output(const plan *p, const plan_step *s, int k, int64_t *of
             first = d;
     if (first < 0)
         first = in->rank - 1;
-    if (outer_count(out, first) != 1)
+    if (fg_shape_numel(first, out->dims) != 1)
         return 0;
     int64_t elements = 0, stride = 1;
     for (int d = in->rank - 1; d >= 0; d--) {
@@ -165,7 +156,7 @@ static void concats_in_place(plan *p, char *removed, const int *producer)
         int axis = (int)ir_attr_int(s->node, "axis", 0);
         if (axis < 0)
             axis += ov->t.rank;
-        if (axis < 0 || axis >= ov->t.rank || outer_count(&ov->t, axis) != 1)
+        if (axis < 0 || axis >= ov->t.rank || fg_shape_numel(axis, ov->t.dims) != 1)
             continue;
         int roots[256], n_roots = 0, ok = 1;
         int64_t at[256], offset = 0;

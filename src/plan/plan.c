@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static size_t align_up(size_t n) { return (n + PLAN_ARENA_ALIGN - 1) / PLAN_ARENA_ALIGN * PLAN_ARENA_ALIGN; }
 
 static fg_status *own(plan *p, void *ptr)
