@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The issue's latency-target models on the GPU, quickly:
-#  - the direct-conv kernel test: every variant against a double reference,
-#    then per-variant timings on the face models' shapes;
+#  - the direct-conv and Winograd kernel tests: every variant against a
+#    double reference, then per-variant timings on the face models' shapes;
 #  - graph-replay device time of yunet_2023mar, pfld_68 and scrfd_2.5g
 #    (bench/gpu_bench.py, no PyTorch), and scrfd without the tensor-core
 #    convolutions (FG_TARGETS_BASELINE=0 skips that);
-#  - gpu-parity with every eligible 3x3 convolution on a tensor-core kernel;
+#  - gpu-parity with every eligible 3x3 convolution forced onto each of
+#    FG_TARGETS_PARITY (default: tensorcore winograd4-fused winograd2-fused);
 #  - a per-step profile of scrfd.
-# Output under $OUT: conv_direct.txt, b/ and b0/ gpu_bench.json,
-# parity-tensor-core.log, gpu_profile.txt, logs; a short table last.
+# Output under $OUT: conv_direct.txt, winograd.txt, b/ and b0/ gpu_bench.json,
+# parity-<mode>.log, gpu_profile.txt, logs; a short table last.
 # usage (device machine, .debs and .shared carried): OUT=dir bash bench/gpu_targets.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,9 +20,15 @@ nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
 ( . bench/gpu_build.sh > "$OUT/build.log" 2>&1; echo "build rc=$?" >> "$OUT/build.log" ) &
 build_pid=$!
 # the kernel test builds on its own (one nvcc) while the library builds
+nvcc -O3 -arch=sm_90 -I src -I include tests/gpu/winograd_test.cu -lcublas -o build-gpu-winograd_test 2> "$OUT/nvcc-winograd.log" &
+wino_pid=$!
 nvcc -O3 -arch=sm_90 -I src -I include tests/gpu/conv_direct_test.cu -o build-gpu-conv_direct_test 2> "$OUT/nvcc.log" &&
   timeout 240 ./build-gpu-conv_direct_test > "$OUT/conv_direct.txt" 2>&1
 echo "conv direct test rc=$?: $(grep -E 'passed, [0-9]+ failed' "$OUT/conv_direct.txt")"
+wait $wino_pid && timeout 120 ./build-gpu-winograd_test > "$OUT/winograd.txt" 2>&1
+echo "winograd test rc=$?: $(grep -E 'passed, [0-9]+ failed' "$OUT/winograd.txt")"
+grep -E "FAIL" "$OUT/winograd.txt" | head -5
+sed -n '/time per launch/,$p' "$OUT/winograd.txt"
 grep -E "FAIL|ERROR" "$OUT/conv_direct.txt" | head -5
 # per 3x3 shape: the fastest SIMT variant and the fastest tensor-core one (us)
 grep -E "^[0-9]+ .* k3 " "$OUT/conv_direct.txt" | sed 's/=/ /g' | awk '{b=1e9; bn=""; t=1e9; tn="";
@@ -39,14 +46,16 @@ table() { python3 -c "import json,sys; [print('%-8s %-36s %8.4f ms %4d kernels' 
 export FACEGRAPH_CACHE_DIR="$OUT/cache"
 python3 bench/gpu_bench.py --facegraph $FG --shared "$SHARED" --out "$OUT/b" --no-standins --no-torch \
   --only yunet,pfld,scrfd > "$OUT/bench.log" 2>&1
-# every eligible 3x3 convolution of the shared models and small stand-ins on a tensor-core kernel, vs ORT
-FACEGRAPH_CUDA_CONV=tensorcore python3 tests/gpu/gpu_parity.py --facegraph $FG --shared "$SHARED" \
-  --gen build-gpu/gen/standins-small --modes eager,graph > "$OUT/parity-tensor-core.log" 2>&1
-echo "tensor-core parity: $(tail -1 "$OUT/parity-tensor-core.log")"
+# every eligible 3x3 convolution of the shared models and small stand-ins forced onto one kind of kernel, vs ORT
+for mode in ${FG_TARGETS_PARITY:-tensorcore winograd4-fused winograd2-fused}; do
+  FACEGRAPH_CUDA_CONV=$mode python3 tests/gpu/gpu_parity.py --facegraph $FG --shared "$SHARED" \
+    --gen build-gpu/gen/standins-small --modes eager,graph > "$OUT/parity-$mode.log" 2>&1
+  echo "$mode parity: $(tail -1 "$OUT/parity-$mode.log")"
+done
 OUT="$OUT" bash bench/gpu_profile.sh "$SHARED/models/scrfd_2.5g.onnx" > /dev/null 2>&1
 grep -A40 "scrfd" "$OUT/gpu_profile.txt" | head -45
 [ -f "$OUT/b0/gpu_bench.json" ] && table "$OUT/b0/gpu_bench.json" "no-tc"
 table "$OUT/b/gpu_bench.json" "default"
 # at most 8 files come back from the device: drop the empty and the redundant ones
 rm -rf "$OUT/cache" "$OUT/cache-no-tc" "$OUT/b/gpu_bench.md" "$OUT/b0/gpu_bench.md" "$OUT/bench-no-tc.log"
-[ -s "$OUT/nvcc.log" ] || rm -f "$OUT/nvcc.log"
+for f in "$OUT"/nvcc*.log; do [ -s "$f" ] || rm -f "$f"; done

@@ -11,8 +11,9 @@
 #   gpu-parity   tests/gpu/gpu_parity.py: cuda (graph off, auto, fp16) vs onnxruntime CPU
 #   conv-direct  tests/gpu/conv_direct_test.cu: every direct convolution kernel vs a double reference
 #   dwpool       tests/gpu/dwpool_test.cu: depthwise and pooling kernels vs a double reference
-#   winograd     tests/gpu/winograd_test.cu: Winograd F(2x2) and F(4x4) 3x3 convolutions vs a double reference
-#   gpu-parity-winograd  gpu-parity (eager, graph) with every eligible 3x3 convolution forced onto Winograd
+#   winograd     tests/gpu/winograd_test.cu: Winograd F(2x2) and F(4x4) 3x3 convolutions (three-step and fused) vs a double reference
+#   gpu-parity-winograd  gpu-parity (eager, graph) with every eligible 3x3 convolution forced onto Winograd F(4x4)
+#   gpu-parity-winograd-fused  the same, forced onto the fused F(4x4) kernel, then the fused F(2x2) one
 #   gpu-parity-tensor-core  gpu-parity (eager, graph) with every eligible 3x3 convolution on a tensor-core kernel
 #   gpu-parity-branches  gpu-parity (graph) with every graph captured with parallel branches where it has any
 #   gpu-api, fusion-gpu, dwpw-gpu, merge-gpu (planner fusions on the GPU), detect-gpu, graph-matrix
@@ -187,6 +188,10 @@ if [ $BUILT = 1 ]; then
   # every eligible 3x3 convolution forced onto Winograd F(4x4), whatever the timing says
   stage gpu-parity-winograd 120 env FACEGRAPH_CUDA_CONV=winograd4 python3 tests/gpu/gpu_parity.py --facegraph "$FG" \
     --gen "$GEN/standins-small" --modes eager,graph ${SHARED:+--shared "$SHARED"}
+  # ... and onto the fused Winograd kernels (one kernel per convolution)
+  stage gpu-parity-winograd-fused 150 bash -c "for m in winograd4-fused winograd2-fused; do \
+    FACEGRAPH_CUDA_CONV=\$m python3 tests/gpu/gpu_parity.py --facegraph '$FG' --gen '$GEN/standins-small' \
+    --modes eager,graph ${SHARED:+--shared '$SHARED'} || exit 1; done"
   # every eligible 3x3 convolution forced onto a tensor-core kernel (CD_TC_*), whatever the timing says
   stage gpu-parity-tensor-core 120 env FACEGRAPH_CUDA_CONV=tensorcore python3 tests/gpu/gpu_parity.py \
     --facegraph "$FG" --gen "$GEN/standins-small" --modes eager,graph ${SHARED:+--shared "$SHARED"}

@@ -18,7 +18,7 @@
  *     conv_direct.cuh (one kernel each, bias and activation fused) against
  *     the cuDNN path, each captured in a CUDA graph, on temporary buffers,
  *     and keeps the fastest; the choice is cached on disk (conv_algo_cache,
- *     key "direct5|...") so later starts skip the timing.
+ *     key "direct8|...") so later starts skip the timing.
  *     FACEGRAPH_CUDA_CONV = auto (default) | cudnn | direct (fastest direct
  *     kernel, no cuDNN, no cache) | <n> (direct kernel n where it applies)
  *     | winograd2 | winograd4 (Winograd wherever it applies, for testing).
@@ -27,6 +27,8 @@
  *     one batched cuBLAS GEMM, output transform with bias, residual and
  *     activation) are two more candidates of the same timing, and F(2x2)
  *     with a float16 GEMM on tensor cores a third where float16 is allowed;
+ *     from 8 channels, the fused Winograd kernel (wf_kernel: the three
+ *     steps in one launch, enum wf_variant) in four block shapes;
  *     each must reproduce cuDNN's output first (1e-3, float16 2e-2).
  *   - Conv: cudnnConvolutionBiasActivationForward when there is a bias and
  *     the activation is ReLU (or none with the implicit precomputed GEMM
@@ -157,7 +159,8 @@ enum conv_path { CONV_PATH_CUDNN = 0, CONV_PATH_DEPTHWISE, CONV_PATH_DIRECT, CON
 #define CONV_KIND_WINO2 (CD_COUNT + 2) /* Winograd F(2x2, 3x3) */
 #define CONV_KIND_WINO4 (CD_COUNT + 3) /* Winograd F(4x4, 3x3) */
 #define CONV_KIND_WINO2_F16 (CD_COUNT + 4) /* Winograd F(2x2, 3x3), float16 GEMM (call->allow_fp16) */
-#define CONV_KIND_END (CD_COUNT + 5)
+#define CONV_KIND_WF (CD_COUNT + 5)    /* + enum wf_variant: fused Winograd, one kernel */
+#define CONV_KIND_END (CONV_KIND_WF + WF_COUNT)
 enum conv_search { SEARCH_EXHAUSTIVE = 0, SEARCH_HEURISTIC, SEARCH_DEFAULT };
 
 typedef struct conv_state {
@@ -191,9 +194,10 @@ typedef struct conv_state {
     int direct_kind; /* the tuned choice: enum cd_kind, or CONV_KIND_WINO* on the Winograd path */
     cd_params cd;
     float *cd_weights; /* device: the packed weights and bias */
-    /* Winograd (conv_winograd.cuh): scratch = [cuBLAS workspace | V | M] */
+    /* Winograd (conv_winograd.cuh): scratch = [cuBLAS workspace | V | M]; fused: none */
     wino_params wino;
     int wino_half;     /* U and V in float16 */
+    int wino_fused;    /* enum wf_variant, or -1 for the three-step path */
     void *wino_u;      /* device: the transformed weights */
     int fp16_allowed;  /* call->allow_fp16 at prepare */
     size_t wino_v_off, wino_m_off;
@@ -610,6 +614,7 @@ static fg_status *conv_prepare_common(cuda_call *call, int transposed)
         return op_error(&call->op, FG_ERR_OUT_OF_MEMORY, "out of memory for convolution state");
     call->op.state = s;
     call->op.scratch_bytes = 0;
+    s->wino_fused = -1;
     FG_TRY(conv_geometry(&call->op, transposed, &s->g));
     for (int i = 0; i < call->op.n_in && i < 3; i++)
         if (op_has_input(&call->op, i) && call->op.in[i].dtype != FG_FLOAT32)
@@ -841,10 +846,16 @@ static fg_status *cudnn_forward(cuda_call *call, conv_state *s, const float *x, 
     return NULL;
 }
 
-/* The Winograd path: input transform, one batched GEMM, output transform with bias/residual/activation. */
+/* The Winograd path: input transform, one batched GEMM, output transform with bias/residual/activation; or the fused kernel. */
 static fg_status *wino_forward(cuda_call *call, const conv_state *s, const float *x, const float *residual, float *y,
                                char *scratch)
 {
+    const float *bias = s->has_bias ? (const float *)call->op.in[2].data : NULL;
+    if (s->wino_fused >= 0) {
+        cudaError_t err = wf_launch(&s->wino, s->wino_fused, x, (const float *)s->wino_u, bias, residual, y, s->act,
+                                    call->stream);
+        return err == cudaSuccess ? NULL : cuda_error(call, err, "fused Winograd convolution");
+    }
     void *v = scratch + s->wino_v_off;
     float *mm = (float *)(scratch + s->wino_m_off);
     cudaError_t err = wino_transform_input(&s->wino, s->wino_half, x, v, call->stream);
@@ -854,8 +865,7 @@ static fg_status *wino_forward(cuda_call *call, const conv_state *s, const float
     cublasStatus_t st = wino_products(call->cublas, &s->wino, s->wino_half, s->wino_u, v, mm);
     if (st != CUBLAS_STATUS_SUCCESS)
         return cublas_error(call, st, "Winograd products");
-    err = wino_transform_output(&s->wino, mm, s->has_bias ? (const float *)call->op.in[2].data : NULL, residual, y,
-                                s->act, call->stream);
+    err = wino_transform_output(&s->wino, mm, bias, residual, y, s->act, call->stream);
     if (err != cudaSuccess)
         return cuda_error(call, err, "Winograd output transform");
     return NULL;
@@ -901,6 +911,7 @@ static fg_status *conv_run(cuda_call *call)
  * fastest direct kernel, cuDNN not considered, nothing cached) | <n> (direct
  * kernel n of enum cd_kind where it applies, for testing) | winograd2 |
  * winograd4 (Winograd F(2x2 or 4x4, 3x3) wherever it applies, for testing) |
+ * winograd2-fused | winograd4-fused (the fused kernel, 16 output channels a block) |
  * tensorcore (the last CD_TC_* variant in enum order that applies, for testing). */
 enum { DIRECT_AUTO = 0, DIRECT_OFF = -1, DIRECT_ONLY = -2, DIRECT_TENSOR_CORE = -3 };
 
@@ -917,6 +928,10 @@ static int direct_mode(void)
         return CONV_KIND_WINO2;
     if (strcmp(e, "winograd4") == 0)
         return CONV_KIND_WINO4;
+    if (strcmp(e, "winograd2-fused") == 0)
+        return CONV_KIND_WF + WF_F2_K16;
+    if (strcmp(e, "winograd4-fused") == 0)
+        return CONV_KIND_WF + WF_F4_K16;
     if (strcmp(e, "tensorcore") == 0)
         return DIRECT_TENSOR_CORE;
     char *end;
@@ -930,13 +945,15 @@ static int direct_mode(void)
 
 static int wino_tile(int kind)
 {
+    if (kind >= CONV_KIND_WF && kind < CONV_KIND_END)
+        return wf_tile(kind - CONV_KIND_WF);
     return kind == CONV_KIND_WINO2 || kind == CONV_KIND_WINO2_F16 ? 2 : kind == CONV_KIND_WINO4 ? 4 : 0;
 }
 
 /* Winograd applies to 3x3 stride-1 undilated convolutions (prepare_direct
  * checked 2-D, group 1, constant weights); its float16 form where float16
- * is allowed. Unless forced, only from 32 channels in and out: below that
- * the transforms cost more than the GEMM saves. */
+ * is allowed. Unless forced, only from 32 channels in and out (the fused
+ * kernel: 8): below that the transforms cost more than the GEMM saves. */
 static int wino_eligible(const conv_state *s, int kind, int forced)
 {
     const cd_params *p = &s->cd;
@@ -945,7 +962,8 @@ static int wino_eligible(const conv_state *s, int kind, int forced)
         return 0;
     if (kind == CONV_KIND_WINO2_F16 && !s->fp16_allowed)
         return 0;
-    if (!forced && (p->c_in < 32 || p->c_out < 32))
+    int least = kind >= CONV_KIND_WF ? 8 : 32;
+    if (!forced && (p->c_in < least || p->c_out < least))
         return 0;
     return wino_params_init(&wp, wino_tile(kind), p->batch, p->c_in, p->c_out, p->in_h, p->in_w, p->out_h, p->out_w,
                             p->p_h, p->p_w) == 0;
@@ -961,18 +979,24 @@ static int candidate_eligible(const conv_state *s, int kind, int forced)
     return wino_eligible(s, kind, forced);
 }
 
-/* s->wino for candidate `kind`, with the scratch layout [cuBLAS workspace | V | M]; the scratch bytes, or 0. */
-static size_t wino_layout(conv_state *s, int kind)
+/* s->wino for candidate `kind`, with the scratch layout [cuBLAS workspace | V | M] (fused: no scratch);
+ * 0 and *scratch_bytes, or -1. */
+static int wino_layout(conv_state *s, int kind, size_t *scratch_bytes)
 {
     const cd_params *p = &s->cd;
+    *scratch_bytes = 0;
     if (wino_params_init(&s->wino, wino_tile(kind), p->batch, p->c_in, p->c_out, p->in_h, p->in_w, p->out_h,
                          p->out_w, p->p_h, p->p_w) != 0)
-        return 0;
+        return -1;
     s->wino_half = kind == CONV_KIND_WINO2_F16;
+    s->wino_fused = kind >= CONV_KIND_WF ? kind - CONV_KIND_WF : -1;
+    if (s->wino_fused >= 0)
+        return 0;
     size_t element = s->wino_half ? sizeof(__half) : sizeof(float);
     s->wino_v_off = align_up(CUDA_BLAS_WORKSPACE);
     s->wino_m_off = s->wino_v_off + align_up(element * wino_input_floats(&s->wino));
-    return s->wino_m_off + align_up(sizeof(float) * wino_product_floats(&s->wino));
+    *scratch_bytes = s->wino_m_off + align_up(sizeof(float) * wino_product_floats(&s->wino));
+    return 0;
 }
 
 /* s->wino and s->wino_u (the weights transformed on the device) for candidate `kind`; 0, or -1 when that failed. */
@@ -981,12 +1005,16 @@ static int wino_prepare(cuda_call *call, conv_state *s, int kind)
     if (s->wino_u)
         cudaFree(s->wino_u);
     s->wino_u = NULL;
-    if (!wino_layout(s, kind))
+    size_t scratch_bytes;
+    if (wino_layout(s, kind, &scratch_bytes) != 0)
         return -1;
     size_t element = s->wino_half ? sizeof(__half) : sizeof(float);
-    if (cudaMalloc(&s->wino_u, element * wino_weight_floats(&s->wino)) == cudaSuccess &&
-        wino_transform_weights(&s->wino, s->wino_half, (const float *)call->op.in[1].data, s->wino_u,
-                               call->stream) == cudaSuccess &&
+    size_t floats = s->wino_fused >= 0 ? wf_weight_floats(&s->wino, s->wino_fused) : wino_weight_floats(&s->wino);
+    const float *w = (const float *)call->op.in[1].data;
+    if (cudaMalloc(&s->wino_u, element * floats) == cudaSuccess &&
+        (s->wino_fused >= 0 ? wf_transform_weights(&s->wino, s->wino_fused, w, (float *)s->wino_u, call->stream)
+                            : wino_transform_weights(&s->wino, s->wino_half, w, s->wino_u, call->stream)) ==
+            cudaSuccess &&
         cudaStreamSynchronize(call->stream) == cudaSuccess)
         return 0;
     cudaGetLastError();
@@ -1176,8 +1204,9 @@ static int tune_direct(cuda_call *call, conv_state *s, int include_cudnn)
 {
     size_t scratch_bytes = include_cudnn ? call->op.scratch_bytes : 0;
     for (int kind = CONV_KIND_WINO2; kind < CONV_KIND_END; kind++) {
-        size_t wb = wino_eligible(s, kind, 0) ? wino_layout(s, kind) : 0;
-        scratch_bytes = wb > scratch_bytes ? wb : scratch_bytes;
+        size_t wb = 0;
+        if (wino_eligible(s, kind, 0) && wino_layout(s, kind, &wb) == 0)
+            scratch_bytes = wb > scratch_bytes ? wb : scratch_bytes;
     }
     void *best_u = NULL; /* the transformed weights of the best Winograd candidate so far */
     tune_buffers b;
@@ -1210,8 +1239,9 @@ static int tune_direct(cuda_call *call, conv_state *s, int include_cudnn)
         s->wino_u = NULL;
     }
     if (wino_tile(best)) {
+        size_t unused;
         s->wino_u = best_u;
-        wino_layout(s, best);
+        wino_layout(s, best, &unused);
     } else {
         cudaFree(best_u);
     }
@@ -1233,7 +1263,7 @@ static void make_direct_key(const cuda_call *call, const conv_state *s, const in
     }
     const conv_geom *g = &s->g;
     snprintf(key, size,
-             "direct7|%s|cudnn%zu|tf32=%d|x%lld,%lld,%lld,%lld|w%lld,%lld,%lld|y%lld,%lld,%lld|s%lld,%lld|d%lld,%lld|"
+             "direct8|%s|cudnn%zu|tf32=%d|x%lld,%lld,%lld,%lld|w%lld,%lld,%lld|y%lld,%lld,%lld|s%lld,%lld|d%lld,%lld|"
              "p%lld,%lld,%lld,%lld|b%d|a%d|r%d|f16=%d",
              name, (size_t)cudnnGetVersion(), call->allow_tf32, (long long)g->batch, (long long)g->c_in,
              (long long)in[0], (long long)in[1], (long long)g->c_out, (long long)k[0], (long long)k[1],
@@ -1321,7 +1351,7 @@ static fg_status *prepare_direct(cuda_call *call, conv_state *s)
     s->direct_kind = choice;
     if (wino_tile(choice)) {
         s->path = CONV_PATH_WINOGRAD;
-        call->op.scratch_bytes = wino_layout(s, choice);
+        wino_layout(s, choice, &call->op.scratch_bytes);
         return NULL;
     }
     s->path = CONV_PATH_DIRECT;

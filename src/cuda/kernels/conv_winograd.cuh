@@ -129,6 +129,127 @@ template <> struct wino_f<4> {
     }
 };
 
+/* ------------------------------------------------------------ the transforms of one tile */
+
+/* u = G g G^T for one 3x3 filter g, in double precision. */
+template <int M> static __device__ __forceinline__ void wino_filter_transform(const float *g, double u[M + 2][M + 2])
+{
+    const int A = M + 2;
+    double t[A][3];
+#pragma unroll
+    for (int r = 0; r < A; r++)
+#pragma unroll
+        for (int j = 0; j < 3; j++)
+            t[r][j] = wino_f<M>::g(r, 0) * g[j] + wino_f<M>::g(r, 1) * g[3 + j] + wino_f<M>::g(r, 2) * g[6 + j];
+#pragma unroll
+    for (int r = 0; r < A; r++)
+#pragma unroll
+        for (int s = 0; s < A; s++)
+            u[r][s] = t[r][0] * wino_f<M>::g(s, 0) + t[r][1] * wino_f<M>::g(s, 1) + t[r][2] * wino_f<M>::g(s, 2);
+}
+
+/* The A x A input patch whose top-left corner is (h0, w0) of one channel plane, zero outside it (and everywhere unless `valid`). */
+template <int M>
+static __device__ __forceinline__ void wino_load_patch(const float *__restrict__ xc, int in_h, int in_w, int h0, int w0,
+                                                       bool valid, float d[M + 2][M + 2])
+{
+    const int A = M + 2;
+#pragma unroll
+    for (int y = 0; y < A; y++) {
+        const int h = h0 + y;
+        const bool row = valid && h >= 0 && h < in_h;
+#pragma unroll
+        for (int z = 0; z < A; z++) {
+            const int ww = w0 + z;
+            d[y][z] = row && ww >= 0 && ww < in_w ? __ldg(xc + h * in_w + ww) : 0.0f;
+        }
+    }
+}
+
+/* v = B^T d B */
+template <int M> static __device__ __forceinline__ void wino_input_transform(const float d[M + 2][M + 2], float v[M + 2][M + 2])
+{
+    const int A = M + 2;
+    float t1[A][A]; /* B^T d */
+#pragma unroll
+    for (int y = 0; y < A; y++)
+#pragma unroll
+        for (int z = 0; z < A; z++) {
+            float s = 0.0f;
+#pragma unroll
+            for (int q = 0; q < A; q++)
+                if (wino_f<M>::bt(y, q) != 0.0f)
+                    s += wino_f<M>::bt(y, q) * d[q][z];
+            t1[y][z] = s;
+        }
+#pragma unroll
+    for (int y = 0; y < A; y++)
+#pragma unroll
+        for (int z = 0; z < A; z++) {
+            float s = 0.0f;
+#pragma unroll
+            for (int q = 0; q < A; q++)
+                if (wino_f<M>::bt(z, q) != 0.0f)
+                    s += t1[y][q] * wino_f<M>::bt(z, q);
+            v[y][z] = s;
+        }
+}
+
+/* o = A^T m A */
+template <int M> static __device__ __forceinline__ void wino_output_transform(const float m[M + 2][M + 2], float o[M][M])
+{
+    const int A = M + 2;
+    float t1[M][A]; /* A^T m */
+#pragma unroll
+    for (int y = 0; y < M; y++)
+#pragma unroll
+        for (int z = 0; z < A; z++) {
+            float s = 0.0f;
+#pragma unroll
+            for (int q = 0; q < A; q++)
+                if (wino_f<M>::at(y, q) != 0.0f)
+                    s += wino_f<M>::at(y, q) * m[q][z];
+            t1[y][z] = s;
+        }
+#pragma unroll
+    for (int y = 0; y < M; y++)
+#pragma unroll
+        for (int z = 0; z < M; z++) {
+            float s = 0.0f;
+#pragma unroll
+            for (int q = 0; q < A; q++)
+                if (wino_f<M>::at(z, q) != 0.0f)
+                    s += t1[y][q] * wino_f<M>::at(z, q);
+            o[y][z] = s;
+        }
+}
+
+/* y[k][tile at (h0, w0)] = act(o + bias + residual), the part inside the output. */
+template <int M>
+static __device__ __forceinline__ void wino_store_tile(const wino_params &p, const float o[M][M], int b, int k, int h0,
+                                                       int w0, float bias, const float *__restrict__ residual,
+                                                       float *__restrict__ out, op_activation act)
+{
+    const size_t base = ((size_t)b * p.c_out + k) * p.out_h * p.out_w;
+#pragma unroll
+    for (int y = 0; y < M; y++) {
+        const int h = h0 + y;
+        if (h >= p.out_h)
+            break;
+#pragma unroll
+        for (int z = 0; z < M; z++) {
+            const int ww = w0 + z;
+            if (ww >= p.out_w)
+                break;
+            const size_t at = base + (size_t)h * p.out_w + ww;
+            float s = o[y][z] + bias;
+            if (residual)
+                s += __ldg(residual + at);
+            out[at] = cu_act(act, s);
+        }
+    }
+}
+
 /* ------------------------------------------------------------ kernels */
 
 static __device__ __forceinline__ void wino_store(float *p, float v)
@@ -149,20 +270,13 @@ static __global__ void wino_weights_kernel(wino_params p, const float *__restric
     const uint32_t n = (uint32_t)p.c_out * (uint32_t)p.c_in;
     CU_LOOP(i, n)
     {
-        const float *g = w + (size_t)i * 9;
-        double t[A][3];
+        double t[A][A];
+        wino_filter_transform<M>(w + (size_t)i * 9, t);
 #pragma unroll
         for (int r = 0; r < A; r++)
 #pragma unroll
-            for (int j = 0; j < 3; j++)
-                t[r][j] = wino_f<M>::g(r, 0) * g[j] + wino_f<M>::g(r, 1) * g[3 + j] + wino_f<M>::g(r, 2) * g[6 + j];
-#pragma unroll
-        for (int r = 0; r < A; r++)
-#pragma unroll
-            for (int s = 0; s < A; s++) {
-                double v = t[r][0] * wino_f<M>::g(s, 0) + t[r][1] * wino_f<M>::g(s, 1) + t[r][2] * wino_f<M>::g(s, 2);
-                wino_store(u + (size_t)(r * A + s) * n + i, (float)v);
-            }
+            for (int s = 0; s < A; s++)
+                wino_store(u + (size_t)(r * A + s) * n + i, (float)t[r][s]);
     }
 }
 
@@ -179,43 +293,14 @@ static __global__ void wino_input_kernel(wino_params p, const float *__restrict_
         const uint32_t c = i / P, t = i % P;
         const uint32_t b = t / tiles_img, r = t % tiles_img;
         const int h0 = (int)(r / p.tiles_w) * M - p.p_h, w0 = (int)(r % p.tiles_w) * M - p.p_w;
-        const float *xc = x + ((size_t)b * p.c_in + c) * p.in_h * p.in_w;
-        float d[A][A];
-#pragma unroll
-        for (int y = 0; y < A; y++) {
-            const int h = h0 + y;
-            const bool row = h >= 0 && h < p.in_h;
-#pragma unroll
-            for (int z = 0; z < A; z++) {
-                const int ww = w0 + z;
-                d[y][z] = row && ww >= 0 && ww < p.in_w ? __ldg(xc + h * p.in_w + ww) : 0.0f;
-            }
-        }
-        float t1[A][A]; /* B^T d */
+        float d[A][A], tv[A][A];
+        wino_load_patch<M>(x + ((size_t)b * p.c_in + c) * p.in_h * p.in_w, p.in_h, p.in_w, h0, w0, true, d);
+        wino_input_transform<M>(d, tv);
 #pragma unroll
         for (int y = 0; y < A; y++)
 #pragma unroll
-            for (int z = 0; z < A; z++) {
-                float s = 0.0f;
-#pragma unroll
-                for (int q = 0; q < A; q++)
-                    if (wino_f<M>::bt(y, q) != 0.0f)
-                        s += wino_f<M>::bt(y, q) * d[q][z];
-                t1[y][z] = s;
-            }
-        T *vo = v + i;
-        const size_t stride = (size_t)n;
-#pragma unroll
-        for (int y = 0; y < A; y++)
-#pragma unroll
-            for (int z = 0; z < A; z++) {
-                float s = 0.0f;
-#pragma unroll
-                for (int q = 0; q < A; q++)
-                    if (wino_f<M>::bt(z, q) != 0.0f)
-                        s += t1[y][q] * wino_f<M>::bt(z, q);
-                wino_store(vo + (size_t)(y * A + z) * stride, s);
-            }
+            for (int z = 0; z < A; z++)
+                wino_store(v + i + (size_t)(y * A + z) * n, tv[y][z]);
     }
 }
 
@@ -232,51 +317,250 @@ static __global__ void wino_output_kernel(wino_params p, const float *__restrict
     {
         const uint32_t k = i / P, t = i % P;
         const uint32_t b = t / tiles_img, r = t % tiles_img;
-        const int h0 = (int)(r / p.tiles_w) * M, w0 = (int)(r % p.tiles_w) * M;
-        float mv[A][A];
+        float mv[A][A], o[M][M];
 #pragma unroll
         for (int y = 0; y < A; y++)
 #pragma unroll
             for (int z = 0; z < A; z++)
                 mv[y][z] = __ldg(mm + (size_t)(y * A + z) * n + i);
-        float t1[M][A]; /* A^T M */
+        wino_output_transform<M>(mv, o);
+        wino_store_tile<M>(p, o, (int)b, (int)k, (int)(r / p.tiles_w) * M, (int)(r % p.tiles_w) * M,
+                           bias ? __ldg(bias + k) : 0.0f, residual, out, act);
+    }
+}
+
+/* ------------------------------------------------------------ fused: one kernel per convolution
+ * The three steps above in one kernel, for the small and mid-size maps of
+ * the face detectors, where the separate transforms and cuBLAS's GEMM cost
+ * more in launches and memory round trips than they save. A block computes
+ * KB output channels of a TH x TW block of tiles (TB = TH * TW tiles):
+ *   for each chunk of CB input channels:
+ *     CB * TB threads transform one (channel, tile) input patch each into
+ *     shared memory (Vs[xi][c][t]); the block copies the chunk's transformed
+ *     weights (Us[c][xi][k], laid out in that order by wf_weights_kernel);
+ *     each of the A^2 groups of NT threads owns one xi and accumulates its
+ *     KB x TB products, KR x TR per thread, in registers;
+ *   then the products go through shared memory (Ms[xi][k][t]) to the
+ *   threads that apply A^T . A, bias, residual and activation per (k, tile).
+ * The next chunk's patches and weights are loaded into registers before the
+ * current chunk's products, so their latency overlaps the arithmetic.
+ * Weights: U[k block][c (padded to CB)][xi][k in block], zeros past c_in
+ * and c_out. Summation order is fixed (deterministic). */
+
+#define WF_CB 8 /* input channels per chunk */
+
+template <int M, int KB, int TH, int TW, int KR, int TR> struct wf_config {
+    enum {
+        A = M + 2,
+        A2 = A * A,
+        TB = TH * TW,
+        NT = (KB / KR) * (TB / TR), /* threads per xi */
+        THREADS = A2 * NT,
+        VS = WF_CB * TB + 4,         /* floats per xi in Vs (the 4: no bank conflicts between xi) */
+        US = WF_CB * A2 * KB,        /* floats of one chunk of weights */
+        OPS = US + A2 * VS,
+        MS = A2 * KB * TB,
+        SMEM = OPS > MS ? OPS : MS,
+        UV = (US / 4 + THREADS - 1) / THREADS /* float4 of weights per thread and chunk */
+    };
+};
+
+/* r[0..N) = s[0..N), 16-byte loads where N allows (s aligned accordingly). */
+template <int N> static __device__ __forceinline__ void wf_lds(const float *s, float *r)
+{
+    if (N % 4 == 0) {
 #pragma unroll
-        for (int y = 0; y < M; y++)
+        for (int i = 0; i < N / 4; i++) {
+            const float4 q = *(const float4 *)(s + 4 * i);
+            r[4 * i] = q.x, r[4 * i + 1] = q.y, r[4 * i + 2] = q.z, r[4 * i + 3] = q.w;
+        }
+    } else if (N % 2 == 0) {
 #pragma unroll
-            for (int z = 0; z < A; z++) {
-                float s = 0.0f;
+        for (int i = 0; i < N / 2; i++) {
+            const float2 q = *(const float2 *)(s + 2 * i);
+            r[2 * i] = q.x, r[2 * i + 1] = q.y;
+        }
+    } else {
 #pragma unroll
-                for (int q = 0; q < A; q++)
-                    if (wino_f<M>::at(y, q) != 0.0f)
-                        s += wino_f<M>::at(y, q) * mv[q][z];
-                t1[y][z] = s;
-            }
-        const float bv = bias ? __ldg(bias + k) : 0.0f;
-        const size_t plane = (size_t)p.out_h * p.out_w;
-        const size_t base = ((size_t)b * p.c_out + k) * plane;
+        for (int i = 0; i < N; i++)
+            r[i] = s[i];
+    }
+}
+
+/* grid: (tile blocks, k blocks, batch); c_pad: c_in rounded up to WF_CB. */
+template <int M, int KB, int TH, int TW, int KR, int TR>
+static __global__ void __launch_bounds__(wf_config<M, KB, TH, TW, KR, TR>::THREADS)
+    wf_kernel(wino_params p, int c_pad, const float *__restrict__ x, const float *__restrict__ u,
+              const float *__restrict__ bias, const float *__restrict__ residual, float *__restrict__ out,
+              op_activation act)
+{
+    CU_KERNEL_PROLOGUE();
+    typedef wf_config<M, KB, TH, TW, KR, TR> C;
+    const int A = C::A, A2 = C::A2, TB = C::TB, CB = WF_CB;
+    static_assert(CB * TB <= C::THREADS, "one input patch per thread and chunk");
+    static_assert(KB % KR == 0 && TB % TR == 0 && TR % 4 == 0 && KB % 4 == 0, "tile shape");
+    __shared__ __align__(16) float smem[C::SMEM];
+    float *us = smem;         /* [CB][A2][KB] */
+    float *vs = smem + C::US; /* [A2][VS], each [CB][TB] */
+    const int tid = threadIdx.x;
+    const int blocks_w = (p.tiles_w + TW - 1) / TW;
+    const int tile_y0 = (int)(blockIdx.x / blocks_w) * TH, tile_x0 = (int)(blockIdx.x % blocks_w) * TW;
+    const int kb = blockIdx.y, b = blockIdx.z;
+    const size_t plane = (size_t)p.in_h * p.in_w;
+    const float *xb = x + (size_t)b * p.c_in * plane;
+
+    /* input transform: channel pc of the chunk, tile pt of the block */
+    const bool patcher = tid < CB * TB;
+    const int pc = tid / TB, pt = tid % TB;
+    const int ph0 = (tile_y0 + pt / TW) * M - p.p_h, pw0 = (tile_x0 + pt % TW) * M - p.p_w;
+    /* products: xi, and the KR x TR block (kq, tq) of its KB x TB */
+    const int xi = tid / C::NT, sub = tid % C::NT;
+    const int kq = sub / (TB / TR), tq = sub % (TB / TR);
+
+    float acc[KR][TR];
 #pragma unroll
-        for (int y = 0; y < M; y++) {
-            const int h = h0 + y;
-            if (h >= p.out_h)
-                break;
+    for (int i = 0; i < KR; i++)
 #pragma unroll
-            for (int z = 0; z < M; z++) {
-                const int ww = w0 + z;
-                if (ww >= p.out_w)
-                    break;
-                float s = 0.0f;
+        for (int j = 0; j < TR; j++)
+            acc[i][j] = 0.0f;
+
+    const int chunks = c_pad / CB;
+    const float4 *uk = (const float4 *)(u + (size_t)kb * c_pad * A2 * KB);
+    float d[A][A];
+    float4 ur[C::UV];
+    wino_load_patch<M>(xb + (size_t)pc * plane, p.in_h, p.in_w, ph0, pw0, patcher && pc < p.c_in, d);
 #pragma unroll
-                for (int q = 0; q < A; q++)
-                    if (wino_f<M>::at(z, q) != 0.0f)
-                        s += t1[y][q] * wino_f<M>::at(z, q);
-                const size_t o = base + (size_t)h * p.out_w + ww;
-                s += bv;
-                if (residual)
-                    s += __ldg(residual + o);
-                out[o] = cu_act(act, s);
-            }
+    for (int i = 0; i < C::UV; i++)
+        if (tid + i * C::THREADS < C::US / 4)
+            ur[i] = __ldg(uk + tid + i * C::THREADS);
+
+    for (int ch = 0; ch < chunks; ch++) {
+        __syncthreads(); /* the previous chunk's products are done with us and vs */
+        if (patcher) {
+            float v[A][A];
+            wino_input_transform<M>(d, v);
+#pragma unroll
+            for (int y = 0; y < A; y++)
+#pragma unroll
+                for (int z = 0; z < A; z++)
+                    vs[(y * A + z) * C::VS + pc * TB + pt] = v[y][z];
+        }
+#pragma unroll
+        for (int i = 0; i < C::UV; i++)
+            if (tid + i * C::THREADS < C::US / 4)
+                ((float4 *)us)[tid + i * C::THREADS] = ur[i];
+        __syncthreads();
+        if (ch + 1 < chunks) { /* the next chunk's loads, in flight during the products */
+            const int c = (ch + 1) * CB + pc;
+            wino_load_patch<M>(xb + (size_t)c * plane, p.in_h, p.in_w, ph0, pw0, patcher && c < p.c_in, d);
+            const float4 *un = uk + (size_t)(ch + 1) * (C::US / 4);
+#pragma unroll
+            for (int i = 0; i < C::UV; i++)
+                if (tid + i * C::THREADS < C::US / 4)
+                    ur[i] = __ldg(un + tid + i * C::THREADS);
+        }
+        const float *ux = us + xi * KB + kq * KR, *vx = vs + xi * C::VS + tq * TR;
+#pragma unroll
+        for (int c = 0; c < CB; c++) {
+            float ka[KR], ta[TR];
+            wf_lds<KR>(ux + c * A2 * KB, ka);
+            wf_lds<TR>(vx + c * TB, ta);
+#pragma unroll
+            for (int i = 0; i < KR; i++)
+#pragma unroll
+                for (int j = 0; j < TR; j++)
+                    acc[i][j] = fmaf(ka[i], ta[j], acc[i][j]);
         }
     }
+
+    __syncthreads(); /* everyone is done with us and vs: smem becomes Ms[xi][k][t] */
+    float *ms = smem;
+#pragma unroll
+    for (int i = 0; i < KR; i++)
+#pragma unroll
+        for (int j = 0; j < TR; j += 4)
+            *(float4 *)(ms + (xi * KB + kq * KR + i) * TB + tq * TR + j) =
+                make_float4(acc[i][j], acc[i][j + 1], acc[i][j + 2], acc[i][j + 3]);
+    __syncthreads();
+    for (int q = tid; q < KB * TB; q += C::THREADS) {
+        const int kk = q / TB, t = q % TB, k = kb * KB + kk;
+        const int ty = tile_y0 + t / TW, tx = tile_x0 + t % TW;
+        if (k >= p.c_out || ty >= p.tiles_h || tx >= p.tiles_w)
+            continue;
+        float mv[A][A], o[M][M];
+#pragma unroll
+        for (int y = 0; y < A; y++)
+#pragma unroll
+            for (int z = 0; z < A; z++)
+                mv[y][z] = ms[((y * A + z) * KB + kk) * TB + t];
+        wino_output_transform<M>(mv, o);
+        wino_store_tile<M>(p, o, b, k, ty * M, tx * M, bias ? __ldg(bias + k) : 0.0f, residual, out, act);
+    }
+}
+
+/* U[k block][c][xi][k in block] = G w[k][c] G^T, one thread per (k block, c, k in block), zeros past c_in / c_out. */
+template <int M>
+static __global__ void wf_weights_kernel(wino_params p, int kb_size, int c_pad, const float *__restrict__ w,
+                                         float *__restrict__ u)
+{
+    CU_KERNEL_PROLOGUE();
+    const int A = M + 2;
+    const int k_blocks = (p.c_out + kb_size - 1) / kb_size;
+    const uint32_t n = (uint32_t)k_blocks * (uint32_t)c_pad * (uint32_t)kb_size;
+    CU_LOOP(i, n)
+    {
+        const int kk = (int)(i % kb_size), c = (int)(i / kb_size % c_pad), kb = (int)(i / kb_size / c_pad);
+        const int k = kb * kb_size + kk;
+        double t[A][A];
+        if (k < p.c_out && c < p.c_in) {
+            wino_filter_transform<M>(w + ((size_t)k * p.c_in + c) * 9, t);
+        } else {
+#pragma unroll
+            for (int r = 0; r < A; r++)
+#pragma unroll
+                for (int s = 0; s < A; s++)
+                    t[r][s] = 0.0;
+        }
+        float *o = u + ((size_t)(kb * c_pad + c) * A * A) * kb_size + kk;
+#pragma unroll
+        for (int r = 0; r < A; r++)
+#pragma unroll
+            for (int s = 0; s < A; s++)
+                o[(size_t)(r * A + s) * kb_size] = (float)t[r][s];
+    }
+}
+
+#define WF_TILES_H 4 /* tile rows of a block, every variant */
+
+/* The fused variants: tile m, output channels per block, tiles per block. */
+enum wf_variant { WF_F2_K16 = 0, WF_F2_K8, WF_F4_K16, WF_F4_K8, WF_COUNT };
+/* M, KB, TH, TW, KR, TR */
+#define WF_CONFIG_F2_K16 2, 16, WF_TILES_H, 8, 4, 8
+#define WF_CONFIG_F2_K8 2, 8, WF_TILES_H, 8, 2, 8
+#define WF_CONFIG_F4_K16 4, 16, WF_TILES_H, 4, 4, 8
+#define WF_CONFIG_F4_K8 4, 8, WF_TILES_H, 4, 2, 8
+
+static inline int wf_tile(int v)
+{
+    return v == WF_F2_K16 || v == WF_F2_K8 ? 2 : 4;
+}
+static inline int wf_k_block(int v)
+{
+    return v == WF_F2_K16 || v == WF_F4_K16 ? 16 : 8;
+}
+static inline int wf_tiles_w(int v)
+{
+    return wf_tile(v) == 2 ? 8 : 4;
+}
+static inline int wf_c_pad(const wino_params *p)
+{
+    return (p->c_in + WF_CB - 1) / WF_CB * WF_CB;
+}
+/* Floats of variant v's transformed weights (p made with wf_tile(v)). */
+static inline size_t wf_weight_floats(const wino_params *p, int v)
+{
+    size_t k_blocks = (size_t)(p->c_out + wf_k_block(v) - 1) / wf_k_block(v);
+    return k_blocks * wf_c_pad(p) * p->a * p->a * wf_k_block(v);
 }
 
 /* ------------------------------------------------------------ launches (the launch error, if any) */
@@ -316,6 +600,37 @@ static inline cudaError_t wino_transform_output(const wino_params *p, const floa
     if (p->m == 2)
         return cu_launch(wino_output_kernel<2>, cu_blocks(n), CU_THREADS, 0, stream, *p, mm, bias, residual, y, act);
     return cu_launch(wino_output_kernel<4>, cu_blocks(n), CU_THREADS, 0, stream, *p, mm, bias, residual, y, act);
+}
+
+static inline cudaError_t wf_transform_weights(const wino_params *p, int v, const float *w, float *u, cudaStream_t stream)
+{
+    const int kb = wf_k_block(v), c_pad = wf_c_pad(p);
+    int64_t n = (int64_t)((p->c_out + kb - 1) / kb) * c_pad * kb;
+    if (p->m == 2)
+        return cu_launch(wf_weights_kernel<2>, cu_blocks(n), CU_THREADS, 0, stream, *p, kb, c_pad, w, u);
+    return cu_launch(wf_weights_kernel<4>, cu_blocks(n), CU_THREADS, 0, stream, *p, kb, c_pad, w, u);
+}
+
+/* The fused convolution with variant v (p made with wf_tile(v), u from wf_transform_weights). */
+static inline cudaError_t wf_launch(const wino_params *p, int v, const float *x, const float *u, const float *bias,
+                                    const float *residual, float *y, op_activation act, cudaStream_t stream)
+{
+    dim3 grid((unsigned)(((p->tiles_h + WF_TILES_H - 1) / WF_TILES_H) *
+                         ((p->tiles_w + wf_tiles_w(v) - 1) / wf_tiles_w(v))),
+              (unsigned)((p->c_out + wf_k_block(v) - 1) / wf_k_block(v)), (unsigned)p->batch);
+    if (grid.y > 65535 || grid.z > 65535)
+        return cudaErrorInvalidConfiguration;
+    const int c_pad = wf_c_pad(p);
+#define WF_LAUNCH(cfg)                                                                                                 \
+    cu_launch(wf_kernel<cfg>, grid, wf_config<cfg>::THREADS, 0, stream, *p, c_pad, x, u, bias, residual, y, act)
+    switch (v) {
+    case WF_F2_K16: return WF_LAUNCH(WF_CONFIG_F2_K16);
+    case WF_F2_K8: return WF_LAUNCH(WF_CONFIG_F2_K8);
+    case WF_F4_K16: return WF_LAUNCH(WF_CONFIG_F4_K16);
+    case WF_F4_K8: return WF_LAUNCH(WF_CONFIG_F4_K8);
+    }
+#undef WF_LAUNCH
+    return cudaErrorInvalidValue;
 }
 
 /* M[xi] = U[xi] . V[xi] for every xi: one strided-batched GEMM in cuBLAS's
