@@ -18,7 +18,7 @@
  *     conv_direct.cuh (one kernel each, bias and activation fused) against
  *     the cuDNN path, each captured in a CUDA graph, on temporary buffers,
  *     and keeps the fastest; the choice is cached on disk (conv_algo_cache,
- *     key "direct8|...") so later starts skip the timing.
+ *     key "direct9|...") so later starts skip the timing.
  *     FACEGRAPH_CUDA_CONV = auto (default) | cudnn | direct (fastest direct
  *     kernel, no cuDNN, no cache) | <n> (direct kernel n where it applies)
  *     | winograd2 | winograd4 (Winograd wherever it applies, for testing).
@@ -28,7 +28,7 @@
  *     activation) are two more candidates of the same timing, and F(2x2)
  *     with a float16 GEMM on tensor cores a third where float16 is allowed;
  *     from 8 channels, the fused Winograd kernel (wf_kernel: the three
- *     steps in one launch, enum wf_variant) in four block shapes;
+ *     steps in one launch, enum wf_variant) in six block shapes;
  *     each must reproduce cuDNN's output first (1e-3, float16 2e-2).
  *   - Conv: cudnnConvolutionBiasActivationForward when there is a bias and
  *     the activation is ReLU (or none with the implicit precomputed GEMM
@@ -1263,7 +1263,7 @@ static void make_direct_key(const cuda_call *call, const conv_state *s, const in
     }
     const conv_geom *g = &s->g;
     snprintf(key, size,
-             "direct8|%s|cudnn%zu|tf32=%d|x%lld,%lld,%lld,%lld|w%lld,%lld,%lld|y%lld,%lld,%lld|s%lld,%lld|d%lld,%lld|"
+             "direct9|%s|cudnn%zu|tf32=%d|x%lld,%lld,%lld,%lld|w%lld,%lld,%lld|y%lld,%lld,%lld|s%lld,%lld|d%lld,%lld|"
              "p%lld,%lld,%lld,%lld|b%d|a%d|r%d|f16=%d",
              name, (size_t)cudnnGetVersion(), call->allow_tf32, (long long)g->batch, (long long)g->c_in,
              (long long)in[0], (long long)in[1], (long long)g->c_out, (long long)k[0], (long long)k[1],

@@ -335,7 +335,7 @@ static __global__ void wino_output_kernel(wino_params p, const float *__restrict
  * more in launches and memory round trips than they save. A block computes
  * KB output channels of a TH x TW block of tiles (TB = TH * TW tiles):
  *   for each chunk of CB input channels:
- *     CB * TB threads transform one (channel, tile) input patch each into
+ *     the threads transform the CB * TB (channel, tile) input patches into
  *     shared memory (Vs[xi][c][t]); the block copies the chunk's transformed
  *     weights (Us[c][xi][k], laid out in that order by wf_weights_kernel);
  *     each of the A^2 groups of NT threads owns one xi and accumulates its
@@ -347,17 +347,16 @@ static __global__ void wino_output_kernel(wino_params p, const float *__restrict
  * Weights: U[k block][c (padded to CB)][xi][k in block], zeros past c_in
  * and c_out. Summation order is fixed (deterministic). */
 
-#define WF_CB 8 /* input channels per chunk */
-
-template <int M, int KB, int TH, int TW, int KR, int TR> struct wf_config {
+template <int M, int KB, int TH, int TW, int KR, int TR, int CB> struct wf_config {
     enum {
         A = M + 2,
         A2 = A * A,
         TB = TH * TW,
         NT = (KB / KR) * (TB / TR), /* threads per xi */
         THREADS = A2 * NT,
-        VS = WF_CB * TB + 4,         /* floats per xi in Vs (the 4: no bank conflicts between xi) */
-        US = WF_CB * A2 * KB,        /* floats of one chunk of weights */
+        PP = (CB * TB + THREADS - 1) / THREADS, /* input patches per thread and chunk */
+        VS = CB * TB + 4,            /* floats per xi in Vs (the 4: no bank conflicts between xi) */
+        US = CB * A2 * KB,           /* floats of one chunk of weights */
         OPS = US + A2 * VS,
         MS = A2 * KB * TB,
         SMEM = OPS > MS ? OPS : MS,
@@ -387,17 +386,16 @@ template <int N> static __device__ __forceinline__ void wf_lds(const float *s, f
     }
 }
 
-/* grid: (tile blocks, k blocks, batch); c_pad: c_in rounded up to WF_CB. */
-template <int M, int KB, int TH, int TW, int KR, int TR>
-static __global__ void __launch_bounds__(wf_config<M, KB, TH, TW, KR, TR>::THREADS)
+/* grid: (tile blocks, k blocks, batch); c_pad: c_in rounded up to CB. */
+template <int M, int KB, int TH, int TW, int KR, int TR, int CB>
+static __global__ void __launch_bounds__(wf_config<M, KB, TH, TW, KR, TR, CB>::THREADS)
     wf_kernel(wino_params p, int c_pad, const float *__restrict__ x, const float *__restrict__ u,
               const float *__restrict__ bias, const float *__restrict__ residual, float *__restrict__ out,
               op_activation act)
 {
     CU_KERNEL_PROLOGUE();
-    typedef wf_config<M, KB, TH, TW, KR, TR> C;
-    const int A = C::A, A2 = C::A2, TB = C::TB, CB = WF_CB;
-    static_assert(CB * TB <= C::THREADS, "one input patch per thread and chunk");
+    typedef wf_config<M, KB, TH, TW, KR, TR, CB> C;
+    const int A = C::A, A2 = C::A2, TB = C::TB, PP = C::PP;
     static_assert(KB % KR == 0 && TB % TR == 0 && TR % 4 == 0 && KB % 4 == 0, "tile shape");
     __shared__ __align__(16) float smem[C::SMEM];
     float *us = smem;         /* [CB][A2][KB] */
@@ -409,8 +407,9 @@ static __global__ void __launch_bounds__(wf_config<M, KB, TH, TW, KR, TR>::THREA
     const size_t plane = (size_t)p.in_h * p.in_w;
     const float *xb = x + (size_t)b * p.c_in * plane;
 
-    /* input transform: channel pc of the chunk, tile pt of the block */
-    const bool patcher = tid < CB * TB;
+    /* input transform: patch i of this thread is channel pc + i * PC of the chunk, tile pt of the block */
+    const int PC = C::THREADS / TB; /* channels a pass of the block covers */
+    static_assert(C::THREADS % TB == 0 && PP * PC >= CB, "whole passes over the chunk's patches");
     const int pc = tid / TB, pt = tid % TB;
     const int ph0 = (tile_y0 + pt / TW) * M - p.p_h, pw0 = (tile_x0 + pt % TW) * M - p.p_w;
     /* products: xi, and the KR x TR block (kq, tq) of its KB x TB */
@@ -426,9 +425,13 @@ static __global__ void __launch_bounds__(wf_config<M, KB, TH, TW, KR, TR>::THREA
 
     const int chunks = c_pad / CB;
     const float4 *uk = (const float4 *)(u + (size_t)kb * c_pad * A2 * KB);
-    float d[A][A];
+    float d[PP][A][A];
     float4 ur[C::UV];
-    wino_load_patch<M>(xb + (size_t)pc * plane, p.in_h, p.in_w, ph0, pw0, patcher && pc < p.c_in, d);
+#pragma unroll
+    for (int i = 0; i < PP; i++) {
+        const int c = pc + i * PC;
+        wino_load_patch<M>(xb + (size_t)c * plane, p.in_h, p.in_w, ph0, pw0, c < CB && c < p.c_in, d[i]);
+    }
 #pragma unroll
     for (int i = 0; i < C::UV; i++)
         if (tid + i * C::THREADS < C::US / 4)
@@ -436,14 +439,18 @@ static __global__ void __launch_bounds__(wf_config<M, KB, TH, TW, KR, TR>::THREA
 
     for (int ch = 0; ch < chunks; ch++) {
         __syncthreads(); /* the previous chunk's products are done with us and vs */
-        if (patcher) {
-            float v[A][A];
-            wino_input_transform<M>(d, v);
 #pragma unroll
-            for (int y = 0; y < A; y++)
+        for (int i = 0; i < PP; i++) {
+            const int c = pc + i * PC;
+            if (c < CB) {
+                float v[A][A];
+                wino_input_transform<M>(d[i], v);
 #pragma unroll
-                for (int z = 0; z < A; z++)
-                    vs[(y * A + z) * C::VS + pc * TB + pt] = v[y][z];
+                for (int y = 0; y < A; y++)
+#pragma unroll
+                    for (int z = 0; z < A; z++)
+                        vs[(y * A + z) * C::VS + c * TB + pt] = v[y][z];
+            }
         }
 #pragma unroll
         for (int i = 0; i < C::UV; i++)
@@ -451,8 +458,11 @@ static __global__ void __launch_bounds__(wf_config<M, KB, TH, TW, KR, TR>::THREA
                 ((float4 *)us)[tid + i * C::THREADS] = ur[i];
         __syncthreads();
         if (ch + 1 < chunks) { /* the next chunk's loads, in flight during the products */
-            const int c = (ch + 1) * CB + pc;
-            wino_load_patch<M>(xb + (size_t)c * plane, p.in_h, p.in_w, ph0, pw0, patcher && c < p.c_in, d);
+#pragma unroll
+            for (int i = 0; i < PP; i++) {
+                const int c = pc + i * PC, cc = (ch + 1) * CB + c;
+                wino_load_patch<M>(xb + (size_t)cc * plane, p.in_h, p.in_w, ph0, pw0, c < CB && cc < p.c_in, d[i]);
+            }
             const float4 *un = uk + (size_t)(ch + 1) * (C::US / 4);
 #pragma unroll
             for (int i = 0; i < C::UV; i++)
@@ -532,35 +542,41 @@ static __global__ void wf_weights_kernel(wino_params p, int kb_size, int c_pad, 
 
 #define WF_TILES_H 4 /* tile rows of a block, every variant */
 
-/* The fused variants: tile m, output channels per block, tiles per block. */
-enum wf_variant { WF_F2_K16 = 0, WF_F2_K8, WF_F4_K16, WF_F4_K8, WF_COUNT };
-/* M, KB, TH, TW, KR, TR */
-#define WF_CONFIG_F2_K16 2, 16, WF_TILES_H, 8, 4, 8
-#define WF_CONFIG_F2_K8 2, 8, WF_TILES_H, 8, 2, 8
-#define WF_CONFIG_F4_K16 4, 16, WF_TILES_H, 4, 4, 8
-#define WF_CONFIG_F4_K8 4, 8, WF_TILES_H, 4, 2, 8
+/* The fused variants: tile m, output channels per block (k), tiles per block (t), input channels per chunk (c). */
+enum wf_variant { WF_F2_K16 = 0, WF_F2_K8, WF_F4_K16, WF_F4_K8, WF_F2_K8_C16, WF_F2_K16_T16_C16, WF_COUNT };
+static const struct wf_shape {
+    int m, kb, tw, cb; /* tile, output channels, tile columns (WF_TILES_H rows), input channels per chunk */
+} wf_shapes[WF_COUNT] = {{2, 16, 8, 8}, {2, 8, 8, 8}, {4, 16, 4, 8}, {4, 8, 4, 8}, {2, 8, 8, 16}, {2, 16, 4, 16}};
+/* M, KB, TH, TW, KR, TR, CB: the same shapes, and each thread's share of the products */
+#define WF_CONFIG_F2_K16 2, 16, WF_TILES_H, 8, 4, 8, 8
+#define WF_CONFIG_F2_K8 2, 8, WF_TILES_H, 8, 2, 8, 8
+#define WF_CONFIG_F4_K16 4, 16, WF_TILES_H, 4, 4, 8, 8
+#define WF_CONFIG_F4_K8 4, 8, WF_TILES_H, 4, 2, 8, 8
+#define WF_CONFIG_F2_K8_C16 2, 8, WF_TILES_H, 8, 2, 8, 16
+#define WF_CONFIG_F2_K16_T16_C16 2, 16, WF_TILES_H, 4, 4, 4, 16
 
 static inline int wf_tile(int v)
 {
-    return v == WF_F2_K16 || v == WF_F2_K8 ? 2 : 4;
+    return wf_shapes[v].m;
 }
 static inline int wf_k_block(int v)
 {
-    return v == WF_F2_K16 || v == WF_F4_K16 ? 16 : 8;
+    return wf_shapes[v].kb;
 }
 static inline int wf_tiles_w(int v)
 {
-    return wf_tile(v) == 2 ? 8 : 4;
+    return wf_shapes[v].tw;
 }
-static inline int wf_c_pad(const wino_params *p)
+/* c_in rounded up to variant v's chunk */
+static inline int wf_c_pad(const wino_params *p, int v)
 {
-    return (p->c_in + WF_CB - 1) / WF_CB * WF_CB;
+    return (p->c_in + wf_shapes[v].cb - 1) / wf_shapes[v].cb * wf_shapes[v].cb;
 }
 /* Floats of variant v's transformed weights (p made with wf_tile(v)). */
 static inline size_t wf_weight_floats(const wino_params *p, int v)
 {
     size_t k_blocks = (size_t)(p->c_out + wf_k_block(v) - 1) / wf_k_block(v);
-    return k_blocks * wf_c_pad(p) * p->a * p->a * wf_k_block(v);
+    return k_blocks * wf_c_pad(p, v) * p->a * p->a * wf_k_block(v);
 }
 
 /* ------------------------------------------------------------ launches (the launch error, if any) */
@@ -604,7 +620,7 @@ static inline cudaError_t wino_transform_output(const wino_params *p, const floa
 
 static inline cudaError_t wf_transform_weights(const wino_params *p, int v, const float *w, float *u, cudaStream_t stream)
 {
-    const int kb = wf_k_block(v), c_pad = wf_c_pad(p);
+    const int kb = wf_k_block(v), c_pad = wf_c_pad(p, v);
     int64_t n = (int64_t)((p->c_out + kb - 1) / kb) * c_pad * kb;
     if (p->m == 2)
         return cu_launch(wf_weights_kernel<2>, cu_blocks(n), CU_THREADS, 0, stream, *p, kb, c_pad, w, u);
@@ -620,7 +636,7 @@ static inline cudaError_t wf_launch(const wino_params *p, int v, const float *x,
               (unsigned)((p->c_out + wf_k_block(v) - 1) / wf_k_block(v)), (unsigned)p->batch);
     if (grid.y > 65535 || grid.z > 65535)
         return cudaErrorInvalidConfiguration;
-    const int c_pad = wf_c_pad(p);
+    const int c_pad = wf_c_pad(p, v);
 #define WF_LAUNCH(cfg)                                                                                                 \
     cu_launch(wf_kernel<cfg>, grid, wf_config<cfg>::THREADS, 0, stream, *p, c_pad, x, u, bias, residual, y, act)
     switch (v) {
@@ -628,6 +644,8 @@ static inline cudaError_t wf_launch(const wino_params *p, int v, const float *x,
     case WF_F2_K8: return WF_LAUNCH(WF_CONFIG_F2_K8);
     case WF_F4_K16: return WF_LAUNCH(WF_CONFIG_F4_K16);
     case WF_F4_K8: return WF_LAUNCH(WF_CONFIG_F4_K8);
+    case WF_F2_K8_C16: return WF_LAUNCH(WF_CONFIG_F2_K8_C16);
+    case WF_F2_K16_T16_C16: return WF_LAUNCH(WF_CONFIG_F2_K16_T16_C16);
     }
 #undef WF_LAUNCH
     return cudaErrorInvalidValue;
