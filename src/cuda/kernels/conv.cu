@@ -28,7 +28,7 @@
  *     activation) are two more candidates of the same timing, and F(2x2)
  *     with a float16 GEMM on tensor cores a third where float16 is allowed;
  *     from 8 channels, the fused Winograd kernel (wf_kernel: the three
- *     steps in one launch, enum wf_variant) in six block shapes;
+ *     steps in one launch, enum wf_variant) in eight block shapes;
  *     each must reproduce cuDNN's output first (1e-3, float16 2e-2).
  *   - Conv: cudnnConvolutionBiasActivationForward when there is a bias and
  *     the activation is ReLU (or none with the implicit precomputed GEMM

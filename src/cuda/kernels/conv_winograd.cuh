@@ -543,10 +543,21 @@ static __global__ void wf_weights_kernel(wino_params p, int kb_size, int c_pad, 
 #define WF_TILES_H 4 /* tile rows of a block, every variant */
 
 /* The fused variants: tile m, output channels per block (k), tiles per block (t), input channels per chunk (c). */
-enum wf_variant { WF_F2_K16 = 0, WF_F2_K8, WF_F4_K16, WF_F4_K8, WF_F2_K8_C16, WF_F2_K16_T16_C16, WF_COUNT };
+enum wf_variant {
+    WF_F2_K16 = 0,
+    WF_F2_K8,
+    WF_F4_K16,
+    WF_F4_K8,
+    WF_F2_K8_C16,
+    WF_F2_K16_T16_C16,
+    WF_F2_K24_T16, /* 24 or 48 output channels: each input patch transformed once per block */
+    WF_F2_K48_T16,
+    WF_COUNT
+};
 static const struct wf_shape {
     int m, kb, tw, cb; /* tile, output channels, tile columns (WF_TILES_H rows), input channels per chunk */
-} wf_shapes[WF_COUNT] = {{2, 16, 8, 8}, {2, 8, 8, 8}, {4, 16, 4, 8}, {4, 8, 4, 8}, {2, 8, 8, 16}, {2, 16, 4, 16}};
+} wf_shapes[WF_COUNT] = {{2, 16, 8, 8}, {2, 8, 8, 8},  {4, 16, 4, 8},  {4, 8, 4, 8},
+                                  {2, 8, 8, 16}, {2, 16, 4, 16}, {2, 24, 4, 8}, {2, 48, 4, 8}};
 /* M, KB, TH, TW, KR, TR, CB: the same shapes, and each thread's share of the products */
 #define WF_CONFIG_F2_K16 2, 16, WF_TILES_H, 8, 4, 8, 8
 #define WF_CONFIG_F2_K8 2, 8, WF_TILES_H, 8, 2, 8, 8
@@ -554,6 +565,8 @@ static const struct wf_shape {
 #define WF_CONFIG_F4_K8 4, 8, WF_TILES_H, 4, 2, 8, 8
 #define WF_CONFIG_F2_K8_C16 2, 8, WF_TILES_H, 8, 2, 8, 16
 #define WF_CONFIG_F2_K16_T16_C16 2, 16, WF_TILES_H, 4, 4, 4, 16
+#define WF_CONFIG_F2_K24_T16 2, 24, WF_TILES_H, 4, 6, 4, 8
+#define WF_CONFIG_F2_K48_T16 2, 48, WF_TILES_H, 4, 12, 4, 8
 
 static inline int wf_tile(int v)
 {
@@ -646,6 +659,8 @@ static inline cudaError_t wf_launch(const wino_params *p, int v, const float *x,
     case WF_F4_K8: return WF_LAUNCH(WF_CONFIG_F4_K8);
     case WF_F2_K8_C16: return WF_LAUNCH(WF_CONFIG_F2_K8_C16);
     case WF_F2_K16_T16_C16: return WF_LAUNCH(WF_CONFIG_F2_K16_T16_C16);
+    case WF_F2_K24_T16: return WF_LAUNCH(WF_CONFIG_F2_K24_T16);
+    case WF_F2_K48_T16: return WF_LAUNCH(WF_CONFIG_F2_K48_T16);
     }
 #undef WF_LAUNCH
     return cudaErrorInvalidValue;
