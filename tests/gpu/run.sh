@@ -20,7 +20,8 @@
 #   graph-regression  tests/graph_regression_test.py --gpu (If/Loop as graph segments included)
 #   bench        bench/gpu.sh (the time left but FG_GPU_RESERVE=170 s; FG_GPU_SKIP_BENCH=1
 #                skips it, to run bench/gpu.sh as a call of its own)
-#   memcheck-*   compute-sanitizer memcheck on a graph-replay run (pfld_68; the NMS regression model)
+#   memcheck-*   compute-sanitizer memcheck on a graph-replay run (pfld_68; the NMS regression model),
+#                and on the Winograd kernel test's checks (every fused variant)
 #   racecheck    compute-sanitizer racecheck on a graph-replay run of pfld_68
 #   torch-peer   tests/gpu/onnx_torch_test.py --device cuda (the benchmark's PyTorch peer is right)
 # FG_GPU_SKIP="stage,stage": stages to leave out (as when they ran in an
@@ -263,6 +264,10 @@ if [ $BUILT = 1 ]; then
     stage racecheck-small 70 "$SANITIZER" --tool racecheck --error-exitcode 1 --print-limit 20 \
       "$FG" infer "$SMALL" $SMALL_ARGS --output-dir "$SAN/out-racecheck" --repeat 2 --report \
       --execution-providers cuda --cuda-graph on
+    # every Winograd form and fused variant on the test's small shapes (built by the winograd stage)
+    [ -x build-gpu/winograd_test ] &&
+      stage memcheck-winograd 90 "$SANITIZER" --tool memcheck --error-exitcode 1 --print-limit 20 \
+        build-gpu/winograd_test --check-only
   fi
 else
   skip memcheck-small "the build failed"
