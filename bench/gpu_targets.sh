@@ -38,9 +38,6 @@ wait $wino_pid && timeout 120 ./build-gpu-winograd_test > "$OUT/winograd.txt" 2>
 echo "winograd test rc=$?: $(grep -E 'passed, [0-9]+ failed' "$OUT/winograd.txt")"
 grep -E "FAIL" "$OUT/winograd.txt" | head -5
 sed -n '/time per launch/,$p' "$OUT/winograd.txt"
-[ "$QUICK" = 1 ] && timeout 90 compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
-  ./build-gpu-winograd_test --check-only > "$OUT/memcheck-winograd.txt" 2>&1;
-[ "$QUICK" = 1 ] && echo "winograd memcheck rc=$?: $(grep -E 'ERROR SUMMARY' "$OUT/memcheck-winograd.txt")"
 [ -f "$OUT/conv_direct.txt" ] && grep -E "FAIL|ERROR" "$OUT/conv_direct.txt" | head -5
 # per 3x3 shape: the fastest SIMT variant and the fastest tensor-core one (us)
 [ -f "$OUT/conv_direct.txt" ] && grep -E "^[0-9]+ .* k3 " "$OUT/conv_direct.txt" | sed 's/=/ /g' | awk '{b=1e9; bn=""; t=1e9; tn="";
@@ -70,6 +67,11 @@ if [ "$QUICK" != 1 ]; then
 fi
 [ -f "$OUT/b0/gpu_bench.json" ] && table "$OUT/b0/gpu_bench.json" "no-tc"
 table "$OUT/b/gpu_bench.json" "default"
+if [ "$QUICK" = 1 ]; then
+  timeout 90 compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
+    ./build-gpu-winograd_test --check-only > "$OUT/memcheck-winograd.txt" 2>&1
+  echo "winograd memcheck rc=$?: $(grep -E 'ERROR SUMMARY' "$OUT/memcheck-winograd.txt")"
+fi
 # at most 8 files come back from the device: drop the empty and the redundant ones
 rm -rf "$OUT/cache" "$OUT/cache-no-tc" "$OUT/b/gpu_bench.md" "$OUT/b0/gpu_bench.md" "$OUT/bench-no-tc.log"
 for f in "$OUT"/nvcc*.log; do [ -s "$f" ] || rm -f "$f"; done
