@@ -6,7 +6,7 @@
 #    (bench/gpu_bench.py, no PyTorch), and scrfd without the tensor-core
 #    convolutions (FG_TARGETS_BASELINE=0 skips that);
 #  - gpu-parity with every eligible 3x3 convolution forced onto each of
-#    FG_TARGETS_PARITY (default: tensorcore winograd4-fused winograd2-fused);
+#    FG_TARGETS_PARITY (default: tensorcore winograd-fused);
 #  - a per-step profile of scrfd.
 # Output under $OUT: conv_direct.txt, winograd.txt, b/ and b0/ gpu_bench.json,
 # parity-<mode>.log, gpu_profile.txt, logs; a short table last.
@@ -56,7 +56,7 @@ export FACEGRAPH_CACHE_DIR="$OUT/cache"
 python3 bench/gpu_bench.py --facegraph $FG --shared "$SHARED" --out "$OUT/b" --no-standins --no-torch \
   --only yunet,pfld,scrfd > "$OUT/bench.log" 2>&1
 # every eligible 3x3 convolution of the shared models and small stand-ins forced onto one kind of kernel, vs ORT
-for mode in ${FG_TARGETS_PARITY-tensorcore winograd4-fused winograd2-fused}; do
+for mode in ${FG_TARGETS_PARITY-tensorcore winograd-fused}; do
   FACEGRAPH_CUDA_CONV=$mode python3 tests/gpu/gpu_parity.py --facegraph $FG --shared "$SHARED" \
     --gen build-gpu/gen/standins-small --modes eager,graph > "$OUT/parity-$mode.log" 2>&1
   echo "$mode parity: $(tail -1 "$OUT/parity-$mode.log")"

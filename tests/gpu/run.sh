@@ -13,7 +13,7 @@
 #   dwpool       tests/gpu/dwpool_test.cu: depthwise and pooling kernels vs a double reference
 #   winograd     tests/gpu/winograd_test.cu: Winograd F(2x2) and F(4x4) 3x3 convolutions (three-step and fused) vs a double reference
 #   gpu-parity-winograd  gpu-parity (eager, graph) with every eligible 3x3 convolution forced onto Winograd F(4x4)
-#   gpu-parity-winograd-fused  the same, forced onto the fused F(4x4) kernel, then the fused F(2x2) one
+#   gpu-parity-winograd-fused  the same, forced onto the fused F(2x2) kernel
 #   gpu-parity-tensor-core  gpu-parity (eager, graph) with every eligible 3x3 convolution on a tensor-core kernel
 #   gpu-parity-branches  gpu-parity (graph) with every graph captured with parallel branches where it has any
 #   gpu-api, fusion-gpu, dwpw-gpu, merge-gpu (planner fusions on the GPU), detect-gpu, graph-matrix
@@ -190,9 +190,8 @@ if [ $BUILT = 1 ]; then
   stage gpu-parity-winograd 120 env FACEGRAPH_CUDA_CONV=winograd4 python3 tests/gpu/gpu_parity.py --facegraph "$FG" \
     --gen "$GEN/standins-small" --modes eager,graph ${SHARED:+--shared "$SHARED"}
   # ... and onto the fused Winograd kernels (one kernel per convolution)
-  stage gpu-parity-winograd-fused 150 bash -c "for m in winograd4-fused winograd2-fused; do \
-    FACEGRAPH_CUDA_CONV=\$m python3 tests/gpu/gpu_parity.py --facegraph '$FG' --gen '$GEN/standins-small' \
-    --modes eager,graph ${SHARED:+--shared '$SHARED'} || exit 1; done"
+  stage gpu-parity-winograd-fused 120 env FACEGRAPH_CUDA_CONV=winograd-fused python3 tests/gpu/gpu_parity.py \
+    --facegraph "$FG" --gen "$GEN/standins-small" --modes eager,graph ${SHARED:+--shared "$SHARED"}
   # every eligible 3x3 convolution forced onto a tensor-core kernel (CD_TC_*), whatever the timing says
   stage gpu-parity-tensor-core 120 env FACEGRAPH_CUDA_CONV=tensorcore python3 tests/gpu/gpu_parity.py \
     --facegraph "$FG" --gen "$GEN/standins-small" --modes eager,graph ${SHARED:+--shared "$SHARED"}

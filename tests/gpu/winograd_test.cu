@@ -31,8 +31,8 @@ typedef struct shape {
 static const char *form_name(int form)
 {
     static const char *names[FORMS] = {"F(2x2)",           "F(4x4)",          "F(2x2) float16",
-                                       "fused F(2x2) k16", "fused F(2x2) k8", "fused F(4x4) k16",
-                                       "fused F(4x4) k8",  "fused F(2x2) k8 c16", "fused F(2x2) k16 t16 c16",
+                                       "fused F(2x2) k16", "fused F(2x2) k8", "fused F(2x2) k8 c16",
+                                       "fused F(2x2) k16 t16 c16",
                                        "fused F(2x2) k24 t16", "fused F(2x2) k48 t16"};
     return names[form];
 }

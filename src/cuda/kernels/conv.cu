@@ -18,7 +18,7 @@
  *     conv_direct.cuh (one kernel each, bias and activation fused) against
  *     the cuDNN path, each captured in a CUDA graph, on temporary buffers,
  *     and keeps the fastest; the choice is cached on disk (conv_algo_cache,
- *     key "direct9|...") so later starts skip the timing.
+ *     key "direct10|...") so later starts skip the timing.
  *     FACEGRAPH_CUDA_CONV = auto (default) | cudnn | direct (fastest direct
  *     kernel, no cuDNN, no cache) | <n> (direct kernel n where it applies)
  *     | winograd2 | winograd4 (Winograd wherever it applies, for testing).
@@ -28,7 +28,7 @@
  *     activation) are two more candidates of the same timing, and F(2x2)
  *     with a float16 GEMM on tensor cores a third where float16 is allowed;
  *     from 8 channels, the fused Winograd kernel (wf_kernel: the three
- *     steps in one launch, enum wf_variant) in eight block shapes;
+ *     steps in one launch, enum wf_variant) in six block shapes;
  *     each must reproduce cuDNN's output first (1e-3, float16 2e-2).
  *   - Conv: cudnnConvolutionBiasActivationForward when there is a bias and
  *     the activation is ReLU (or none with the implicit precomputed GEMM
@@ -911,7 +911,7 @@ static fg_status *conv_run(cuda_call *call)
  * fastest direct kernel, cuDNN not considered, nothing cached) | <n> (direct
  * kernel n of enum cd_kind where it applies, for testing) | winograd2 |
  * winograd4 (Winograd F(2x2 or 4x4, 3x3) wherever it applies, for testing) |
- * winograd2-fused | winograd4-fused (the fused kernel, 16 output channels a block) |
+ * winograd-fused (the fused kernel, 16 output channels a block) |
  * tensorcore (the last CD_TC_* variant in enum order that applies, for testing). */
 enum { DIRECT_AUTO = 0, DIRECT_OFF = -1, DIRECT_ONLY = -2, DIRECT_TENSOR_CORE = -3 };
 
@@ -928,10 +928,8 @@ static int direct_mode(void)
         return CONV_KIND_WINO2;
     if (strcmp(e, "winograd4") == 0)
         return CONV_KIND_WINO4;
-    if (strcmp(e, "winograd2-fused") == 0)
+    if (strcmp(e, "winograd-fused") == 0)
         return CONV_KIND_WF + WF_F2_K16;
-    if (strcmp(e, "winograd4-fused") == 0)
-        return CONV_KIND_WF + WF_F4_K16;
     if (strcmp(e, "tensorcore") == 0)
         return DIRECT_TENSOR_CORE;
     char *end;
@@ -1263,7 +1261,7 @@ static void make_direct_key(const cuda_call *call, const conv_state *s, const in
     }
     const conv_geom *g = &s->g;
     snprintf(key, size,
-             "direct9|%s|cudnn%zu|tf32=%d|x%lld,%lld,%lld,%lld|w%lld,%lld,%lld|y%lld,%lld,%lld|s%lld,%lld|d%lld,%lld|"
+             "direct10|%s|cudnn%zu|tf32=%d|x%lld,%lld,%lld,%lld|w%lld,%lld,%lld|y%lld,%lld,%lld|s%lld,%lld|d%lld,%lld|"
              "p%lld,%lld,%lld,%lld|b%d|a%d|r%d|f16=%d",
              name, (size_t)cudnnGetVersion(), call->allow_tf32, (long long)g->batch, (long long)g->c_in,
              (long long)in[0], (long long)in[1], (long long)g->c_out, (long long)k[0], (long long)k[1],

@@ -543,11 +543,13 @@ static __global__ void wf_weights_kernel(wino_params p, int kb_size, int c_pad, 
 #define WF_TILES_H 4 /* tile rows of a block, every variant */
 
 /* The fused variants: tile m, output channels per block (k), tiles per block (t), input channels per chunk (c). */
+/* All F(2x2): F(4x4) variants (16 and 8 output channels, 4x4 tiles) were
+ * slower than every F(2x2) one on all sixteen detector shapes measured on
+ * the H100 (one 288-thread block per SM at 135-168 registers, and only 128
+ * of its threads transforming input patches), so there are none. */
 enum wf_variant {
     WF_F2_K16 = 0,
     WF_F2_K8,
-    WF_F4_K16,
-    WF_F4_K8,
     WF_F2_K8_C16,
     WF_F2_K16_T16_C16,
     WF_F2_K24_T16, /* 24 or 48 output channels: each input patch transformed once per block */
@@ -556,13 +558,11 @@ enum wf_variant {
 };
 static const struct wf_shape {
     int m, kb, tw, cb; /* tile, output channels, tile columns (WF_TILES_H rows), input channels per chunk */
-} wf_shapes[WF_COUNT] = {{2, 16, 8, 8}, {2, 8, 8, 8},  {4, 16, 4, 8},  {4, 8, 4, 8},
-                                  {2, 8, 8, 16}, {2, 16, 4, 16}, {2, 24, 4, 8}, {2, 48, 4, 8}};
+} wf_shapes[WF_COUNT] = {{2, 16, 8, 8}, {2, 8, 8, 8},  {2, 8, 8, 16},
+                                  {2, 16, 4, 16}, {2, 24, 4, 8}, {2, 48, 4, 8}};
 /* M, KB, TH, TW, KR, TR, CB: the same shapes, and each thread's share of the products */
 #define WF_CONFIG_F2_K16 2, 16, WF_TILES_H, 8, 4, 8, 8
 #define WF_CONFIG_F2_K8 2, 8, WF_TILES_H, 8, 2, 8, 8
-#define WF_CONFIG_F4_K16 4, 16, WF_TILES_H, 4, 4, 8, 8
-#define WF_CONFIG_F4_K8 4, 8, WF_TILES_H, 4, 2, 8, 8
 #define WF_CONFIG_F2_K8_C16 2, 8, WF_TILES_H, 8, 2, 8, 16
 #define WF_CONFIG_F2_K16_T16_C16 2, 16, WF_TILES_H, 4, 4, 4, 16
 #define WF_CONFIG_F2_K24_T16 2, 24, WF_TILES_H, 4, 6, 4, 8
@@ -635,9 +635,9 @@ static inline cudaError_t wf_transform_weights(const wino_params *p, int v, cons
 {
     const int kb = wf_k_block(v), c_pad = wf_c_pad(p, v);
     int64_t n = (int64_t)((p->c_out + kb - 1) / kb) * c_pad * kb;
-    if (p->m == 2)
-        return cu_launch(wf_weights_kernel<2>, cu_blocks(n), CU_THREADS, 0, stream, *p, kb, c_pad, w, u);
-    return cu_launch(wf_weights_kernel<4>, cu_blocks(n), CU_THREADS, 0, stream, *p, kb, c_pad, w, u);
+    if (p->m != 2)
+        return cudaErrorInvalidValue;
+    return cu_launch(wf_weights_kernel<2>, cu_blocks(n), CU_THREADS, 0, stream, *p, kb, c_pad, w, u);
 }
 
 /* The fused convolution with variant v (p made with wf_tile(v), u from wf_transform_weights). */
@@ -655,8 +655,6 @@ static inline cudaError_t wf_launch(const wino_params *p, int v, const float *x,
     switch (v) {
     case WF_F2_K16: return WF_LAUNCH(WF_CONFIG_F2_K16);
     case WF_F2_K8: return WF_LAUNCH(WF_CONFIG_F2_K8);
-    case WF_F4_K16: return WF_LAUNCH(WF_CONFIG_F4_K16);
-    case WF_F4_K8: return WF_LAUNCH(WF_CONFIG_F4_K8);
     case WF_F2_K8_C16: return WF_LAUNCH(WF_CONFIG_F2_K8_C16);
     case WF_F2_K16_T16_C16: return WF_LAUNCH(WF_CONFIG_F2_K16_T16_C16);
     case WF_F2_K24_T16: return WF_LAUNCH(WF_CONFIG_F2_K24_T16);
