@@ -166,61 +166,39 @@ static __device__ __forceinline__ void wino_load_patch(const float *__restrict__
     }
 }
 
-/* v = B^T d B */
-template <int M> static __device__ __forceinline__ void wino_input_transform(const float d[M + 2][M + 2], float v[M + 2][M + 2])
+/* out = T in T^T for T = B^T (R = M + 2: the input transform, v = B^T d B)
+ * or T = A^T (R = M: the output transform, o = A^T m A), T's zeros skipped;
+ * one summation order for both. */
+template <int M, int R> static __device__ __forceinline__ float wino_t(int i, int j)
 {
-    const int A = M + 2;
-    float t1[A][A]; /* B^T d */
-#pragma unroll
-    for (int y = 0; y < A; y++)
-#pragma unroll
-        for (int z = 0; z < A; z++) {
-            float s = 0.0f;
-#pragma unroll
-            for (int q = 0; q < A; q++)
-                if (wino_f<M>::bt(y, q) != 0.0f)
-                    s += wino_f<M>::bt(y, q) * d[q][z];
-            t1[y][z] = s;
-        }
-#pragma unroll
-    for (int y = 0; y < A; y++)
-#pragma unroll
-        for (int z = 0; z < A; z++) {
-            float s = 0.0f;
-#pragma unroll
-            for (int q = 0; q < A; q++)
-                if (wino_f<M>::bt(z, q) != 0.0f)
-                    s += t1[y][q] * wino_f<M>::bt(z, q);
-            v[y][z] = s;
-        }
+    return R == M ? wino_f<M>::at(i, j) : wino_f<M>::bt(i, j);
 }
-
-/* o = A^T m A */
-template <int M> static __device__ __forceinline__ void wino_output_transform(const float m[M + 2][M + 2], float o[M][M])
+template <int M, int R>
+static __device__ __forceinline__ void wino_sandwich(const float in[M + 2][M + 2], float out[R][R])
 {
     const int A = M + 2;
-    float t1[M][A]; /* A^T m */
+    float t1[R][A]; /* T in */
 #pragma unroll
-    for (int y = 0; y < M; y++)
+    for (int y = 0; y < R; y++)
 #pragma unroll
         for (int z = 0; z < A; z++) {
             float s = 0.0f;
 #pragma unroll
             for (int q = 0; q < A; q++)
-                if (wino_f<M>::at(y, q) != 0.0f)
-                    s += wino_f<M>::at(y, q) * m[q][z];
+                if (wino_t<M, R>(y, q) != 0.0f)
+                    s += wino_t<M, R>(y, q) * in[q][z];
             t1[y][z] = s;
         }
 #pragma unroll
-    for (int y = 0; y < M; y++)
+    for (int y = 0; y < R; y++)
 #pragma unroll
-        for (int z = 0; z < M; z++) {
+        for (int z = 0; z < R; z++) {
             float s = 0.0f;
 #pragma unroll
             for (int q = 0; q < A; q++)
-                if (wino_f<M>::at(z, q) != 0.0f)
-                    s += t1[y][q] * wino_f<M>::at(z, q);
-            o[y][z] = s;
+                if (wino_t<M, R>(z, q) != 0.0f)
+                    s += t1[y][q] * wino_t<M, R>(z, q);
+            out[y][z] = s;
         }
 }
 
@@ -295,7 +273,7 @@ static __global__ void wino_input_kernel(wino_params p, const float *__restrict_
         const int h0 = (int)(r / p.tiles_w) * M - p.p_h, w0 = (int)(r % p.tiles_w) * M - p.p_w;
         float d[A][A], tv[A][A];
         wino_load_patch<M>(x + ((size_t)b * p.c_in + c) * p.in_h * p.in_w, p.in_h, p.in_w, h0, w0, true, d);
-        wino_input_transform<M>(d, tv);
+        wino_sandwich<M, M + 2>(d, tv);
 #pragma unroll
         for (int y = 0; y < A; y++)
 #pragma unroll
@@ -323,7 +301,7 @@ static __global__ void wino_output_kernel(wino_params p, const float *__restrict
 #pragma unroll
             for (int z = 0; z < A; z++)
                 mv[y][z] = __ldg(mm + (size_t)(y * A + z) * n + i);
-        wino_output_transform<M>(mv, o);
+        wino_sandwich<M, M>(mv, o);
         wino_store_tile<M>(p, o, (int)b, (int)k, (int)(r / p.tiles_w) * M, (int)(r % p.tiles_w) * M,
                            bias ? __ldg(bias + k) : 0.0f, residual, out, act);
     }
@@ -444,7 +422,7 @@ static __global__ void __launch_bounds__(wf_config<M, KB, TH, TW, KR, TR, CB>::T
             const int c = pc + i * PC;
             if (c < CB) {
                 float v[A][A];
-                wino_input_transform<M>(d[i], v);
+                wino_sandwich<M, M + 2>(d[i], v);
 #pragma unroll
                 for (int y = 0; y < A; y++)
 #pragma unroll
@@ -503,7 +481,7 @@ static __global__ void __launch_bounds__(wf_config<M, KB, TH, TW, KR, TR, CB>::T
 #pragma unroll
             for (int z = 0; z < A; z++)
                 mv[y][z] = ms[((y * A + z) * KB + kk) * TB + t];
-        wino_output_transform<M>(mv, o);
+        wino_sandwich<M, M>(mv, o);
         wino_store_tile<M>(p, o, b, k, ty * M, tx * M, bias ? __ldg(bias + k) : 0.0f, residual, out, act);
     }
 }
