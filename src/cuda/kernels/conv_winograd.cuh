@@ -534,17 +534,26 @@ enum wf_variant {
     WF_F2_K48_T16,
     WF_COUNT
 };
-static const struct wf_shape {
-    int m, kb, tw, cb; /* tile, output channels, tile columns (WF_TILES_H rows), input channels per chunk */
-} wf_shapes[WF_COUNT] = {{2, 16, 8, 8}, {2, 8, 8, 8},  {2, 8, 8, 16},
-                                  {2, 16, 4, 16}, {2, 24, 4, 8}, {2, 48, 4, 8}};
-/* M, KB, TH, TW, KR, TR, CB: the same shapes, and each thread's share of the products */
+/* Each variant's template arguments M, KB, TH, TW, KR, TR, CB (wf_config): tile, output channels, tile
+ * rows and columns of a block, each thread's share of the products (KR x TR), input channels per chunk */
 #define WF_CONFIG_F2_K16 2, 16, WF_TILES_H, 8, 4, 8, 8
 #define WF_CONFIG_F2_K8 2, 8, WF_TILES_H, 8, 2, 8, 8
 #define WF_CONFIG_F2_K8_C16 2, 8, WF_TILES_H, 8, 2, 8, 16
 #define WF_CONFIG_F2_K16_T16_C16 2, 16, WF_TILES_H, 4, 4, 4, 16
 #define WF_CONFIG_F2_K24_T16 2, 24, WF_TILES_H, 4, 6, 4, 8
 #define WF_CONFIG_F2_K48_T16 2, 48, WF_TILES_H, 4, 12, 4, 8
+
+/* What the host needs of them (made from the same lists, so the two cannot disagree). */
+static const struct wf_shape {
+    int m, kb, tw, cb;
+} wf_shapes[WF_COUNT] = {
+#define WF_SHAPE(...) WF_SHAPE_OF(__VA_ARGS__)
+#define WF_SHAPE_OF(m, kb, th, tw, kr, tr, cb) {m, kb, tw, cb}
+    WF_SHAPE(WF_CONFIG_F2_K16),         WF_SHAPE(WF_CONFIG_F2_K8),      WF_SHAPE(WF_CONFIG_F2_K8_C16),
+    WF_SHAPE(WF_CONFIG_F2_K16_T16_C16), WF_SHAPE(WF_CONFIG_F2_K24_T16), WF_SHAPE(WF_CONFIG_F2_K48_T16),
+#undef WF_SHAPE_OF
+#undef WF_SHAPE
+};
 
 static inline int wf_tile(int v)
 {
