@@ -323,7 +323,8 @@ static __global__ void wino_output_kernel(wino_params p, const float *__restrict
  * The next chunk's patches and weights are loaded into registers before the
  * current chunk's products, so their latency overlaps the arithmetic.
  * Weights: U[k block][c (padded to CB)][xi][k in block], zeros past c_in
- * and c_out. Summation order is fixed (deterministic). */
+ * and c_out. Summation order is fixed (deterministic). The index math is
+ * mirrored in tools/emulate_wf_conv.py (numpy, no GPU): change both. */
 
 template <int M, int KB, int TH, int TW, int KR, int TR, int CB> struct wf_config {
     enum {
