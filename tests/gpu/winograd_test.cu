@@ -159,7 +159,6 @@ static int check(cublasHandle_t blas, const shape *t, int form)
     }
     conv_run_free(&r);
     int pass = ok && maxerr <= (half ? TOLERANCE_HALF : TOLERANCE) * maxref + 1e-6;
-    (void)m;
     printf("%s %s n%d c%d->%d %dx%d pads %d,%d,%d,%d act%d res%d bias%d: max err %.3g (max ref %.3g)%s\n",
            pass ? "ok  " : "FAIL", form_name(form), t->n, t->ci, t->co, t->h, t->w, t->pt, t->pl, t->pb, t->pr, t->act, t->res,
            t->bias, maxerr, maxref, ok ? "" : " (a CUDA or cuBLAS call failed)");

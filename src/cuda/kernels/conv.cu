@@ -21,7 +21,8 @@
  *     key "direct10|...") so later starts skip the timing.
  *     FACEGRAPH_CUDA_CONV = auto (default) | cudnn | direct (fastest direct
  *     kernel, no cuDNN, no cache) | <n> (direct kernel n where it applies)
- *     | winograd2 | winograd4 (Winograd wherever it applies, for testing).
+ *     | winograd2 | winograd4 | winograd-fused | tensorcore (for testing;
+ *     see direct_mode).
  *   - 3x3 stride-1 convolutions of 32+ channels: Winograd F(2x2) and
  *     F(4x4) (conv_winograd.cuh: weights transformed once, input transform,
  *     one batched cuBLAS GEMM, output transform with bias, residual and
@@ -191,7 +192,7 @@ typedef struct conv_state {
     /* depthwise (conv_depthwise.cuh) */
     dw_plan dw;
     /* direct kernels (conv_direct.cuh) */
-    int direct_kind; /* the tuned choice: enum cd_kind, or CONV_KIND_WINO* on the Winograd path */
+    int direct_kind; /* the tuned choice: enum cd_kind, or CONV_KIND_WINO* / CONV_KIND_WF + v on the Winograd path */
     cd_params cd;
     float *cd_weights; /* device: the packed weights and bias */
     /* Winograd (conv_winograd.cuh): scratch = [cuBLAS workspace | V | M]; fused: none */
@@ -967,7 +968,7 @@ static int wino_eligible(const conv_state *s, int kind, int forced)
                             p->p_h, p->p_w) == 0;
 }
 
-/* Tuning candidate `kind` (enum cd_kind without CD_CUDNN, or a CONV_KIND_WINO* form) applies. */
+/* Tuning candidate `kind` (enum cd_kind without CD_CUDNN, a CONV_KIND_WINO* form or CONV_KIND_WF + v) applies. */
 static int candidate_eligible(const conv_state *s, int kind, int forced)
 {
     if (cd_is_tensor_core(kind) && !tensor_core_conv_enabled())

@@ -326,14 +326,16 @@ static __global__ void wino_output_kernel(wino_params p, const float *__restrict
  * and c_out. Summation order is fixed (deterministic). The index math is
  * mirrored in tools/emulate_wf_conv.py (numpy, no GPU): change both. */
 
-template <int M, int KB, int TH, int TW, int KR, int TR, int CB> struct wf_config {
+template <int M, int KB, int TH, int TW, int KR, int TR, int CB_> struct wf_config {
     enum {
         A = M + 2,
         A2 = A * A,
         TB = TH * TW,
+        CB = CB_,
         NT = (KB / KR) * (TB / TR), /* threads per xi */
         THREADS = A2 * NT,
         PP = (CB * TB + THREADS - 1) / THREADS, /* input patches per thread and chunk */
+        PC = THREADS / TB,           /* channels of the chunk one pass of the block covers */
         VS = CB * TB + 4,            /* floats per xi in Vs (the 4: no bank conflicts between xi) */
         US = CB * A2 * KB,           /* floats of one chunk of weights */
         OPS = US + A2 * VS,
@@ -365,6 +367,26 @@ template <int N> static __device__ __forceinline__ void wf_lds(const float *s, f
     }
 }
 
+/* Into registers, chunk `ch`'s input patches of this thread (channel pc + i * C::PC of the chunk, for the
+ * tile whose patch starts at (ph0, pw0); zeros past the chunk and past c_in) and its share of the chunk's
+ * transformed weights (from uk, the block's first chunk). */
+template <typename C, int M>
+static __device__ __forceinline__ void wf_fetch_chunk(const wino_params &p, const float *__restrict__ xb, size_t plane,
+                                                      int ch, int pc, int ph0, int pw0, const float4 *__restrict__ uk,
+                                                      int tid, float d[C::PP][M + 2][M + 2], float4 ur[C::UV])
+{
+#pragma unroll
+    for (int i = 0; i < C::PP; i++) {
+        const int c = pc + i * C::PC, cc = ch * C::CB + c;
+        wino_load_patch<M>(xb + (size_t)cc * plane, p.in_h, p.in_w, ph0, pw0, c < C::CB && cc < p.c_in, d[i]);
+    }
+    const float4 *un = uk + (size_t)ch * (C::US / 4);
+#pragma unroll
+    for (int i = 0; i < C::UV; i++)
+        if (tid + i * C::THREADS < C::US / 4)
+            ur[i] = __ldg(un + tid + i * C::THREADS);
+}
+
 /* grid: (tile blocks, k blocks, batch); c_pad: c_in rounded up to CB. */
 template <int M, int KB, int TH, int TW, int KR, int TR, int CB>
 static __global__ void __launch_bounds__(wf_config<M, KB, TH, TW, KR, TR, CB>::THREADS)
@@ -387,8 +409,7 @@ static __global__ void __launch_bounds__(wf_config<M, KB, TH, TW, KR, TR, CB>::T
     const float *xb = x + (size_t)b * p.c_in * plane;
 
     /* input transform: patch i of this thread is channel pc + i * PC of the chunk, tile pt of the block */
-    const int PC = C::THREADS / TB; /* channels a pass of the block covers */
-    static_assert(C::THREADS % TB == 0 && PP * PC >= CB, "whole passes over the chunk's patches");
+    static_assert(C::THREADS % TB == 0 && PP * C::PC >= CB, "whole passes over the chunk's patches");
     const int pc = tid / TB, pt = tid % TB;
     const int ph0 = (tile_y0 + pt / TW) * M - p.p_h, pw0 = (tile_x0 + pt % TW) * M - p.p_w;
     /* products: xi, and the KR x TR block (kq, tq) of its KB x TB */
@@ -406,21 +427,13 @@ static __global__ void __launch_bounds__(wf_config<M, KB, TH, TW, KR, TR, CB>::T
     const float4 *uk = (const float4 *)(u + (size_t)kb * c_pad * A2 * KB);
     float d[PP][A][A];
     float4 ur[C::UV];
-#pragma unroll
-    for (int i = 0; i < PP; i++) {
-        const int c = pc + i * PC;
-        wino_load_patch<M>(xb + (size_t)c * plane, p.in_h, p.in_w, ph0, pw0, c < CB && c < p.c_in, d[i]);
-    }
-#pragma unroll
-    for (int i = 0; i < C::UV; i++)
-        if (tid + i * C::THREADS < C::US / 4)
-            ur[i] = __ldg(uk + tid + i * C::THREADS);
+    wf_fetch_chunk<C, M>(p, xb, plane, 0, pc, ph0, pw0, uk, tid, d, ur);
 
     for (int ch = 0; ch < chunks; ch++) {
         __syncthreads(); /* the previous chunk's products are done with us and vs */
 #pragma unroll
         for (int i = 0; i < PP; i++) {
-            const int c = pc + i * PC;
+            const int c = pc + i * C::PC;
             if (c < CB) {
                 float v[A][A];
                 wino_sandwich<M, M + 2>(d[i], v);
@@ -436,18 +449,8 @@ static __global__ void __launch_bounds__(wf_config<M, KB, TH, TW, KR, TR, CB>::T
             if (tid + i * C::THREADS < C::US / 4)
                 ((float4 *)us)[tid + i * C::THREADS] = ur[i];
         __syncthreads();
-        if (ch + 1 < chunks) { /* the next chunk's loads, in flight during the products */
-#pragma unroll
-            for (int i = 0; i < PP; i++) {
-                const int c = pc + i * PC, cc = (ch + 1) * CB + c;
-                wino_load_patch<M>(xb + (size_t)cc * plane, p.in_h, p.in_w, ph0, pw0, c < CB && cc < p.c_in, d[i]);
-            }
-            const float4 *un = uk + (size_t)(ch + 1) * (C::US / 4);
-#pragma unroll
-            for (int i = 0; i < C::UV; i++)
-                if (tid + i * C::THREADS < C::US / 4)
-                    ur[i] = __ldg(un + tid + i * C::THREADS);
-        }
+        if (ch + 1 < chunks) /* the next chunk's loads, in flight during the products */
+            wf_fetch_chunk<C, M>(p, xb, plane, ch + 1, pc, ph0, pw0, uk, tid, d, ur);
         const float *ux = us + xi * KB + kq * KR, *vx = vs + xi * C::VS + tq * TR;
 #pragma unroll
         for (int c = 0; c < CB; c++) {
