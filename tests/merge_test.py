@@ -9,6 +9,8 @@ For every model:
     max |ours - ref| <= 1e-5 * max |ref| + 1e-6
   - `facegraph inspect --json` reports the expected count of merged
     convolutions and the expected plan step counts without and with the merge
+    (with the channels-last transposes of the slices left as they are:
+    FACEGRAPH_MERGE_TRANSPOSES=0; tests/merge_transposes_test.py merges them)
 Prints 'N passed, M failed'.
 
     python3 tests/merge_test.py [--facegraph build/facegraph] [--device cuda] [--only name,...]
@@ -145,8 +147,9 @@ def models():
 
 
 def check(name, model, merged, unmerged_steps, merged_steps, fg, work, device):
-    on = dict(os.environ)
-    off = dict(os.environ, FACEGRAPH_MERGE_SIBLINGS="0")
+    # the channels-last transposes of the merged slices stay steps of their own here (merge_transposes_test.py)
+    on = dict(os.environ, FACEGRAPH_MERGE_TRANSPOSES="0")
+    off = dict(on, FACEGRAPH_MERGE_SIBLINGS="0")
     path, names, ref, got, base = harness.run_on_and_off(name, model, fg, work, device, on, off)
     problems = harness.reference_problems(names, got, ref, label="merged") + \
         harness.reference_problems(names, base, ref, label="unmerged")

@@ -36,6 +36,7 @@ suite graph-regression python3 tests/graph_regression_test.py --facegraph build/
 suite fusion python3 tests/fusion_test.py --facegraph build/facegraph
 suite dwpw python3 tests/dwpw_test.py --facegraph build/facegraph
 suite merge python3 tests/merge_test.py --facegraph build/facegraph
+suite merge-transposes python3 tests/merge_transposes_test.py --facegraph build/facegraph
 suite fold python3 tests/fold_test.py --facegraph build/facegraph
 suite concat-in-place python3 tests/concat_in_place_test.py --facegraph build/facegraph
 suite bad-inputs python3 tests/bad_inputs_test.py --facegraph build-asan/facegraph

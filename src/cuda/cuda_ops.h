@@ -58,7 +58,8 @@ extern const cuda_op_def cuda_family_conv[];
 extern const cuda_op_def cuda_family_matmul[];
 extern const cuda_op_def cuda_family_reduce[];
 extern const cuda_op_def cuda_family_misc[]; /* pool, norm, resize, detection */
-extern const cuda_op_def cuda_family_facegraph[]; /* domain "facegraph": FusedElementwise, FusedDepthwisePointwise */
+extern const cuda_op_def cuda_family_facegraph[]; /* domain "facegraph": FusedElementwise, FusedDepthwisePointwise,
+                                                     ChannelsLastSlices */
 
 const cuda_op_def *cuda_op_find(const char *domain, const char *op_type);
 

@@ -8,6 +8,7 @@
  * place with a tight loop (vectorisable), reading broadcast operands through
  * a small gather into a stack buffer. */
 #include "ops/elementwise_chain.h"
+#include "ops/channels_last.h"
 #include "ops/conv_dwpw.h"
 #include "ops/fast_math.h"
 
@@ -330,5 +331,6 @@ static fg_status *chain_run(op_call *call)
 const op_def op_family_facegraph[] = {
     {EWC_OP_TYPE, NULL, ewc_infer, chain_prepare, chain_run, chain_release, 0},
     {DWPW_OP_TYPE, NULL, dwpw_infer, dwpw_prepare, dwpw_run, dwpw_release, OP_FUSES_ACTIVATION}, /* conv_dwpw.c */
+    {CLS_OP_TYPE, NULL, cls_infer, NULL, cls_run, NULL, 0},                                   /* channels_last.c */
     {0},
 };

@@ -134,7 +134,8 @@ extern const op_def op_family_resize[];
 extern const op_def op_family_reduce[];
 extern const op_def op_family_detection[];
 extern const op_def op_family_control[];
-/* Ops of domain "facegraph" that the planner makes (FusedElementwise, FusedDepthwisePointwise). */
+/* Ops of domain "facegraph" that the planner makes (FusedElementwise, FusedDepthwisePointwise,
+ * ChannelsLastSlices). */
 extern const op_def op_family_facegraph[];
 
 #endif

@@ -345,26 +345,6 @@ static int by_channel(const void *a, const void *b)
     return ca < cb ? -1 : ca > cb;
 }
 
-/* The channel slice that value id is of its alias parent: 1 with the parent
- * and the first channel, when id is a whole-plane channel slice of a
- * [1, C, H, W] value. */
-static int channel_slice(const plan *p, int id, int *parent, int64_t *channel)
-{
-    const plan_value *v = &p->values[id];
-    if (v->kind != PLAN_ALIAS || v->alias_of < 0)
-        return 0;
-    const plan_value *r = &p->values[v->alias_of];
-    if (v->t.rank != 4 || r->t.rank != 4 || r->t.dtype != FG_FLOAT32 || r->t.dims[0] != 1 || v->t.dims[0] != 1 ||
-        r->t.dims[2] != v->t.dims[2] || r->t.dims[3] != v->t.dims[3])
-        return 0;
-    const int64_t plane_bytes = (int64_t)sizeof(float) * r->t.dims[2] * r->t.dims[3];
-    if (plane_bytes == 0 || v->alias_offset % plane_bytes)
-        return 0;
-    *parent = v->alias_of;
-    *channel = v->alias_offset / plane_bytes;
-    return *channel + v->t.dims[1] <= r->t.dims[1];
-}
-
 /* Rule 2: depthwise convolutions reading channel slices of one value. */
 static fg_status *merge_depthwise_slices(plan *p, char *removed)
 {
@@ -372,7 +352,7 @@ static fg_status *merge_depthwise_slices(plan *p, char *removed)
         sibling sib[MERGE_MAX];
         int parent;
         if (!mergeable(p, removed, i, &sib[0].g) || !is_depthwise(&sib[0].g) ||
-            !channel_slice(p, p->steps[i].in[0], &parent, &sib[0].channel))
+            !plan_channel_slice(p, p->steps[i].in[0], &parent, &sib[0].channel))
             continue;
         sib[0].step = i;
         const plan_step *s0 = &p->steps[i];
@@ -381,7 +361,7 @@ static fg_status *merge_depthwise_slices(plan *p, char *removed)
             const plan_step *s = &p->steps[j];
             int parent_j;
             if (s->n_in < 1 || s->in[0] < 0 || !mergeable(p, removed, j, &sib[n].g) || !is_depthwise(&sib[n].g) ||
-                !channel_slice(p, s->in[0], &parent_j, &sib[n].channel) || parent_j != parent ||
+                !plan_channel_slice(p, s->in[0], &parent_j, &sib[n].channel) || parent_j != parent ||
                 !same_geometry(&sib[0].g, &sib[n].g) || !same_activation(&s0->call.act, &s->call.act))
                 continue;
             sib[n++].step = j;

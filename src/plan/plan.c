@@ -70,6 +70,26 @@ int plan_value_plain_f32(const plan *p, int id)
            p->values[id].kind != PLAN_UNUSED && p->values[id].kind != PLAN_DYNAMIC;
 }
 
+/* The channel slice that value id is of its alias parent: 1 with the parent
+ * and the first channel, when id is a whole-plane channel slice of a
+ * [1, C, H, W] value. */
+int plan_channel_slice(const plan *p, int id, int *parent, int64_t *channel)
+{
+    const plan_value *v = &p->values[id];
+    if (v->kind != PLAN_ALIAS || v->alias_of < 0)
+        return 0;
+    const plan_value *r = &p->values[v->alias_of];
+    if (v->t.rank != 4 || r->t.rank != 4 || r->t.dtype != FG_FLOAT32 || r->t.dims[0] != 1 || v->t.dims[0] != 1 ||
+        r->t.dims[2] != v->t.dims[2] || r->t.dims[3] != v->t.dims[3])
+        return 0;
+    const int64_t plane_bytes = (int64_t)sizeof(float) * r->t.dims[2] * r->t.dims[3];
+    if (plane_bytes == 0 || v->alias_offset % plane_bytes)
+        return 0;
+    *parent = v->alias_of;
+    *channel = v->alias_offset / plane_bytes;
+    return *channel + v->t.dims[1] <= r->t.dims[1];
+}
+
 static int is_const_f32(const plan *p, int id)
 {
     return id >= 0 && p->values[id].kind == PLAN_CONST && p->values[id].t.dtype == FG_FLOAT32 &&
@@ -809,8 +829,7 @@ static fg_status *fuse_instance_norm(fusion_ctx *f)
     return NULL;
 }
 
-/* Reads an activation node into an op_activation; 0 if it is not fusable. */
-static int activation_of(const plan *p, const plan_step *a, op_activation *act)
+int plan_activation_of(const plan *p, const plan_step *a, op_activation *act)
 {
     const char *t = a->node->op_type;
     memset(act, 0, sizeof *act);
@@ -870,7 +889,7 @@ static void fuse_activations(fusion_ctx *f)
         int y = c->out[0];
         int ai;
         op_activation act;
-        if (only_consumer(f, y, &ai) && activation_of(p, &p->steps[ai], &act) && p->steps[ai].in[0] == y) {
+        if (only_consumer(f, y, &ai) && plan_activation_of(p, &p->steps[ai], &act) && p->steps[ai].in[0] == y) {
             c->call.act = act;
             p->values[y].kind = PLAN_UNUSED;
             c->out[0] = p->steps[ai].out[0];
@@ -951,7 +970,7 @@ static void fuse_activations_through_moves(fusion_ctx *f)
         }
         op_activation act;
         int ai;
-        if (last_move < 0 || !only_consumer(f, cur, &ai) || !activation_of(p, &p->steps[ai], &act) ||
+        if (last_move < 0 || !only_consumer(f, cur, &ai) || !plan_activation_of(p, &p->steps[ai], &act) ||
             p->steps[ai].in[0] != cur || p->steps[ai].n_out != 1)
             continue;
         plan_step *m = &p->steps[last_move], *a = &p->steps[ai];
@@ -984,7 +1003,7 @@ static void fuse_activation_into_concat_inputs(fusion_ctx *f)
         int ai, ok = !f->removed[i] && step_is(c, "Concat") && c->n_out == 1 && c->n_in > 0 &&
                      p->values[c->out[0]].t.dtype == FG_FLOAT32 && !p->values[c->out[0]].bounded;
         op_activation act;
-        if (!ok || !only_consumer(f, c->out[0], &ai) || !activation_of(p, &p->steps[ai], &act) ||
+        if (!ok || !only_consumer(f, c->out[0], &ai) || !plan_activation_of(p, &p->steps[ai], &act) ||
             p->steps[ai].in[0] != c->out[0] || p->steps[ai].n_out != 1)
             continue;
         for (int k = 0; k < c->n_in && ok; k++) {
@@ -1046,6 +1065,8 @@ static fg_status *run_fusions(plan *p)
     fuse_activations_through_moves(&f);
     fuse_activation_into_concat_inputs(&f);
     st = merge_sibling_convs(p, f.removed);
+    if (!st)
+        st = merge_slice_transposes(p, f.removed);
     if (!st)
         st = fuse_elementwise_chains(p, f.removed);
     if (!st)

@@ -26,6 +26,13 @@ int plan_value_plain_f32(const plan *p, int id);
  * geometry in g; 0 when it is something else. */
 int plan_conv2d_step(const plan *p, const plan_step *s, conv_geom *g);
 
+/* 1 when value id is a view of whole channel planes of a [1, C, H, W]
+ * float32 value: the value in *parent, its first channel in *channel. */
+int plan_channel_slice(const plan *p, int id, int *parent, int64_t *channel);
+/* Reads a step of one activation op (Relu, Sigmoid, LeakyRelu, Clip with
+ * constant bounds, ...) into act; 0 when it is something else. */
+int plan_activation_of(const plan *p, const plan_step *a, op_activation *act);
+
 /* Makes step s (kept in its place) a step of op for the synthetic node, whose
  * inputs and outputs are plan value ids, with fused activation act; runs the
  * op's shape rule. The node must live as long as the plan. */
@@ -59,6 +66,12 @@ fg_status *fuse_depthwise_pointwise(plan *p, char *removed);
  * channel slice) of the merged output. Batch 1 only. The environment
  * variable FACEGRAPH_MERGE_SIBLINGS=0 turns the pass off. */
 fg_status *merge_sibling_convs(plan *p, char *removed);
+
+/* Replaces channels-last Transposes of channel slices of one value (and an
+ * activation step between a slice and its Transpose) with one
+ * ChannelsLastSlices step per value (see src/plan/merge_slice_transposes.c).
+ * The environment variable FACEGRAPH_MERGE_TRANSPOSES=0 turns the pass off. */
+fg_status *merge_slice_transposes(plan *p, char *removed);
 
 /* Makes Slice and Split steps whose outputs are contiguous blocks of their
  * input view steps, and has the inputs of a Concat written in place in its

@@ -13,9 +13,11 @@
 #include "cuda/cuda_ops.h"
 #include "cuda/kernels/kernel_util.cuh"
 #include "cuda/kernels/conv_dwpw.cuh"
+#include "cuda/kernels/channels_last.cuh"
 
 extern "C" {
 #include "ops/elementwise_chain.h"
+#include "ops/channels_last.h"
 #include "ops/conv_dwpw.h"
 }
 
@@ -235,5 +237,6 @@ static void ewc_release(void *state) { free(state); }
 extern "C" const cuda_op_def cuda_family_facegraph[] = {
     {EWC_OP_TYPE, ewc_prepare, ewc_run, ewc_release},
     {DWPW_OP_TYPE, cuda_dwpw_prepare, cuda_dwpw_run, cuda_dwpw_release}, /* conv_dwpw.cu */
+    {CLS_OP_TYPE, cuda_cls_prepare, cuda_cls_run, cuda_cls_release},     /* channels_last.cu */
     {NULL, NULL, NULL, NULL},
 };
