@@ -38,6 +38,7 @@ suite dwpw python3 tests/dwpw_test.py --facegraph build/facegraph
 suite merge python3 tests/merge_test.py --facegraph build/facegraph
 suite merge-transposes python3 tests/merge_transposes_test.py --facegraph build/facegraph
 suite fold python3 tests/fold_test.py --facegraph build/facegraph
+suite fold-pools python3 tests/fold_pools_test.py --facegraph build/facegraph
 suite concat-in-place python3 tests/concat_in_place_test.py --facegraph build/facegraph
 suite bad-inputs python3 tests/bad_inputs_test.py --facegraph build-asan/facegraph
 suite gpu bash tests/gpu/run_if_gpu.sh

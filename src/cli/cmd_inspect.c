@@ -170,9 +170,9 @@ int cli_inspect(int argc, char **argv)
         if (flops >= 0)
             fprintf(o, "  \"flops\": %.0f,\n  \"plan\": {\"steps\": %d, \"arena_bytes\": %zu, \"folded\": %d, "
                        "\"fused_batchnorm\": %d, \"fused_scale\": %d, \"fused_activation\": %d, \"fused_residual\": %d, "
-                       "\"fused_instance_norm\": %d, \"merged_convs\": %d, \"merged_transposes\": %d, \"concats_in_place\": %d, \"views\": %d, \"run_time_shape_steps\": %d}\n}\n",
+                       "\"fused_instance_norm\": %d, \"merged_convs\": %d, \"merged_transposes\": %d, \"folded_pools\": %d, \"concats_in_place\": %d, \"views\": %d, \"run_time_shape_steps\": %d}\n}\n",
                     flops, p->n_steps, p->arena_bytes, p->n_folded, p->n_fused_bn, p->n_fused_scale, p->n_fused_act,
-                    p->n_fused_residual, p->n_fused_norm, p->n_merged_convs, p->n_merged_transposes, p->n_concats_in_place,
+                    p->n_fused_residual, p->n_fused_norm, p->n_merged_convs, p->n_merged_transposes, p->n_folded_pools, p->n_concats_in_place,
                     view_steps, dynamic_steps);
         else
             fprintf(o, "  \"flops\": null\n}\n");
@@ -193,10 +193,10 @@ int cli_inspect(int argc, char **argv)
         fprintf(o, "parameters %lld (%.2f MB)\n", (long long)params, param_bytes / 1e6);
         if (flops >= 0)
             fprintf(o, "flops      %.3f G (plan: %d steps, %.2f MB arena, %d folded, %d BN and %d scales folded, %d activations, "
-                       "%d residual adds and %d instance norms fused, %d sibling convolutions merged, %d transposes merged, %d concatenations in place, %d views, %d with "
+                       "%d residual adds and %d instance norms fused, %d sibling convolutions merged, %d transposes merged, %d pools folded, %d concatenations in place, %d views, %d with "
                        "run-time shapes)\n",
                     flops / 1e9, p->n_steps, p->arena_bytes / 1e6, p->n_folded, p->n_fused_bn, p->n_fused_scale, p->n_fused_act,
-                    p->n_fused_residual, p->n_fused_norm, p->n_merged_convs, p->n_merged_transposes, p->n_concats_in_place,
+                    p->n_fused_residual, p->n_fused_norm, p->n_merged_convs, p->n_merged_transposes, p->n_folded_pools, p->n_concats_in_place,
                     view_steps, dynamic_steps);
         else if (plan_st)
             fprintf(o, "flops      unknown: %s\n", fg_status_message(plan_st));

@@ -51,16 +51,6 @@ typedef struct sibling {
     int64_t channel; /* first channel of its slice: in the merged output (rule 1), in the shared input (rule 2) */
 } sibling;
 
-/* The synthetic Conv node of a merged group and everything it points at. */
-typedef struct merged_node {
-    ir_node node;
-    ir_attr attrs[5];
-    int64_t kernel[2], strides[2], pads[4], dilations[2];
-    int inputs[3];
-    int output;
-    char name[200];
-} merged_node;
-
 static int same_geometry(const conv_geom *a, const conv_geom *b)
 {
     for (int k = 0; k < 2; k++)
@@ -182,39 +172,14 @@ static fg_status *merge_group(plan *p, char *removed, const sibling *sib, int n,
         if (s->n_in > 2 && s->in[2] >= 0)
             memcpy(b + at, p->values[s->in[2]].t.data, sizeof(float) * (size_t)c);
     }
-    merged_node *mn;
-    FG_TRY(plan_own_alloc(p, sizeof *mn, (void **)&mn));
-    memset(mn, 0, sizeof *mn);
-    snprintf(mn->name, sizeof mn->name, "%s+%d sibling%s (merged)", s0->node->name ? s0->node->name : "", n - 1,
-             n > 2 ? "s" : "");
-    for (int k = 0; k < 2; k++) {
-        mn->kernel[k] = g->kernel[k];
-        mn->strides[k] = g->stride[k];
-        mn->dilations[k] = g->dilation[k];
-        mn->pads[k] = g->pad_l[k];
-        mn->pads[2 + k] = g->pad_r[k];
-    }
-    mn->attrs[0] = (ir_attr){.name = "kernel_shape", .type = IR_ATTR_INTS, .n = 2, .ints = mn->kernel};
-    mn->attrs[1] = (ir_attr){.name = "strides", .type = IR_ATTR_INTS, .n = 2, .ints = mn->strides};
-    mn->attrs[2] = (ir_attr){.name = "pads", .type = IR_ATTR_INTS, .n = 4, .ints = mn->pads};
-    mn->attrs[3] = (ir_attr){.name = "dilations", .type = IR_ATTR_INTS, .n = 2, .ints = mn->dilations};
-    mn->attrs[4] = (ir_attr){.name = "group", .type = IR_ATTR_INT, .i = depthwise ? total : 1};
     int y = plan_add_value(p);
     if (y < 0)
         return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
-    mn->inputs[0] = x;
-    mn->inputs[1] = w_id;
-    mn->inputs[2] = b_id;
-    mn->output = y;
-    mn->node.name = mn->name;
-    mn->node.op_type = "Conv";
-    mn->node.domain = "";
-    mn->node.n_inputs = 3;
-    mn->node.inputs = mn->inputs;
-    mn->node.n_outputs = 1;
-    mn->node.outputs = &mn->output;
-    mn->node.n_attrs = 5;
-    mn->node.attrs = mn->attrs;
+    char name[200];
+    snprintf(name, sizeof name, "%s+%d sibling%s (merged)", s0->node->name ? s0->node->name : "", n - 1,
+             n > 2 ? "s" : "");
+    const ir_node *node;
+    FG_TRY(plan_conv_node(p, name, g, depthwise ? total : 1, x, w_id, b_id, y, &node));
 
     int outs[MERGE_MAX];
     for (int k = 0; k < n; k++)
@@ -222,7 +187,7 @@ static fg_status *merge_group(plan *p, char *removed, const sibling *sib, int n,
     const op_activation act_alone = act_sibling >= 0 ? p->steps[sib[act_sibling].step].call.act : act;
     const char *act_name = act_sibling >= 0 ? p->steps[sib[act_sibling].step].node->name : NULL;
     plan_step *s = &p->steps[sib[0].step];
-    st = plan_replace_step(p, s, &mn->node, op_find("", "Conv"), act);
+    st = plan_replace_step(p, s, node, op_find("", "Conv"), act);
     if (st)
         return fg_error_wrap(st, "merging sibling convolutions (a bug in facegraph)");
     plan_value *v = &p->values[y];

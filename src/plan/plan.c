@@ -4,6 +4,7 @@
 #include "plan/plan_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,6 +89,52 @@ int plan_channel_slice(const plan *p, int id, int *parent, int64_t *channel)
     *parent = v->alias_of;
     *channel = v->alias_offset / plane_bytes;
     return *channel + v->t.dims[1] <= r->t.dims[1];
+}
+
+/* The synthetic Conv node of plan_conv_node and everything it points at. */
+typedef struct conv_node {
+    ir_node node;
+    ir_attr attrs[5];
+    int64_t kernel[2], strides[2], pads[4], dilations[2];
+    int inputs[3];
+    int output;
+    char name[200];
+} conv_node;
+
+fg_status *plan_conv_node(plan *p, const char *name, const conv_geom *g, int64_t group, int x, int w, int b, int y,
+                          const ir_node **out)
+{
+    conv_node *cn;
+    FG_TRY(plan_own_alloc(p, sizeof *cn, (void **)&cn));
+    memset(cn, 0, sizeof *cn);
+    snprintf(cn->name, sizeof cn->name, "%s", name);
+    for (int k = 0; k < 2; k++) {
+        cn->kernel[k] = g->kernel[k];
+        cn->strides[k] = g->stride[k];
+        cn->dilations[k] = g->dilation[k];
+        cn->pads[k] = g->pad_l[k];
+        cn->pads[2 + k] = g->pad_r[k];
+    }
+    cn->attrs[0] = (ir_attr){.name = "kernel_shape", .type = IR_ATTR_INTS, .n = 2, .ints = cn->kernel};
+    cn->attrs[1] = (ir_attr){.name = "strides", .type = IR_ATTR_INTS, .n = 2, .ints = cn->strides};
+    cn->attrs[2] = (ir_attr){.name = "pads", .type = IR_ATTR_INTS, .n = 4, .ints = cn->pads};
+    cn->attrs[3] = (ir_attr){.name = "dilations", .type = IR_ATTR_INTS, .n = 2, .ints = cn->dilations};
+    cn->attrs[4] = (ir_attr){.name = "group", .type = IR_ATTR_INT, .i = group};
+    cn->inputs[0] = x;
+    cn->inputs[1] = w;
+    cn->inputs[2] = b;
+    cn->output = y;
+    cn->node.name = cn->name;
+    cn->node.op_type = "Conv";
+    cn->node.domain = "";
+    cn->node.n_inputs = b >= 0 ? 3 : 2;
+    cn->node.inputs = cn->inputs;
+    cn->node.n_outputs = 1;
+    cn->node.outputs = &cn->output;
+    cn->node.n_attrs = 5;
+    cn->node.attrs = cn->attrs;
+    *out = &cn->node;
+    return NULL;
 }
 
 static int is_const_f32(const plan *p, int id)
@@ -1053,6 +1100,8 @@ static fg_status *run_fusions(plan *p)
     st = fold_into_conv(&f);
     if (!st)
         st = fuse_instance_norm(&f);
+    if (!st)
+        st = fold_average_pools(p, f.removed);
     if (st)
         goto done;
     fuse_matmul_bias(&f);

@@ -93,6 +93,7 @@ typedef struct plan {
     int n_fused_scale;    /* Mul / Add / Sub by constants folded into a convolution (fold_into_conv) */
     int n_concats_in_place; /* Concat steps whose inputs are written in place (concat_in_place.c) */
     int n_merged_convs;   /* sibling convolutions merged into another (merge_sibling_convs) */
+    int n_folded_pools;   /* AveragePools folded into the 1x1 convolution after them (fold_average_pools) */
     int n_merged_transposes; /* Transposes run as part of a ChannelsLastSlices step (merge_slice_transposes) */
     int float16_model;    /* the model had float16 weights (now float32 constants) */
 } plan;

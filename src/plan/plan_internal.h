@@ -33,6 +33,12 @@ int plan_channel_slice(const plan *p, int id, int *parent, int64_t *channel);
  * constant bounds, ...) into act; 0 when it is something else. */
 int plan_activation_of(const plan *p, const plan_step *a, op_activation *act);
 
+/* A synthetic 2-D Conv node with g's kernel, strides, pads and dilations and
+ * the given group, reading values x, w and b (-1: no bias) and writing y;
+ * it lives as long as the plan. */
+fg_status *plan_conv_node(plan *p, const char *name, const conv_geom *g, int64_t group, int x, int w, int b, int y,
+                          const ir_node **out);
+
 /* Makes step s (kept in its place) a step of op for the synthetic node, whose
  * inputs and outputs are plan value ids, with fused activation act; runs the
  * op's shape rule. The node must live as long as the plan. */
@@ -50,6 +56,12 @@ void plan_count_readers(const plan *p, const char *removed, int *consumers, int 
  * the pass marks the chain steps it absorbs there too. The environment
  * variable FACEGRAPH_FUSE_ELEMENTWISE=0 turns the pass off. */
 fg_status *fuse_elementwise_chains(plan *p, char *removed);
+
+/* Folds each AveragePool (non-overlapping windows, no padding) whose output
+ * only a 1x1 convolution reads into that convolution, which becomes a
+ * k x k convolution of stride k (see src/plan/fold_pool_into_conv.c). The
+ * environment variable FACEGRAPH_FOLD_POOLS=0 turns the pass off. */
+fg_status *fold_average_pools(plan *p, char *removed);
 
 /* Replaces each depthwise 3x3 convolution whose output only a pointwise (1x1)
  * convolution reads with one FusedDepthwisePointwise step (see

@@ -16,7 +16,8 @@
 #   gpu-parity-winograd-fused  the same, forced onto the fused F(2x2) kernel
 #   gpu-parity-tensor-core  gpu-parity (eager, graph) with every eligible 3x3 convolution on a tensor-core kernel
 #   gpu-parity-branches  gpu-parity (graph) with every graph captured with parallel branches where it has any
-#   gpu-api, fusion-gpu, dwpw-gpu, merge-gpu, merge-transposes-gpu (planner fusions on the GPU), detect-gpu, graph-matrix
+#   gpu-api, fusion-gpu, dwpw-gpu, merge-gpu, merge-transposes-gpu, fold-gpu, fold-pools-gpu,
+#                concat-in-place-gpu (planner fusions on the GPU), detect-gpu, graph-matrix
 #   graph-regression  tests/graph_regression_test.py --gpu (If/Loop as graph segments included)
 #   bench        bench/gpu.sh (the time left but FG_GPU_RESERVE=170 s; FG_GPU_SKIP_BENCH=1
 #                skips it, to run bench/gpu.sh as a call of its own)
@@ -204,6 +205,7 @@ if [ $BUILT = 1 ]; then
   stage merge-gpu 60 python3 tests/merge_test.py --device cuda --facegraph "$FG"
   stage merge-transposes-gpu 60 python3 tests/merge_transposes_test.py --device cuda --facegraph "$FG"
   stage fold-gpu 60 python3 tests/fold_test.py --device cuda --facegraph "$FG"
+  stage fold-pools-gpu 60 python3 tests/fold_pools_test.py --device cuda --facegraph "$FG"
   stage concat-in-place-gpu 60 python3 tests/concat_in_place_test.py --device cuda --facegraph "$FG"
   stage detect-gpu 90 python3 tests/gpu/detect_gpu_vs_cpu.py "$FG" "${SHARED:-.shared}"
   stage graph-regression 90 python3 tests/graph_regression_test.py --gpu --facegraph "$FG" \

@@ -33,7 +33,9 @@ static const char *form_name(int form)
     static const char *names[FORMS] = {"F(2x2)",           "F(4x4)",          "F(2x2) float16",
                                        "fused F(2x2) k16", "fused F(2x2) k8", "fused F(2x2) k8 c16",
                                        "fused F(2x2) k16 t16 c16",
-                                       "fused F(2x2) k24 t16", "fused F(2x2) k48 t16"};
+                                       "fused F(2x2) k24 t16", "fused F(2x2) k48 t16",
+                                       "fused F(2x2) k32 t16", "fused F(2x2) k48 t8",
+                                       "fused F(2x2) k24 t16 c12", "fused F(2x2) k12 c12"};
     return names[form];
 }
 static int form_tile(int form)

@@ -536,6 +536,10 @@ enum wf_variant {
     WF_F2_K16_T16_C16,
     WF_F2_K24_T16, /* 24 or 48 output channels: each input patch transformed once per block */
     WF_F2_K48_T16,
+    WF_F2_K32_T16,     /* 64 output channels in two blocks (twice the blocks of one of 64, which would not fit) */
+    WF_F2_K48_T8,      /* 48 output channels over half the tiles: twice the blocks of K48_T16 on one map */
+    WF_F2_K24_T16_C12, /* 12 input channels in one chunk, none padded */
+    WF_F2_K12_C12,
     WF_COUNT
 };
 /* Each variant's template arguments M, KB, TH, TW, KR, TR, CB (wf_config): tile, output channels, tile
@@ -546,6 +550,10 @@ enum wf_variant {
 #define WF_CONFIG_F2_K16_T16_C16 2, 16, WF_TILES_H, 4, 4, 4, 16
 #define WF_CONFIG_F2_K24_T16 2, 24, WF_TILES_H, 4, 6, 4, 8
 #define WF_CONFIG_F2_K48_T16 2, 48, WF_TILES_H, 4, 12, 4, 8
+#define WF_CONFIG_F2_K32_T16 2, 32, WF_TILES_H, 4, 8, 4, 8
+#define WF_CONFIG_F2_K48_T8 2, 48, WF_TILES_H, 2, 6, 4, 8
+#define WF_CONFIG_F2_K24_T16_C12 2, 24, WF_TILES_H, 4, 6, 4, 12
+#define WF_CONFIG_F2_K12_C12 2, 12, WF_TILES_H, 8, 3, 8, 12
 
 /* What the host needs of them (made from the same lists, so the two cannot disagree). */
 static const struct wf_shape {
@@ -555,6 +563,8 @@ static const struct wf_shape {
 #define WF_SHAPE_OF(m, kb, th, tw, kr, tr, cb) {m, kb, tw, cb}
     WF_SHAPE(WF_CONFIG_F2_K16),         WF_SHAPE(WF_CONFIG_F2_K8),      WF_SHAPE(WF_CONFIG_F2_K8_C16),
     WF_SHAPE(WF_CONFIG_F2_K16_T16_C16), WF_SHAPE(WF_CONFIG_F2_K24_T16), WF_SHAPE(WF_CONFIG_F2_K48_T16),
+    WF_SHAPE(WF_CONFIG_F2_K32_T16),     WF_SHAPE(WF_CONFIG_F2_K48_T8),  WF_SHAPE(WF_CONFIG_F2_K24_T16_C12),
+    WF_SHAPE(WF_CONFIG_F2_K12_C12),
 #undef WF_SHAPE_OF
 #undef WF_SHAPE
 };
@@ -650,6 +660,10 @@ static inline cudaError_t wf_launch(const wino_params *p, int v, const float *x,
     case WF_F2_K16_T16_C16: return WF_LAUNCH(WF_CONFIG_F2_K16_T16_C16);
     case WF_F2_K24_T16: return WF_LAUNCH(WF_CONFIG_F2_K24_T16);
     case WF_F2_K48_T16: return WF_LAUNCH(WF_CONFIG_F2_K48_T16);
+    case WF_F2_K32_T16: return WF_LAUNCH(WF_CONFIG_F2_K32_T16);
+    case WF_F2_K48_T8: return WF_LAUNCH(WF_CONFIG_F2_K48_T8);
+    case WF_F2_K24_T16_C12: return WF_LAUNCH(WF_CONFIG_F2_K24_T16_C12);
+    case WF_F2_K12_C12: return WF_LAUNCH(WF_CONFIG_F2_K12_C12);
     }
 #undef WF_LAUNCH
     return cudaErrorInvalidValue;
