@@ -1150,7 +1150,114 @@ typedef struct placed {
     int64_t offset;
     size_t bytes;
     int first, last;
+    int value;
 } placed;
+
+/* Which arena values may share bytes. Two values whose step ranges overlap
+ * never do. Beyond that, a backend may run steps that do not depend on each
+ * other side by side (the CUDA backend captures a detector's heads as
+ * parallel branches of one graph), and bytes shared by two values of
+ * independent branches would order those branches. So the earlier value's
+ * bytes go to the later one only when every step that touches the earlier
+ * one comes, through the steps' data (each step after every step that
+ * writes a value it reads), before every step that writes the later one.
+ * Bit sets over the steps: for each step the steps it depends on, for each
+ * value the steps that touch it and the steps all of its writers depend
+ * on. Plans of more than ARENA_ORDER_MAX_STEPS steps share by step ranges
+ * alone. */
+#define ARENA_ORDER_MAX_STEPS 8192
+
+typedef struct arena_order {
+    int words;         /* 64-bit words per set */
+    uint64_t *touch;   /* [value][words]: the steps writing or reading it */
+    uint64_t *before;  /* [value][words]: the steps that every step writing it depends on */
+} arena_order;
+
+static void arena_order_free(arena_order *o)
+{
+    free(o->touch);
+    free(o->before);
+    o->touch = o->before = NULL;
+}
+
+/* 0 on success, -1 out of memory (the caller then shares by step ranges only); o->words 0 when not tracked. */
+static int arena_order_make(const plan *p, arena_order *o)
+{
+    memset(o, 0, sizeof *o);
+    const int n = p->n_steps;
+    if (n == 0 || n > ARENA_ORDER_MAX_STEPS)
+        return 0;
+    const int w = (n + 63) / 64;
+    uint64_t *deps = calloc((size_t)n * w, sizeof(uint64_t));
+    o->touch = calloc((size_t)p->n_values * w, sizeof(uint64_t));
+    o->before = malloc((size_t)p->n_values * w * sizeof(uint64_t));
+    if (!deps || !o->touch || !o->before) {
+        free(deps);
+        arena_order_free(o);
+        return -1;
+    }
+    o->words = w;
+    uint64_t *written = o->before; /* first: [value][words] the steps writing it */
+    memset(written, 0, (size_t)p->n_values * w * sizeof(uint64_t));
+    for (int i = 0; i < n; i++) {
+        const plan_step *s = &p->steps[i];
+        uint64_t *d = deps + (size_t)i * w;
+        for (int k = 0; k < s->n_in; k++) {
+            if (s->in[k] < 0)
+                continue;
+            const int r = plan_value_root(p, s->in[k]);
+            const uint64_t *wr = written + (size_t)r * w;
+            for (int q = 0; q < w; q++)
+                d[q] |= wr[q];
+            o->touch[(size_t)r * w + i / 64] |= (uint64_t)1 << (i % 64);
+        }
+        for (int q = 0; q < w; q++) /* and what those writers depend on (their sets are complete) */
+            for (uint64_t bits = d[q]; bits; bits &= bits - 1) {
+                const uint64_t *dj = deps + (size_t)(q * 64 + __builtin_ctzll(bits)) * w;
+                for (int t = 0; t < w; t++)
+                    d[t] |= dj[t];
+            }
+        for (int k = 0; k < s->n_out; k++) {
+            if (s->out[k] < 0)
+                continue;
+            const int r = plan_value_root(p, s->out[k]);
+            written[(size_t)r * w + i / 64] |= (uint64_t)1 << (i % 64);
+            o->touch[(size_t)r * w + i / 64] |= (uint64_t)1 << (i % 64);
+        }
+    }
+    /* before[v] = the AND of deps[writer] over v's writers (none: empty) */
+    uint64_t writers[ARENA_ORDER_MAX_STEPS / 64];
+    for (int v = 0; v < p->n_values; v++) {
+        uint64_t *b = o->before + (size_t)v * w;
+        memcpy(writers, b, (size_t)w * sizeof(uint64_t));
+        int any = 0;
+        for (int q = 0; q < w; q++)
+            b[q] = ~(uint64_t)0;
+        for (int q = 0; q < w; q++)
+            for (uint64_t bits = writers[q]; bits; bits &= bits - 1) {
+                const uint64_t *dj = deps + (size_t)(q * 64 + __builtin_ctzll(bits)) * w;
+                any = 1;
+                for (int t = 0; t < w; t++)
+                    b[t] &= dj[t];
+            }
+        if (!any)
+            memset(b, 0, (size_t)w * sizeof(uint64_t));
+    }
+    free(deps);
+    return 0;
+}
+
+/* 1 when values a (whose steps come first) and b may share bytes: every step touching a before every writer of b. */
+static int arena_ordered(const arena_order *o, int a, int b)
+{
+    if (!o->words)
+        return 1;
+    const uint64_t *t = o->touch + (size_t)a * o->words, *before = o->before + (size_t)b * o->words;
+    for (int q = 0; q < o->words; q++)
+        if (t[q] & ~before[q])
+            return 0;
+    return 1;
+}
 
 static int by_size_desc(const void *a, const void *b, void *ctx)
 {
@@ -1187,7 +1294,8 @@ static fg_status *layout_arena(plan *p)
 
     int *order = malloc(sizeof(int) * (size_t)(p->n_values + 1));
     placed *done = malloc(sizeof(placed) * (size_t)(p->n_values + 1));
-    if (!order || !done) {
+    arena_order order_sets;
+    if (!order || !done || arena_order_make(p, &order_sets) != 0) {
         free(order);
         free(done);
         return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
@@ -1208,7 +1316,9 @@ static fg_status *layout_arena(plan *p)
             moved = 0;
             for (int d = 0; d < n_done; d++) {
                 placed *o = &done[d];
-                if (o->last < v->first_step || o->first > v->last_step)
+                if (o->last < v->first_step && arena_ordered(&order_sets, o->value, order[k]))
+                    continue;
+                if (o->first > v->last_step && arena_ordered(&order_sets, order[k], o->value))
                     continue;
                 if (offset < o->offset + (int64_t)o->bytes && o->offset < offset + (int64_t)bytes) {
                     offset = o->offset + (int64_t)o->bytes;
@@ -1217,12 +1327,13 @@ static fg_status *layout_arena(plan *p)
             }
         }
         v->offset = offset;
-        done[n_done++] = (placed){offset, bytes, v->first_step, v->last_step};
+        done[n_done++] = (placed){offset, bytes, v->first_step, v->last_step, order[k]};
         if ((size_t)offset + bytes > top)
             top = (size_t)offset + bytes;
     }
     free(order);
     free(done);
+    arena_order_free(&order_sets);
     size_t scratch = 0;
     for (int i = 0; i < p->n_steps; i++)
         if (!p->steps[i].dynamic && p->steps[i].call.scratch_bytes > scratch)
