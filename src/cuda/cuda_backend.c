@@ -633,7 +633,9 @@ static int steps_conflict(const step_region *a, int na, const step_region *b, in
  * memory, and all steps share the scratch), so the heads of a detector
  * (independent per stride) run side by side instead of one kernel after
  * another. Steps go on up to GRAPH_BRANCHES streams; a step continues the
- * stream of its latest dependency when that stream ends there. Plans with
+ * stream of its latest dependency when that stream ends there, and waits,
+ * on each other stream, for the latest step it depends on there (one edge
+ * per stream: the graph holds no redundant ones). Plans with
  * data-dependent outputs (device counts that later kernels read) stay one
  * chain. *width receives the number of streams used. try_graph keeps the
  * result only where it replays bit-exact and faster than the chain
@@ -704,10 +706,15 @@ static fg_status *capture_steps(cuda_plan *cp, int *width)
             joined[chosen] = 1;
             used++;
         }
-        for (int j = 0; j < k; j++)
-            if (stream_of[j] >= 0 && stream_of[j] != chosen &&
-                steps_conflict(regions + (size_t)j * STEP_MAX_REGIONS, n_regions[j], rk, n_regions[k]))
+        /* per other stream, only its latest conflicting step: the stream's earlier steps finish before it */
+        int waited[GRAPH_BRANCHES + 1] = {0};
+        waited[chosen] = 1;
+        for (int j = k - 1; j >= 0; j--)
+            if (stream_of[j] >= 0 && !waited[stream_of[j]] &&
+                steps_conflict(regions + (size_t)j * STEP_MAX_REGIONS, n_regions[j], rk, n_regions[k])) {
                 cudaStreamWaitEvent(s, done[j], 0);
+                waited[stream_of[j]] = 1;
+            }
         cp->calls[k].stream = s;
         st = cp->ops[k]->run(&cp->calls[k]);
         cp->calls[k].stream = cp->stream;
