@@ -13,6 +13,10 @@
 # Quick form: FG_TARGETS_QUICK=1 leaves out the direct-conv test, the
 # no-tensor-core baseline, the parity runs and the profile, and adds
 # compute-sanitizer memcheck over the Winograd test's checks.
+# FG_TARGETS_AB="VAR=value ..." also times scrfd with each setting alone
+# (a plan pass or a backend feature turned off), in the same call.
+# FG_TARGETS_TESTS="merge_transposes fold_pools ..." also runs those
+# tests/<name>_test.py suites with --device cuda.
 # usage (device machine, .debs and .shared carried): OUT=dir bash bench/gpu_targets.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -67,6 +71,18 @@ if [ "$QUICK" != 1 ]; then
 fi
 [ -f "$OUT/b0/gpu_bench.json" ] && table "$OUT/b0/gpu_bench.json" "no-tc"
 table "$OUT/b/gpu_bench.json" "default"
+for ab in ${FG_TARGETS_AB:-}; do
+  env "$ab" FACEGRAPH_CACHE_DIR="$OUT/cache-ab" python3 bench/gpu_bench.py --facegraph $FG --shared "$SHARED" \
+    --out "$OUT/ab" --no-standins --no-torch --only scrfd > /dev/null 2>&1
+  table "$OUT/ab/gpu_bench.json" "$ab"
+  python3 -c "import json,sys; print('   ', json.load(open(sys.argv[1]))['models'][0]['graph_reason'])" "$OUT/ab/gpu_bench.json"
+done
+rm -rf "$OUT/ab" "$OUT/cache-ab"
+for t in ${FG_TARGETS_TESTS:-}; do
+  echo "$t (cuda): $(timeout 120 python3 tests/${t}_test.py --device cuda --facegraph $FG | tail -1)"
+done
+python3 -c "import json,sys; [print('   ', m['model'][:24], m['graph_reason']) for m in json.load(open(sys.argv[1]))['models']]" \
+  "$OUT/b/gpu_bench.json"
 if [ "$QUICK" = 1 ]; then
   timeout 90 compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
     ./build-gpu-winograd_test --check-only > "$OUT/memcheck-winograd.txt" 2>&1
