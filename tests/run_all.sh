@@ -27,6 +27,7 @@ suite() { # name command...
 
 suite onnx-reader python3 tests/onnx_reader_test.py build/test_onnx_reader
 suite api build/test_api "$FACEGRAPH_SHARED/models"
+suite arena bash -c 'm="$0/models"; build/test_arena "$m"/scrfd_2.5g.onnx "$m"/face_detection_yunet_2023mar.onnx "$m"/retinaface_mnet025_biubug6.onnx "$m"/yolov8-lite-t_face.onnx' "$FACEGRAPH_SHARED"
 suite conformance build/test_conformance --known-failures tests/conformance_known_failures.txt
 suite segments bash -c 'python3 tests/segments_models.py --out "$0/segments" >/dev/null && build/test_segments "$0"/segments/*.onnx' "$GEN"
 suite standins python3 tests/standins_test.py

@@ -84,7 +84,7 @@ static fg_status *run_whole(const ir_model *model, cached_plan **cache, const fg
         c = calloc(1, sizeof *c);
         if (!c)
             return fg_error(FG_ERR_OUT_OF_MEMORY, "out of memory");
-        fg_status *st = plan_for_signature(model, in, n, 2, &c->p);
+        fg_status *st = plan_for_signature(model, in, n, 2, 0, &c->p);
         if (st) {
             free(c);
             return st;

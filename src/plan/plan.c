@@ -1163,7 +1163,8 @@ typedef struct placed {
  * writes a value it reads), before every step that writes the later one.
  * Bit sets over the steps: for each step the steps it depends on, for each
  * value the steps that touch it and the steps all of its writers depend
- * on. Plans of more than ARENA_ORDER_MAX_STEPS steps share by step ranges
+ * on. Plans made without `branches` (the CPU runs one step after another)
+ * and plans of more than ARENA_ORDER_MAX_STEPS steps share by step ranges
  * alone. */
 #define ARENA_ORDER_MAX_STEPS 8192
 
@@ -1185,7 +1186,7 @@ static int arena_order_make(const plan *p, arena_order *o)
 {
     memset(o, 0, sizeof *o);
     const int n = p->n_steps;
-    if (n == 0 || n > ARENA_ORDER_MAX_STEPS)
+    if (!p->branches || n == 0 || n > ARENA_ORDER_MAX_STEPS)
         return 0;
     const int w = (n + 63) / 64;
     uint64_t *deps = calloc((size_t)n * w, sizeof(uint64_t));
@@ -1428,7 +1429,7 @@ fg_status *plan_subplan_for(plan *p, plan_step *s, const ir_graph *graph, const 
     plan_subplan *sp = calloc(1, sizeof *sp);
     if (!sp)
         return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning a subgraph");
-    fg_status *st = plan_for_graph(p->model, graph, inputs, n_inputs, p->threads, &sp->plan);
+    fg_status *st = plan_for_graph(p->model, graph, inputs, n_inputs, p->threads, p->branches, &sp->plan);
     if (st) {
         free(sp);
         return fg_error_wrap(st, "node '%s' (%s)", s->node->name, s->node->op_type);
@@ -1690,13 +1691,14 @@ static fg_status *check_signature(const ir_graph *g, const fg_tensor *inputs, in
     return NULL;
 }
 
-fg_status *plan_for_signature(const ir_model *model, const fg_tensor *inputs, int n_inputs, int threads, plan **out)
+fg_status *plan_for_signature(const ir_model *model, const fg_tensor *inputs, int n_inputs, int threads,
+                              int branches, plan **out)
 {
-    return plan_for_graph(model, model->graph, inputs, n_inputs, threads, out);
+    return plan_for_graph(model, model->graph, inputs, n_inputs, threads, branches, out);
 }
 
 fg_status *plan_for_graph(const ir_model *model, const ir_graph *g, const fg_tensor *inputs, int n_inputs,
-                          int threads, plan **out)
+                          int threads, int branches, plan **out)
 {
     *out = NULL;
     FG_TRY(check_signature(g, inputs, n_inputs));
@@ -1706,6 +1708,7 @@ fg_status *plan_for_graph(const ir_model *model, const ir_graph *g, const fg_ten
     fg_status *st = NULL;
     char *live = NULL, *needed = NULL;
     p->threads = threads > 0 ? threads : 1;
+    p->branches = branches;
     p->model = model;
     p->graph = g;
     p->cap_values = g->n_values + 64;

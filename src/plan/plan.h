@@ -84,6 +84,8 @@ typedef struct plan {
     void *arena;
     int has_dynamic;
     int threads;
+    int branches;         /* a backend may run independent steps side by side: the arena never
+                             shares bytes between them (layout_arena) */
     void *dynamic_scratch; /* scratch for dynamic steps (grow-only) */
     size_t dynamic_scratch_bytes;
     int n_owned, cap_owned;
@@ -100,15 +102,17 @@ typedef struct plan {
 
 /* Makes the plan for one signature (inputs[i]: dtype, rank, dims; data is
  * not read). The arena is allocated here; running allocates nothing unless
- * the model has data-dependent shapes. */
+ * the model has data-dependent shapes. branches: 1 when the backend may run
+ * steps that do not depend on each other side by side (CUDA graphs with
+ * parallel branches), so that the arena must not order them. */
 fg_status *plan_for_signature(const ir_model *model, const fg_tensor *inputs, int n_inputs, int threads,
-                              plan **out);
+                              int branches, plan **out);
 void plan_free(plan *p);
 
 /* The same for a subgraph: inputs are the graph's inputs followed by the
  * values it reads from enclosing graphs, in plan_outer_values order. */
 fg_status *plan_for_graph(const ir_model *model, const ir_graph *graph, const fg_tensor *inputs, int n_inputs,
-                          int threads, plan **out);
+                          int threads, int branches, plan **out);
 /* Ids (in graph's value table) of the values a subgraph reads from enclosing
  * graphs, in id order; returns the count (at most max). */
 int plan_outer_values(const ir_graph *graph, int *ids, int max);

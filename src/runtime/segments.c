@@ -425,7 +425,8 @@ static fg_status *new_instance(seg_runner *r, const segment *seg, const fg_tenso
     if (!inst->stage || !inst->in)
         st = fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory planning a graph segment");
     if (!st)
-        st = plan_for_graph(r->model, seg->graph, inputs, seg->n_inputs, r->options.threads, &inst->p);
+        st = plan_for_graph(r->model, seg->graph, inputs, seg->n_inputs, r->options.threads,
+                                inst->backend != &cpu_backend, &inst->p);
     if (!st)
         st = inst->backend->bind(r, inst);
     if (st) {

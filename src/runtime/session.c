@@ -364,7 +364,7 @@ fg_status *session_plan_for(fg_session *s, const fg_tensor *inputs, int n_inputs
     session_plan *sp = calloc(1, sizeof *sp);
     if (!sp)
         return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
-    fg_status *st = plan_for_signature(s->model, inputs, n_inputs, s->engine->thread_count, &sp->plan);
+    fg_status *st = plan_for_signature(s->model, inputs, n_inputs, s->engine->thread_count, s->on_cuda, &sp->plan);
     if (st) {
         free(sp);
         return fg_error_wrap(st, "%s", s->model->path);
