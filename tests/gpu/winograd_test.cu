@@ -34,7 +34,7 @@ static const char *form_name(int form)
                                        "fused F(2x2) k16", "fused F(2x2) k8", "fused F(2x2) k8 c16",
                                        "fused F(2x2) k16 t16 c16",
                                        "fused F(2x2) k24 t16", "fused F(2x2) k48 t16",
-                                       "fused F(2x2) k32 t16", "fused F(2x2) k48 t8",
+                                       "fused F(2x2) k32 t16",
                                        "fused F(2x2) k24 t16 c12", "fused F(2x2) k12 c12"};
     return names[form];
 }

@@ -18,7 +18,7 @@
  *     conv_direct.cuh (one kernel each, bias and activation fused) against
  *     the cuDNN path, each captured in a CUDA graph, on temporary buffers,
  *     and keeps the fastest; the choice is cached on disk (conv_algo_cache,
- *     key "direct10|...") so later starts skip the timing.
+ *     key "direct11|...") so later starts skip the timing.
  *     FACEGRAPH_CUDA_CONV = auto (default) | cudnn | direct (fastest direct
  *     kernel, no cuDNN, no cache) | <n> (direct kernel n where it applies)
  *     | winograd2 | winograd4 | winograd-fused | tensorcore (for testing;
@@ -1262,7 +1262,7 @@ static void make_direct_key(const cuda_call *call, const conv_state *s, const in
     }
     const conv_geom *g = &s->g;
     snprintf(key, size,
-             "direct10|%s|cudnn%zu|tf32=%d|x%lld,%lld,%lld,%lld|w%lld,%lld,%lld|y%lld,%lld,%lld|s%lld,%lld|d%lld,%lld|"
+             "direct11|%s|cudnn%zu|tf32=%d|x%lld,%lld,%lld,%lld|w%lld,%lld,%lld|y%lld,%lld,%lld|s%lld,%lld|d%lld,%lld|"
              "p%lld,%lld,%lld,%lld|b%d|a%d|r%d|f16=%d",
              name, (size_t)cudnnGetVersion(), call->allow_tf32, (long long)g->batch, (long long)g->c_in,
              (long long)in[0], (long long)in[1], (long long)g->c_out, (long long)k[0], (long long)k[1],
