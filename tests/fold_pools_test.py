@@ -89,14 +89,8 @@ def models():
 def check(name, model, folded, unfolded_steps, folded_steps, fg, work, device):
     on = dict(os.environ)
     off = dict(os.environ, FACEGRAPH_FOLD_POOLS="0")
-    path, names, ref, got, base = harness.run_on_and_off(name, model, fg, work, device, on, off)
-    problems = harness.reference_problems(names, got, ref, label="folded") + \
-        harness.reference_problems(names, base, ref, label="unfolded")
-    count = harness.plan_summary(fg, path, on)["folded_pools"]
-    if count != folded:
-        problems.append("%d pools folded, expected %d" % (count, folded))
-    step_problem, detail = harness.step_problem(fg, path, on, off, unfolded_steps, folded_steps)
-    return problems + ([step_problem] if step_problem else []), detail
+    return harness.check_pass(name, model, fg, work, device, on, off, "folded_pools", folded, unfolded_steps,
+                              folded_steps, "pools folded")
 
 
 if __name__ == "__main__":

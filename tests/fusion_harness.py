@@ -118,6 +118,20 @@ def step_problem(fg, path, env_on, env_off, unfused_steps, fused_steps):
     return problem, "%d -> %d steps" % (s_off, s_on)
 
 
+def check_pass(name, model, fg, work, device, env_on, env_off, count_key, count, steps_off, steps_on, what):
+    """A plan pass's usual checks: outputs with it (env_on) and without it (env_off) both match onnxruntime,
+    `inspect` counts `count` under plan[count_key] with it, and the plan has steps_off -> steps_on steps.
+    Returns (problems, detail) for main()."""
+    path, names, ref, got, base = run_on_and_off(name, model, fg, work, device, env_on, env_off)
+    problems = reference_problems(names, got, ref, label="with the pass") + \
+        reference_problems(names, base, ref, label="without it")
+    found = plan_summary(fg, path, env_on)[count_key]
+    if found != count:
+        problems.append("%d %s, expected %d" % (found, what, count))
+    problem, detail = step_problem(fg, path, env_on, env_off, steps_off, steps_on)
+    return problems + ([problem] if problem else []), detail
+
+
 def main(models, check):
     """Runs check(*case, fg, work, device) -> (problems, detail) for each case
     (name, model, expectations...) of models(); prints a line per case and

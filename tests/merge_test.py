@@ -150,14 +150,8 @@ def check(name, model, merged, unmerged_steps, merged_steps, fg, work, device):
     # the channels-last transposes of the merged slices stay steps of their own here (merge_transposes_test.py)
     on = dict(os.environ, FACEGRAPH_MERGE_TRANSPOSES="0")
     off = dict(on, FACEGRAPH_MERGE_SIBLINGS="0")
-    path, names, ref, got, base = harness.run_on_and_off(name, model, fg, work, device, on, off)
-    problems = harness.reference_problems(names, got, ref, label="merged") + \
-        harness.reference_problems(names, base, ref, label="unmerged")
-    count = harness.plan_summary(fg, path, on)["merged_convs"]
-    if count != merged:
-        problems.append("%d convolutions merged, expected %d" % (count, merged))
-    step_problem, detail = harness.step_problem(fg, path, on, off, unmerged_steps, merged_steps)
-    return problems + ([step_problem] if step_problem else []), detail
+    return harness.check_pass(name, model, fg, work, device, on, off, "merged_convs", merged, unmerged_steps,
+                              merged_steps, "convolutions merged")
 
 
 if __name__ == "__main__":
