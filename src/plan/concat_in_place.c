@@ -191,20 +191,10 @@ fg_status *place_slices_and_concats(plan *p, char *removed)
     const char *env = getenv("FACEGRAPH_CONCAT_IN_PLACE");
     if (env && strcmp(env, "0") == 0)
         return NULL;
-    int *consumers = malloc(sizeof(int) * (size_t)(p->n_values + 1));
-    int *reader = malloc(sizeof(int) * (size_t)(p->n_values + 1));
-    int *producer = malloc(sizeof(int) * (size_t)(p->n_values + 1));
-    if (!consumers || !reader || !producer) {
-        free(consumers);
-        free(reader);
-        free(producer);
-        return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
-    }
-    plan_count_readers(p, removed, consumers, reader, producer);
-    slices_as_views(p, removed, producer);
-    concats_in_place(p, removed, producer);
-    free(consumers);
-    free(reader);
-    free(producer);
+    plan_readers r;
+    FG_TRY(plan_readers_count(p, removed, &r));
+    slices_as_views(p, removed, r.producer);
+    concats_in_place(p, removed, r.producer);
+    plan_readers_free(&r);
     return NULL;
 }

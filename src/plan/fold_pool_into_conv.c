@@ -96,28 +96,20 @@ fg_status *fold_average_pools(plan *p, char *removed)
     const char *env = getenv("FACEGRAPH_FOLD_POOLS");
     if (env && strcmp(env, "0") == 0)
         return NULL;
-    int *consumers = malloc(sizeof(int) * ((size_t)p->n_values + 1));
-    int *reader = malloc(sizeof(int) * ((size_t)p->n_values + 1));
-    fg_status *st = NULL;
-    if (!consumers || !reader) {
-        st = fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
-        goto done;
-    }
-    plan_count_readers(p, removed, consumers, reader, NULL);
+    plan_readers r;
+    fg_status *st = plan_readers_count(p, removed, &r);
     for (int pi = 0; pi < p->n_steps && !st; pi++) {
         int64_t k[2];
         conv_geom g;
         if (removed[pi] || !exact_average_pool(p, &p->steps[pi], k))
             continue;
-        const int y = p->steps[pi].out[0], ci = reader[y];
-        if (consumers[y] != 1 || ci < 0 || removed[ci] || !pointwise_conv(p, &p->steps[ci], y, &g))
+        const int y = p->steps[pi].out[0], ci = r.reader[y];
+        if (r.consumers[y] != 1 || ci < 0 || removed[ci] || !pointwise_conv(p, &p->steps[ci], y, &g))
             continue;
         st = fold(p, removed, pi, ci, k, &g);
         if (!st)
             p->n_folded_pools++;
     }
-done:
-    free(consumers);
-    free(reader);
+    plan_readers_free(&r);
     return st;
 }

@@ -120,14 +120,9 @@ fg_status *fuse_depthwise_pointwise(plan *p, char *removed)
     const char *env = getenv("FACEGRAPH_FUSE_DWPW"); /* off by default: see plan_internal.h */
     if (!env || strcmp(env, "1") != 0)
         return NULL;
-    int *consumers = calloc((size_t)p->n_values + 1, sizeof *consumers);
-    int *reader = malloc(sizeof(int) * ((size_t)p->n_values + 1));
-    fg_status *st = NULL;
-    if (!consumers || !reader) {
-        st = fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
-        goto done;
-    }
-    plan_count_readers(p, removed, consumers, reader, NULL);
+    plan_readers r;
+    fg_status *st = plan_readers_count(p, removed, &r);
+    const int *consumers = r.consumers, *reader = r.reader;
     for (int ai = 0; ai < p->n_steps && !st; ai++) {
         if (removed[ai])
             continue;
@@ -144,8 +139,6 @@ fg_status *fuse_depthwise_pointwise(plan *p, char *removed)
             continue;
         st = replace_pair(p, ai, bi, &ga, removed);
     }
-done:
-    free(consumers);
-    free(reader);
+    plan_readers_free(&r);
     return st;
 }

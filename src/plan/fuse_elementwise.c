@@ -317,16 +317,12 @@ fg_status *fuse_elementwise_chains(plan *p, char *removed)
     const char *env = getenv("FACEGRAPH_FUSE_ELEMENTWISE");
     if (env && !strcmp(env, "0"))
         return NULL;
-    int *consumers = calloc((size_t)p->n_values + 1, sizeof *consumers);
-    int *reader = malloc(sizeof(int) * ((size_t)p->n_values + 1));
-    int *producer = malloc(sizeof(int) * ((size_t)p->n_values + 1));
     char *in_chain = calloc((size_t)p->n_steps + 1, 1);
-    fg_status *st = NULL;
-    if (!consumers || !reader || !producer || !in_chain) {
-        st = fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
-        goto done;
-    }
-    plan_count_readers(p, removed, consumers, reader, producer);
+    if (!in_chain)
+        return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
+    plan_readers r;
+    fg_status *st = plan_readers_count(p, removed, &r);
+    const int *consumers = r.consumers, *reader = r.reader, *producer = r.producer;
     for (int i = 0; i < p->n_steps && !st; i++) {
         if (removed[i] || in_chain[i])
             continue;
@@ -345,10 +341,7 @@ fg_status *fuse_elementwise_chains(plan *p, char *removed)
             in_chain[c.steps[k]] = 1;
         st = replace_chain(p, &c, removed);
     }
-done:
-    free(consumers);
-    free(reader);
-    free(producer);
+    plan_readers_free(&r);
     free(in_chain);
     return st;
 }

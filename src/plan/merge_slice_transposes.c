@@ -134,16 +134,12 @@ fg_status *merge_slice_transposes(plan *p, char *removed)
     const char *env = getenv("FACEGRAPH_MERGE_TRANSPOSES");
     if (env && strcmp(env, "0") == 0)
         return NULL;
-    int *consumers = malloc(sizeof(int) * ((size_t)p->n_values + 1));
-    int *reader = malloc(sizeof(int) * ((size_t)p->n_values + 1));
-    int *producer = malloc(sizeof(int) * ((size_t)p->n_values + 1));
     char *taken = calloc((size_t)p->n_steps + 1, 1);
-    fg_status *st = NULL;
-    if (!consumers || !reader || !producer || !taken) {
-        st = fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
-        goto done;
-    }
-    plan_count_readers(p, removed, consumers, reader, producer);
+    if (!taken)
+        return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
+    plan_readers r;
+    fg_status *st = plan_readers_count(p, removed, &r);
+    const int *consumers = r.consumers, *producer = r.producer;
     for (int i = 0; i < p->n_steps && !st; i++) {
         member g[CLS_MAX_OUTPUTS];
         if (taken[i] || !as_member(p, removed, consumers, producer, i, &g[0]))
@@ -165,10 +161,7 @@ fg_status *merge_slice_transposes(plan *p, char *removed)
                 p->n_merged_transposes += n;
         }
     }
-done:
-    free(consumers);
-    free(reader);
-    free(producer);
+    plan_readers_free(&r);
     free(taken);
     return st;
 }

@@ -40,19 +40,35 @@ static fg_status *own_alloc(plan *p, size_t bytes, void **out)
 
 fg_status *plan_own_alloc(plan *p, size_t bytes, void **out) { return own_alloc(p, bytes, out); }
 
-void plan_count_readers(const plan *p, const char *removed, int *consumers, int *reader, int *producer)
+void plan_readers_free(plan_readers *r)
 {
+    free(r->consumers);
+    free(r->reader);
+    free(r->producer);
+    memset(r, 0, sizeof *r);
+}
+
+fg_status *plan_readers_count(const plan *p, const char *removed, plan_readers *r)
+{
+    const size_t n = (size_t)p->n_values + 1;
+    r->consumers = malloc(sizeof(int) * n);
+    r->reader = malloc(sizeof(int) * n);
+    r->producer = malloc(sizeof(int) * n);
+    if (!r->consumers || !r->reader || !r->producer) {
+        plan_readers_free(r);
+        return fg_error(FG_ERR_OUT_OF_MEMORY, "out of host memory while planning");
+    }
+    int *consumers = r->consumers, *reader = r->reader, *producer = r->producer;
     for (int i = 0; i < p->n_values; i++) {
         consumers[i] = 0;
         reader[i] = -1;
-        if (producer)
-            producer[i] = -1;
+        producer[i] = -1;
     }
     for (int i = 0; i < p->n_steps; i++) {
         if (removed[i])
             continue;
         const plan_step *s = &p->steps[i];
-        for (int k = 0; k < s->n_out && producer; k++)
+        for (int k = 0; k < s->n_out; k++)
             if (s->out[k] >= 0)
                 producer[s->out[k]] = i;
         for (int k = 0; k < s->n_in; k++)
@@ -63,6 +79,7 @@ void plan_count_readers(const plan *p, const char *removed, int *consumers, int 
     }
     for (int i = 0; i < p->n_outputs; i++)
         consumers[p->outputs[i]] += 2;
+    return NULL;
 }
 
 int plan_value_plain_f32(const plan *p, int id)
@@ -1181,7 +1198,7 @@ static void arena_order_free(arena_order *o)
     o->touch = o->before = NULL;
 }
 
-/* 0 on success, -1 out of memory (the caller then shares by step ranges only); o->words 0 when not tracked. */
+/* 0 on success (o->words 0 when the plan shares by step ranges alone), -1 out of memory. */
 static int arena_order_make(const plan *p, arena_order *o)
 {
     memset(o, 0, sizeof *o);

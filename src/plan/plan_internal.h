@@ -44,11 +44,15 @@ fg_status *plan_conv_node(plan *p, const char *name, const conv_geom *g, int64_t
  * op's shape rule. The node must live as long as the plan. */
 fg_status *plan_replace_step(plan *p, plan_step *s, const ir_node *node, const op_def *op, op_activation act);
 
-/* Over the steps not marked in removed, per value id (arrays of
- * p->n_values): how many step inputs read it (+2 for a model output, which is
- * never an intermediate), the last step reading it (-1: none) and, when
- * producer is not NULL, the step writing it (-1: none). */
-void plan_count_readers(const plan *p, const char *removed, int *consumers, int *reader, int *producer);
+/* Over the steps not marked in removed, per value id: how many step inputs
+ * read it (+2 for a model output, which is never an intermediate), the last
+ * step reading it (-1: none) and the step writing it (-1: none). */
+typedef struct plan_readers {
+    int *consumers, *reader, *producer;
+} plan_readers;
+/* Allocates and fills r (free it with plan_readers_free, also after an error). */
+fg_status *plan_readers_count(const plan *p, const char *removed, plan_readers *r);
+void plan_readers_free(plan_readers *r);
 
 /* Replaces chains of float32 element-wise steps (each intermediate read by
  * the next step only) with one FusedElementwise step each (see
