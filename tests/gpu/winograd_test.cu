@@ -235,7 +235,7 @@ int main(int argc, char **argv)
         {2, 40, 36, 9, 10, 0, 0, 0, 0, OP_ACT_LEAKY_RELU, 1, 1}, {1, 3, 5, 7, 7, 2, 1, 0, 1, OP_ACT_NONE, 0, 0},
         {1, 128, 64, 32, 32, 1, 1, 1, 1, OP_ACT_NONE, 1, 1},     {1, 256, 256, 8, 8, 1, 1, 1, 1, OP_ACT_SIGMOID, 0, 1},
         {2, 16, 24, 6, 5, 1, 0, 2, 1, OP_ACT_RELU, 1, 0},        {1, 512, 512, 4, 4, 1, 1, 1, 1, OP_ACT_NONE, 1, 1},
-        /* the fused blocks: partial blocks of tiles and channels, chunks of 8 channels */
+        /* the fused blocks: partial blocks of tiles and channels, partial chunks (of 8, 12 or 16 channels) */
         {1, 48, 48, 80, 80, 1, 1, 1, 1, OP_ACT_RELU, 1, 1},      {1, 24, 24, 37, 45, 1, 1, 1, 1, OP_ACT_NONE, 0, 1},
         {2, 12, 20, 21, 19, 1, 1, 1, 1, OP_ACT_LEAKY_RELU, 1, 1}, {1, 9, 7, 33, 17, 0, 1, 2, 1, OP_ACT_SIGMOID, 0, 0},
     };
